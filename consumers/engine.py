@@ -1,0 +1,117 @@
+"""The detectors of one partition, run over event batches: the judging core of every role.
+
+A :class:`DriftEngine` is pure computation over :class:`~driftline.stream.events.EventBatch`
+columns; the live monitor, the learner and ``driftline backtest`` all use it, so the same
+events give the same alerts, ids included, whichever runs them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from driftline.consumers.config import DriftlineConfig
+from driftline.consumers.plan import PlannedDetector, Target, build, plan
+from driftline.detectors import Detection, Detector
+from driftline.stream.events import EventBatch
+from driftline.stream.messages import Alert, Position, Window, alert_id
+
+
+class DriftEngine:
+    """Detectors for one partition of one stream, over the targets in ``targets``."""
+
+    def __init__(self, cfg: DriftlineConfig, partition: int, targets: Sequence[Target]):
+        self.stream = cfg.stream.name
+        self.partition = partition
+        self.planned: list[PlannedDetector] = [p for p in plan(cfg) if p.target in targets]
+        self.detectors: list[Detector] = build(cfg, self.planned)
+
+    def __len__(self) -> int:
+        return len(self.planned)
+
+    def process(self, batch: EventBatch, *, live: bool = True) -> list[Alert]:
+        """Alerts fired by the feature, label and prediction detectors over ``batch``."""
+        alerts = []
+        for planned, detector in zip(self.planned, self.detectors):
+            if planned.target == "error":
+                continue
+            values = column(batch, planned)
+            for det in detector.update(values, batch.ts):
+                alerts.append(self._alert(planned, detector, det, batch.offsets, batch.ts, live))
+        alerts.sort(key=lambda a: a.position.offset)
+        return alerts
+
+    def process_errors(
+        self, errors: np.ndarray, offsets: np.ndarray, ts: np.ndarray, *, live: bool = True
+    ) -> list[Alert]:
+        """Alerts fired by the concept-drift detectors over the learner's error stream."""
+        alerts = []
+        for planned, detector in zip(self.planned, self.detectors):
+            if planned.target == "error":
+                for det in detector.update(errors, ts):
+                    alerts.append(self._alert(planned, detector, det, offsets, ts, live))
+        alerts.sort(key=lambda a: a.position.offset)
+        return alerts
+
+    def _alert(
+        self,
+        planned: PlannedDetector,
+        detector: Detector,
+        det: Detection,
+        offsets: np.ndarray,
+        ts: np.ndarray,
+        live: bool,
+    ) -> Alert:
+        offset = int(offsets[det.index])
+        detected_at = int(time.time() * 1000) if live else int(ts[det.index])
+        return Alert(
+            alert_id=alert_id(self.stream, planned.name, planned.feature, self.partition, offset),
+            stream=self.stream,
+            kind=planned.kind,  # type: ignore[arg-type]
+            severity=det.severity,
+            feature=planned.feature,
+            detector=planned.name,
+            statistic=float(det.statistic),
+            p_value=None if det.p_value is None else float(det.p_value),
+            threshold=float(det.threshold),
+            position=Position(partition=self.partition, offset=offset),
+            window=Window(
+                reference_n=det.reference_n, current_n=det.current_n, start_ts=det.start_ts, end_ts=det.end_ts
+            ),
+            detected_at=detected_at,
+            details=detector_details(detector),
+        )
+
+    def state_dict(self) -> dict:
+        return {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for p, d in zip(self.planned, self.detectors):
+            if p.name in state:
+                d.load_state_dict(state[p.name])
+
+
+def detector_details(detector: Detector) -> dict:
+    unseen = getattr(detector, "unseen_levels", None)
+    return {"unseen_levels": list(unseen)} if unseen else {}
+
+
+def column(batch: EventBatch, planned: PlannedDetector) -> np.ndarray:
+    """The values ``planned`` watches: a feature column, or the label or predictions."""
+    if planned.target == "feature":
+        assert planned.feature is not None
+        if planned.feature in batch.numeric:
+            return batch.numeric[planned.feature]
+        return batch.categorical[planned.feature]
+    values = batch.label if planned.target == "label" else batch.prediction
+    if planned.method == "ks":
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return _as_levels(values)
+
+
+def _as_levels(values: np.ndarray) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = [None if v is None else str(v) for v in values]
+    return out

@@ -1,0 +1,21 @@
+"""Drift detectors: pure computation over NumPy batches (see :mod:`.base` for the contract)."""
+
+from .base import Detection, Detector
+from .calibration import alpha_per_test, parse_rate
+from .chi2 import Chi2Categorical
+from .ddm import DDM
+from .ks import KSWindow
+from .registry import METHODS, make_detector, method_params
+
+__all__ = [
+    "DDM",
+    "METHODS",
+    "Chi2Categorical",
+    "Detection",
+    "Detector",
+    "KSWindow",
+    "alpha_per_test",
+    "make_detector",
+    "method_params",
+    "parse_rate",
+]

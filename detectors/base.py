@@ -1,0 +1,122 @@
+"""The detector contract: every drift detector in driftline has this shape.
+
+A detector watches one stream of values (one feature, the labels, the predictions or the
+learner's errors) and reports :class:`Detection` events. It is pure computation: no I/O, no
+clock, no randomness that is not seeded, so the same detector gives the same output in a live
+consumer, in ``driftline backtest`` and in a unit test.
+
+Guarantees every detector keeps (the conformance tests check them):
+
+* **Batch invariance.** ``update(x)`` with a whole NumPy batch returns exactly the detections
+  that feeding the same values one at a time would return, at the same positions. Detections
+  carry the 0-based ``index`` into the batch they were given.
+* **One alert per excursion.** A detector reports ``drift`` once for one change. It then renews
+  its reference from the values that follow (or resets, for error-rate detectors) and re-arms.
+  A ``warning`` fires once when the statistic enters the warning zone and re-arms when it
+  leaves it.
+* **Bounded state.** Memory is bounded by the reference and window sizes, never by the length
+  of the stream. ``state_dict()`` returns plain JSON-serialisable data (no pickle), and
+  ``load_state_dict`` restores a detector that gives identical future output.
+* **Missing values** (NaN for numbers, ``None`` for categories) are skipped by drift tests:
+  they count for no window. Data-quality detectors are the ones that look at them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+Severity = Literal["warning", "drift"]
+InputType = Literal["numeric", "categorical", "binary"]
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One firing of a detector.
+
+    ``threshold`` is the significance level the p-value was compared with when the detector
+    runs a hypothesis test (``p_value`` is then set), otherwise the level the statistic was
+    compared with (``p_value`` is ``None``).
+    """
+
+    index: int
+    severity: Severity
+    statistic: float
+    p_value: float | None
+    threshold: float
+    reference_n: int
+    current_n: int
+    start_ts: int | None = None
+    end_ts: int | None = None
+
+
+class Detector(ABC):
+    """Base class of all detectors.
+
+    Subclasses store every hyperparameter under its own name in ``__init__``, validate it
+    (raising ``ValueError`` that names the parameter), then call ``self._reset()``, which
+    creates all changing state in attributes with a leading underscore.
+    """
+
+    #: what values the detector takes: numbers, category labels, or 0/1 outcomes
+    input_type: ClassVar[InputType] = "numeric"
+    #: the method name used in configuration files
+    method: ClassVar[str] = ""
+
+    @abstractmethod
+    def _reset(self) -> None:
+        """Create (or re-create) all changing state."""
+
+    @abstractmethod
+    def update(self, values: np.ndarray, ts: np.ndarray | None = None) -> list[Detection]:
+        """Feed a batch of values (with their event timestamps in ms, if known).
+
+        Returns the detections fired inside this batch, in order of ``index``.
+        """
+
+    def reset(self) -> None:
+        """Forget everything learned from the stream, keeping the hyperparameters."""
+        self._reset()
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """The changing state as JSON-serialisable data, tagged with ``STATE_VERSION``."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the changing state written by :meth:`state_dict`."""
+
+    @property
+    def tests_per_value(self) -> float:
+        """How many tests the detector runs per value it sees (for the false-alarm budget)."""
+        return 1.0
+
+
+def check_state_version(state: dict[str, Any], cls: type) -> None:
+    version = state.get("version")
+    if version != STATE_VERSION:
+        raise ValueError(
+            f"{cls.__name__}: state version {version!r} is not supported "
+            f"(this driftline reads version {STATE_VERSION})"
+        )
+
+
+def as_float_array(values: Any) -> np.ndarray:
+    """Coerce a scalar or a sequence to a 1-D float64 array (NaN marks missing)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return arr.reshape(-1)
+
+
+def as_ts_array(ts: Any, n: int) -> np.ndarray:
+    """Timestamps for ``n`` values; ``None`` gives -1 (unknown) for every value."""
+    if ts is None:
+        return np.full(n, -1, dtype=np.int64)
+    arr = np.asarray(ts, dtype=np.int64).reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"ts has {arr.shape[0]} entries for {n} values")
+    return arr

@@ -1,0 +1,291 @@
+"""Chi-square test of the category frequencies of a sliding window against a reference."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from scipy.stats import chi2
+
+from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version
+from .ks import MIN_SIZE, ts_or_none, validate_window_params
+
+RARE = "(rare)"
+UNSEEN = "(unseen)"
+#: how many unseen level names :attr:`Chi2Categorical.unseen_levels` remembers
+MAX_UNSEEN_LEVELS = 20
+#: relative slack of the pre-filter on the statistic (the decision is made on the p-value)
+_STAT_SLACK = 1e-9
+
+
+def as_category_array(values: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """Split a batch of labels into (non-missing levels as str, their batch indices, batch size).
+
+    ``None`` and float NaN are missing.
+    """
+    arr = np.asarray(values, dtype=object).reshape(-1)
+    missing = np.equal(arr, None) | np.not_equal(arr, arr)  # x != x only for NaN
+    keep = np.flatnonzero(~missing)
+    return arr[keep].astype(str), keep, arr.shape[0]
+
+
+def chi2_statistic(table: np.ndarray) -> tuple[float, int]:
+    """Pearson's chi-square statistic of a 2 x K table, columns with zero total dropped.
+
+    Returns the statistic and its degrees of freedom ``K' - 1`` (0 when fewer than two
+    columns remain; the statistic is then 0).
+    """
+    table = table[:, table.sum(axis=0) > 0].astype(np.float64)
+    dof = table.shape[1] - 1
+    if dof < 1:
+        return 0.0, 0
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    return float(np.sum((table - expected) ** 2 / expected)), dof
+
+
+class Chi2Categorical(Detector):
+    """Chi-square test of homogeneity of a sliding window's categories against a reference.
+
+    The statistic is Pearson's ``X^2 = sum (O - E)^2 / E`` of the 2 x K contingency table
+    ``[reference counts; window counts]`` (columns with zero total dropped), with p-value
+    ``chi2.sf(X^2, K - 1)`` (Pearson, 1900). The columns are the reference's levels; levels
+    whose expected count in a window (``share in the reference * window``) is below
+    ``min_expected`` are pooled into one ``"(rare)"`` column, and levels never seen in the
+    reference go to an ``"(unseen)"`` column (their names: :attr:`unseen_levels`).
+
+    Reference, window, test schedule (a test after the value with count ``c`` since the
+    reference was completed, when ``c >= window`` and ``c % stride == 0``), drift and
+    warning rules are those of :class:`~driftline.detectors.ks.KSWindow`. ``None`` (and NaN)
+    values are missing and skipped.
+
+    Parameters
+    ----------
+    reference_size, window, stride, alpha_drift, alpha_warning
+        As for :class:`~driftline.detectors.ks.KSWindow`.
+    min_expected
+        Levels expected fewer times than this in a window are pooled into ``"(rare)"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(3)
+    >>> before = rng.choice(["a", "b", "c"], size=15_000, p=[0.5, 0.3, 0.2])
+    >>> after = rng.choice(["a", "b", "c"], size=5_000, p=[0.4, 0.3, 0.3])
+    >>> det = Chi2Categorical()
+    >>> [(d.index, d.severity) for d in det.update(np.concatenate([before, after]))]
+    [(15899, 'warning'), (15999, 'drift')]
+
+    References
+    ----------
+    K. Pearson (1900). On the criterion that a given system of deviations from the probable
+    in the case of a correlated system of variables is such that it can be reasonably supposed
+    to have arisen from random sampling. Philosophical Magazine 50(302), 157-175.
+    """
+
+    input_type = "categorical"
+    method = "chi2"
+
+    def __init__(
+        self,
+        reference_size: int = 10_000,
+        window: int = 1_000,
+        stride: int = 100,
+        alpha_drift: float = 1e-6,
+        alpha_warning: float | None = 1e-4,
+        min_expected: float = 5.0,
+    ) -> None:
+        validate_window_params(
+            type(self).__name__, reference_size, window, stride, alpha_drift, alpha_warning
+        )
+        if not isinstance(min_expected, (int, float)) or not min_expected > 0:
+            raise ValueError(f"Chi2Categorical: min_expected must be > 0, got {min_expected!r}")
+        self.reference_size = int(reference_size)
+        self.window = int(window)
+        self.stride = int(stride)
+        self.alpha_drift = float(alpha_drift)
+        self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        self.min_expected = float(min_expected)
+        self._reset()
+
+    @property
+    def tests_per_value(self) -> float:
+        return 1.0 / self.stride
+
+    @property
+    def unseen_levels(self) -> list[str]:
+        """Up to the 20 most recent levels not in the reference seen since it was completed."""
+        return sorted(self._unseen)
+
+    # ----------------------------------------------------------------- state
+    def _reset(self) -> None:
+        self._ref_level_counts: dict[str, int] = {}  # the reference (being) collected
+        self._ref_n = 0
+        self._ready = False  # reference complete: monitoring
+        self._bucket_of: dict[str, int] = {}  # level -> column; others go to the unseen column
+        self._ref_counts = np.zeros(0, dtype=np.int64)  # per column (rare, unseen last)
+        self._crit = np.zeros(0)  # lowest critical statistic per dof
+        self._win = np.empty(0, dtype=np.int64)  # columns of the last min(count, window) values
+        self._win_ts = np.empty(0, dtype=np.int64)
+        self._count = 0
+        self._warned = False
+        self._unseen: OrderedDict[str, None] = OrderedDict()
+
+    def _start_monitoring(self) -> None:
+        counts = self._ref_level_counts
+        min_count = self.min_expected * self._ref_n / self.window  # share * window >= min_expected
+        common = sorted(level for level, k in counts.items() if k >= min_count)
+        self._bucket_of = {level: i for i, level in enumerate(common)}
+        rare, unseen = len(common), len(common) + 1
+        ref_counts = np.zeros(len(common) + 2, dtype=np.int64)
+        for level, k in counts.items():
+            col = self._bucket_of.setdefault(level, rare)
+            ref_counts[col] += k
+        self._ref_counts = ref_counts
+        self._unseen_col = unseen
+        lowest = self.alpha_drift if self.alpha_warning is None else self.alpha_warning
+        dofs = np.arange(ref_counts.shape[0])
+        self._crit = np.where(dofs > 0, chi2.isf(lowest, np.maximum(dofs, 1)), np.inf)
+        self._crit *= 1.0 - _STAT_SLACK
+        self._ready = True
+        self._win = np.empty(0, dtype=np.int64)
+        self._win_ts = np.empty(0, dtype=np.int64)
+        self._count = 0
+        self._warned = False
+        self._unseen.clear()
+
+    def fit_reference(self, values: Any) -> None:
+        """Use ``values`` (e.g. training data) as the reference and start monitoring now."""
+        levels, _, _ = as_category_array(values)
+        if levels.shape[0] < MIN_SIZE:
+            raise ValueError(
+                f"Chi2Categorical.fit_reference: needs at least {MIN_SIZE} non-missing values, "
+                f"got {levels.shape[0]}"
+            )
+        uniq, counts = np.unique(levels, return_counts=True)
+        self._reset()
+        self._ref_level_counts = {str(u): int(k) for u, k in zip(uniq, counts)}
+        self._ref_n = int(levels.shape[0])
+        self._start_monitoring()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "method": self.method,
+            "reference_counts": dict(sorted(self._ref_level_counts.items())),
+            "reference_n": self._ref_n,
+            "ready": self._ready,
+            "window": self._win.tolist(),
+            "window_ts": self._win_ts.tolist(),
+            "count": self._count,
+            "warned": self._warned,
+            "unseen": list(self._unseen),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_version(state, type(self))
+        self._reset()
+        self._ref_level_counts = {str(k): int(v) for k, v in state["reference_counts"].items()}
+        self._ref_n = int(state["reference_n"])
+        if state["ready"]:
+            self._start_monitoring()
+        self._win = np.asarray(state["window"], dtype=np.int64)
+        self._win_ts = np.asarray(state["window_ts"], dtype=np.int64)
+        self._count = int(state["count"])
+        self._warned = bool(state["warned"])
+        self._unseen = OrderedDict.fromkeys(state["unseen"])
+
+    # ---------------------------------------------------------------- update
+    def update(self, values: Any, ts: Any = None) -> list[Detection]:
+        levels, keep, n = as_category_array(values)
+        ts_arr = as_ts_array(ts, n)[keep]
+        uniq, codes = np.unique(levels, return_inverse=True)  # encode once per batch
+        codes = codes.reshape(-1)
+        detections: list[Detection] = []
+        pos = 0
+        while pos < codes.shape[0]:
+            if not self._ready:
+                pos = self._collect_reference(uniq, codes, pos)
+            else:
+                pos = self._monitor(uniq, codes, ts_arr, keep, pos, detections)
+        return detections
+
+    def _collect_reference(self, uniq: np.ndarray, codes: np.ndarray, pos: int) -> int:
+        take = min(self.reference_size - self._ref_n, codes.shape[0] - pos)
+        counts = np.bincount(codes[pos : pos + take], minlength=uniq.shape[0])
+        for i in np.flatnonzero(counts):
+            level = str(uniq[i])
+            self._ref_level_counts[level] = self._ref_level_counts.get(level, 0) + int(counts[i])
+        self._ref_n += take
+        if self._ref_n == self.reference_size:
+            self._start_monitoring()
+        return pos + take
+
+    def _note_unseen(self, uniq: np.ndarray, codes: np.ndarray, is_unseen: np.ndarray) -> None:
+        """Remember unseen levels in ``codes`` (codes into ``uniq``) by last occurrence."""
+        hits = is_unseen[codes]
+        if not hits.any():
+            return
+        rev = codes[hits][::-1]
+        seen_codes, first_in_rev = np.unique(rev, return_index=True)
+        for code in seen_codes[np.argsort(-first_in_rev)]:  # oldest last occurrence first
+            level = str(uniq[code])
+            self._unseen.pop(level, None)
+            self._unseen[level] = None
+        while len(self._unseen) > MAX_UNSEEN_LEVELS:
+            self._unseen.popitem(last=False)
+
+    def _monitor(self, uniq, codes, tss, keep, pos, detections) -> int:
+        """Feed ``codes[pos:]`` to the window; return where to continue (past a drift: renew)."""
+        col_of = np.array([self._bucket_of.get(str(u), self._unseen_col) for u in uniq], np.int64)
+        c0 = self._count
+        new = codes[pos:]
+        combined = np.concatenate([self._win, col_of[new]])
+        combined_ts = np.concatenate([self._win_ts, tss[pos:]])
+        offset = self._win.shape[0] - c0  # combined[offset + c - 1] holds the value of count c
+        c_end = c0 + new.shape[0]
+        first = max(self.window, c0 + 1)
+        first = -(-first // self.stride) * self.stride  # smallest test count past c0
+        n_cols = self._ref_counts.shape[0]
+        for c in range(first, c_end + 1, self.stride):
+            stop = offset + c
+            cur = np.bincount(combined[stop - self.window : stop], minlength=n_cols)
+            stat, dof = chi2_statistic(np.vstack([self._ref_counts, cur]))
+            if stat < self._crit[dof]:
+                self._warned = False
+                continue
+            p = float(chi2.sf(stat, dof))
+            if p < self.alpha_drift:
+                severity, level = "drift", self.alpha_drift
+            elif self.alpha_warning is not None and p < self.alpha_warning:
+                if self._warned:
+                    continue
+                severity, level = "warning", self.alpha_warning
+                self._warned = True
+            else:
+                self._warned = False
+                continue
+            detections.append(
+                Detection(
+                    index=int(keep[pos + c - c0 - 1]),
+                    severity=severity,
+                    statistic=stat,
+                    p_value=p,
+                    threshold=level,
+                    reference_n=self._ref_n,
+                    current_n=self.window,
+                    start_ts=ts_or_none(combined_ts[stop - self.window]),
+                    end_ts=ts_or_none(combined_ts[stop - 1]),
+                )
+            )
+            if severity == "drift":
+                self._note_unseen(uniq, new[: c - c0], col_of == self._unseen_col)
+                unseen = self._unseen
+                self._reset()  # renew the reference from the next values
+                self._unseen = unseen  # still describes the drift until the new reference
+                return pos + c - c0
+        self._note_unseen(uniq, new, col_of == self._unseen_col)
+        self._count = c_end
+        self._win = combined[-self.window :].copy()
+        self._win_ts = combined_ts[-self.window :].copy()
+        return codes.shape[0]

@@ -1,0 +1,186 @@
+"""Drift Detection Method (DDM) on a stream of 0/1 errors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
+from .ks import ts_or_none
+
+
+class DDM(Detector):
+    """Drift Detection Method of Gama et al. (2004) on a learner's 0/1 error stream.
+
+    With ``i`` values since the last reset and error rate ``p_i``, the detector uses
+    ``s_i = sqrt(p_i (1 - p_i) / i)``. Once ``i > min_n`` it records ``p_min`` and ``s_min``
+    at the (latest) minimum of ``p_i + s_i``, and reports
+
+    * ``warning`` when ``p_i + s_i > p_min + warning_level * s_min``, once on entering that
+      zone (re-armed on leaving it);
+    * ``drift`` when ``p_i + s_i > p_min + drift_level * s_min``; the statistics then start
+      afresh from the next value.
+
+    This follows ``river.drift.binary.DDM`` (``min_n`` is its ``warm_start``): the minimum is
+    updated on ``<=`` before the comparison, and the comparisons are strict (``>``), so a
+    stream with no error at all before ``min_n`` does not fire on its own minimum. The one
+    intended difference is numerical: ``p_i`` is computed as ``errors / i`` from integer
+    counts (River keeps a running mean), which makes the result independent of batching.
+
+    ``Detection.statistic`` is ``p_i + s_i``, ``threshold`` is ``p_min + level * s_min``,
+    ``reference_n`` is the count at which the minimum was recorded and ``current_n`` is ``i``;
+    ``start_ts`` / ``end_ts`` are the timestamps of the first value since the last reset and of
+    the firing value. NaN values are skipped.
+
+    **Input:** 1 is an error (the prediction was wrong), 0 a correct prediction.
+
+    Parameters
+    ----------
+    min_n
+        Number of values before the minimum is tracked and anything can fire.
+    warning_level
+        Warning threshold, in units of ``s_min`` above ``p_min``.
+    drift_level
+        Drift threshold, in units of ``s_min`` above ``p_min``; greater than ``warning_level``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(42)
+    >>> errors = np.concatenate([rng.random(2_000) < 0.1, rng.random(2_000) < 0.4]).astype(float)
+    >>> [d.index for d in DDM().update(errors) if d.severity == "drift"]
+    [2293]
+
+    References
+    ----------
+    J. Gama, P. Medas, G. Castillo, P. Rodrigues (2004). Learning with Drift Detection.
+    SBIA 2004, LNCS 3171, 286-295.
+    """
+
+    input_type = "binary"
+    method = "ddm"
+
+    def __init__(self, min_n: int = 30, warning_level: float = 2.0, drift_level: float = 3.0) -> None:
+        if not isinstance(min_n, (int, np.integer)) or isinstance(min_n, bool) or min_n < 1:
+            raise ValueError(f"DDM: min_n must be an integer >= 1, got {min_n!r}")
+        for name, value in (("warning_level", warning_level), ("drift_level", drift_level)):
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"DDM: {name} must be a positive number, got {value!r}")
+        if drift_level <= warning_level:
+            raise ValueError(
+                f"DDM: drift_level ({drift_level}) must be greater than "
+                f"warning_level ({warning_level})"
+            )
+        self.min_n = int(min_n)
+        self.warning_level = float(warning_level)
+        self.drift_level = float(drift_level)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._n = 0  # values since the last reset
+        self._errors = 0
+        self._ps_min = math.inf
+        self._p_min = math.nan  # nan until the minimum is first recorded
+        self._s_min = math.nan
+        self._min_at = 0  # count at which the minimum was recorded
+        self._in_warning = False
+        self._start_ts = -1  # timestamp of the first value since the last reset
+
+    def state_dict(self) -> dict[str, Any]:
+        def num(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
+        return {
+            "version": STATE_VERSION,
+            "method": self.method,
+            "n": self._n,
+            "errors": self._errors,
+            "ps_min": num(self._ps_min),
+            "p_min": num(self._p_min),
+            "s_min": num(self._s_min),
+            "min_at": self._min_at,
+            "in_warning": self._in_warning,
+            "start_ts": self._start_ts,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_version(state, type(self))
+        self._reset()
+        self._n, self._errors = int(state["n"]), int(state["errors"])
+        self._ps_min = math.inf if state["ps_min"] is None else float(state["ps_min"])
+        self._p_min = math.nan if state["p_min"] is None else float(state["p_min"])
+        self._s_min = math.nan if state["s_min"] is None else float(state["s_min"])
+        self._min_at = int(state["min_at"])
+        self._in_warning = bool(state["in_warning"])
+        self._start_ts = int(state["start_ts"])
+
+    def update(self, values: Any, ts: Any = None) -> list[Detection]:
+        arr = as_float_array(values)
+        ts_arr = as_ts_array(ts, arr.shape[0])
+        keep = np.flatnonzero(~np.isnan(arr))
+        vals = arr[keep]
+        if np.any((vals != 0.0) & (vals != 1.0)):
+            raise ValueError("DDM: values must be 0 (correct) or 1 (error), or NaN (missing)")
+        errs, tss = vals.astype(np.int64), ts_arr[keep]
+        detections: list[Detection] = []
+        pos = 0
+        while pos < errs.shape[0]:
+            pos = self._run(errs, tss, keep, pos, detections)
+        return detections
+
+    def _run(self, errs, tss, keep, pos, detections) -> int:
+        """Process ``errs[pos:]`` up to and including the first drift; return where to go on."""
+        seg = errs[pos:]
+        k = seg.shape[0]
+        if self._n == 0:
+            self._start_ts = int(tss[pos])
+        n = self._n + np.arange(1, k + 1, dtype=np.int64)
+        e = self._errors + np.cumsum(seg)
+        p = e / n
+        s = np.sqrt(p * (1.0 - p) / n)
+        ps = p + s
+        active = n > self.min_n
+        ps_act = np.where(active, ps, np.inf)
+        cummin = np.minimum.accumulate(np.concatenate([[self._ps_min], ps_act]))
+        record = active & (ps_act <= cummin[:-1])  # River: p + s <= ps_min updates the minimum
+        steps = np.arange(k)
+        last = np.maximum.accumulate(np.where(record, steps, -1))
+        has = last >= 0
+        p_min = np.where(has, p[last], self._p_min)
+        s_min = np.where(has, s[last], self._s_min)
+        min_at = np.where(has, n[last], self._min_at)
+        thr_w = p_min + self.warning_level * s_min
+        thr_d = p_min + self.drift_level * s_min
+        drift = active & (ps > thr_d)
+        warn = active & (ps > thr_w) & ~drift
+        hits = np.flatnonzero(drift)
+        end = int(hits[0]) + 1 if hits.size else k  # process up to and including the drift
+        prev = np.concatenate([[self._in_warning], warn[: end - 1]])
+        entering = np.flatnonzero(warn[:end] & ~prev)
+
+        def detection(i: int, severity: str, threshold: np.ndarray) -> Detection:
+            return Detection(
+                index=int(keep[pos + i]),
+                severity=severity,
+                statistic=float(ps[i]),
+                p_value=None,
+                threshold=float(threshold[i]),
+                reference_n=int(min_at[i]),
+                current_n=int(n[i]),
+                start_ts=ts_or_none(self._start_ts),
+                end_ts=ts_or_none(int(tss[pos + i])),
+            )
+
+        detections.extend(detection(int(i), "warning", thr_w) for i in entering)
+        if hits.size:
+            detections.append(detection(end - 1, "drift", thr_d))
+            self._reset()  # start afresh from the next value
+            return pos + end
+        self._n, self._errors = int(n[-1]), int(e[-1])
+        self._ps_min = float(cummin[-1])
+        self._p_min, self._s_min = float(p_min[-1]), float(s_min[-1])
+        self._min_at = int(min_at[-1])
+        self._in_warning = bool(warn[-1])
+        return pos + k

@@ -1,0 +1,321 @@
+"""Events as they enter driftline: raw message bytes turned into a columnar batch.
+
+``parse_events`` validates a whole poll's worth of messages at once and returns an
+:class:`EventBatch` (one NumPy column per feature) plus the rejects, each with the reason,
+for the dead-letter topic. Nothing is dropped: every input is either in the batch or rejected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+
+FeatureType = Literal["numeric", "categorical"]
+TargetType = Literal["binary", "multiclass", "regression"]
+
+_NUMBER = (int, float)
+_NONE = type(None)
+
+
+@dataclass(frozen=True)
+class StreamSchema:
+    """What an event of one stream looks like: its fields and their types."""
+
+    name: str
+    features: dict[str, FeatureType]
+    id_field: str = "id"
+    timestamp_field: str = "ts"
+    label_field: str | None = None
+    label_type: TargetType | None = None
+    prediction_field: str | None = None
+    prediction_type: TargetType | None = None
+
+    @property
+    def numeric(self) -> list[str]:
+        return [n for n, t in self.features.items() if t == "numeric"]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [n for n, t in self.features.items() if t == "categorical"]
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A message that could not be read, with why; it goes to the dead-letter topic."""
+
+    partition: int
+    offset: int
+    raw: bytes | None
+    error: str
+
+
+@dataclass
+class EventBatch:
+    """Valid events of one partition, in offset order, as columns.
+
+    Numbers are float64 (NaN = missing); categories, labels and predictions are object arrays
+    (``None`` = missing). ``raw`` and ``keys`` keep the original bytes for quarantine.
+    """
+
+    partition: int
+    offsets: np.ndarray
+    ids: list[str]
+    ts: np.ndarray
+    numeric: dict[str, np.ndarray]
+    categorical: dict[str, np.ndarray]
+    label: np.ndarray
+    prediction: np.ndarray
+    raw: list[bytes] = field(default_factory=list)
+    keys: list[bytes | None] = field(default_factory=list)
+    #: per event, how many fields it had that the schema does not declare (counted, not used)
+    undeclared: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def feature_rows(self, index: int) -> dict[str, Any]:
+        """One event's features as a dict (missing ones left out), for per-event learners."""
+        row: dict[str, Any] = {}
+        for name, col in self.numeric.items():
+            value = col[index]
+            if not math.isnan(value):
+                row[name] = float(value)
+        for name, col in self.categorical.items():
+            value = col[index]
+            if value is not None:
+                row[name] = value
+        return row
+
+
+def parse_events(
+    schema: StreamSchema,
+    partition: int,
+    offsets: Sequence[int],
+    values: Sequence[bytes | None],
+    keys: Sequence[bytes | None] | None = None,
+) -> tuple[EventBatch, list[Reject]]:
+    """Parse and validate raw event messages of one partition."""
+    docs, rejects, kept = _decode(partition, offsets, values)
+    return build_batch(schema, partition, docs, kept, offsets, values, keys, rejects)
+
+
+def parse_records(
+    schema: StreamSchema, partition: int, offsets: Sequence[int], records: Sequence[dict[str, Any]]
+) -> tuple[EventBatch, list[Reject]]:
+    """Validate already-decoded events (e.g. rows of a CSV or Parquet file)."""
+    raws = [orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) for r in records]
+    return build_batch(schema, partition, list(records), list(range(len(records))), offsets, raws, None, [])
+
+
+def _decode(
+    partition: int, offsets: Sequence[int], values: Sequence[bytes | None]
+) -> tuple[list[dict[str, Any]], list[Reject], list[int]]:
+    docs: list[dict[str, Any]] = []
+    kept: list[int] = []
+    rejects: list[Reject] = []
+    for i, raw in enumerate(values):
+        if raw is None:
+            rejects.append(Reject(partition, offsets[i], raw, "empty message (null value)"))
+            continue
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            reason = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
+            rejects.append(Reject(partition, offsets[i], raw, f"{reason}: {exc}"))
+            continue
+        if not isinstance(doc, dict):
+            rejects.append(Reject(partition, offsets[i], raw, f"not a JSON object but {type(doc).__name__}"))
+            continue
+        docs.append(doc)
+        kept.append(i)
+    return docs, rejects, kept
+
+
+def build_batch(
+    schema: StreamSchema,
+    partition: int,
+    docs: list[dict[str, Any]],
+    kept: list[int],
+    offsets: Sequence[int],
+    values: Sequence[bytes | None],
+    keys: Sequence[bytes | None] | None,
+    rejects: list[Reject],
+) -> tuple[EventBatch, list[Reject]]:
+    """Columns from decoded documents; each column's types are checked in one pass."""
+    n = len(docs)
+    bad: dict[int, str] = {}
+
+    ids = [d.get(schema.id_field) for d in docs]
+    if not _only(ids, (str,)):
+        for i, v in enumerate(ids):
+            if not isinstance(v, str) or not v:
+                bad.setdefault(i, f"field {schema.id_field!r} must be a non-empty string, got {v!r:.60}")
+    else:
+        for i in (i for i, v in enumerate(ids) if not v):
+            bad.setdefault(i, f"field {schema.id_field!r} must be a non-empty string")
+
+    ts_raw = [d.get(schema.timestamp_field) for d in docs]
+    ts = np.empty(n, dtype=np.int64)
+    if _only(ts_raw, (int,)):
+        ts[:] = ts_raw
+    else:
+        for i, v in enumerate(ts_raw):
+            parsed = _timestamp(v)
+            if parsed is None:
+                bad.setdefault(
+                    i, f"field {schema.timestamp_field!r} must be epoch milliseconds or ISO-8601, got {v!r:.60}"
+                )
+                ts[i] = -1
+            else:
+                ts[i] = parsed
+
+    feats = [d.get("features") for d in docs]
+    if not _only(feats, (dict,)):
+        for i, f in enumerate(feats):
+            if not isinstance(f, dict):
+                bad.setdefault(i, f"field 'features' must be an object, got {type(f).__name__}")
+                feats[i] = {}
+
+    numeric: dict[str, np.ndarray] = {}
+    for name in schema.numeric:
+        col = [f.get(name) for f in feats]
+        if not _only(col, (*_NUMBER, _NONE)):
+            for i, v in enumerate(col):
+                if v is not None and (type(v) is bool or not isinstance(v, _NUMBER)):
+                    bad.setdefault(i, f"feature {name!r} is numeric, got {type(v).__name__} {v!r:.60}")
+                    col[i] = None
+        numeric[name] = np.array(col, dtype=np.float64) if n else np.empty(0)
+
+    categorical: dict[str, np.ndarray] = {}
+    for name in schema.categorical:
+        col = [f.get(name) for f in feats]
+        if not _only(col, (str, _NONE)):
+            for i, v in enumerate(col):
+                if isinstance(v, int) and type(v) is not bool:
+                    col[i] = str(v)
+                elif v is not None and not isinstance(v, str):
+                    bad.setdefault(i, f"feature {name!r} is categorical, got {type(v).__name__} {v!r:.60}")
+                    col[i] = None
+        categorical[name] = _objects(col)
+
+    label = _target(docs, schema.label_field, schema.label_type, "label", bad)
+    prediction = _target(docs, schema.prediction_field, schema.prediction_type, "prediction", bad)
+
+    declared = schema.features.keys()
+    undeclared = sum(len(f.keys() - declared) for f in feats)
+
+    keep = np.ones(n, dtype=bool)
+    for i, reason in bad.items():
+        keep[i] = False
+        j = kept[i]
+        rejects.append(Reject(partition, offsets[j], values[j], reason))
+    rejects.sort(key=lambda r: r.offset)
+    idx = np.flatnonzero(keep)
+    all_kept = keep.all()
+    src = [kept[i] for i in idx]
+    batch = EventBatch(
+        partition=partition,
+        offsets=np.asarray([offsets[j] for j in src], dtype=np.int64),
+        ids=ids if all_kept else [ids[i] for i in idx],
+        ts=ts if all_kept else ts[idx],
+        numeric={k: (v if all_kept else v[idx]) for k, v in numeric.items()},
+        categorical={k: (v if all_kept else v[idx]) for k, v in categorical.items()},
+        label=label if all_kept else label[idx],
+        prediction=prediction if all_kept else prediction[idx],
+        raw=[values[j] for j in src],
+        keys=[keys[j] for j in src] if keys is not None else [None] * len(src),
+        undeclared=undeclared,
+    )
+    return batch, rejects
+
+
+def _target(
+    docs: list[dict[str, Any]], field_name: str | None, kind: str | None, what: str, bad: dict[int, str]
+) -> np.ndarray:
+    if field_name is None:
+        return np.full(len(docs), None, dtype=object)
+    col = [d.get(field_name) for d in docs]
+    for i, v in enumerate(col):
+        if v is None:
+            continue
+        value = normalise_target(v, kind)
+        if value is None:
+            bad.setdefault(i, f"{what} {v!r:.60} is not a valid {kind} value")
+        col[i] = value
+    return _objects(col)
+
+
+def normalise_target(value: Any, kind: str | None) -> Any:
+    """A label or prediction in its canonical form, or None when it is not of that type.
+
+    binary: 0 or 1 (from 0/1, true/false); multiclass: a string class name;
+    regression: a finite float.
+    """
+    if kind == "binary":
+        if type(value) is bool:
+            return int(value)
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return int(value)
+        return None
+    if kind == "multiclass":
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int) and type(value) is not bool:
+            return str(value)
+        return None
+    if isinstance(value, (int, float)) and type(value) is not bool and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _only(col: list[Any], types: tuple[type, ...]) -> bool:
+    return set(map(type, col)) <= set(types)
+
+
+def _objects(col: list[Any]) -> np.ndarray:
+    arr = np.empty(len(col), dtype=object)
+    arr[:] = col
+    return arr
+
+
+def _timestamp(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    if type(value) is float and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return int(parsed.timestamp() * 1000)
+    return None
+
+
+def parse_label_messages(
+    partition: int, offsets: Sequence[int], values: Sequence[bytes | None], id_field: str, label_field: str,
+    label_type: str | None,
+) -> tuple[list[tuple[str, Any, int]], list[Reject]]:
+    """Late labels ``{"id": ..., "label": ...}``: (event id, label, offset) or a reject."""
+    docs, rejects, kept = _decode(partition, offsets, values)
+    out = []
+    for doc, i in zip(docs, kept):
+        event_id = doc.get(id_field)
+        label = normalise_target(doc.get(label_field), label_type)
+        if not isinstance(event_id, str) or not event_id:
+            rejects.append(Reject(partition, offsets[i], values[i], f"label message without a string {id_field!r}"))
+        elif label is None:
+            rejects.append(
+                Reject(partition, offsets[i], values[i], f"label {doc.get(label_field)!r:.60} is not a valid {label_type} value")
+            )
+        else:
+            out.append((event_id, label, offsets[i]))
+    return out, rejects

@@ -1,0 +1,139 @@
+"""The messages driftline writes, as the external contract defines them.
+
+Alerts (``drift-alerts``, CloudEvents 1.0 binary mode), dead letters (``events-deadletter``),
+quarantined events (``events-quarantine``) and action records (``driftline-actions``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+AlertKind = Literal[
+    "data_drift", "label_drift", "prediction_drift", "concept_drift", "data_quality", "performance"
+]
+Headers = list[tuple[str, bytes]]
+
+
+class Position(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    partition: int
+    offset: int
+
+
+class Window(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    reference_n: int
+    current_n: int
+    start_ts: int | None = None
+    end_ts: int | None = None
+
+
+class Alert(BaseModel):
+    """One alert; the same input and configuration always give the same ``alert_id``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alert_id: str
+    stream: str
+    kind: AlertKind
+    severity: Literal["warning", "drift"]
+    feature: str | None
+    detector: str
+    statistic: float
+    p_value: float | None
+    threshold: float
+    position: Position
+    window: Window
+    detected_at: int
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Alert:
+        return cls.model_validate_json(raw)
+
+    @property
+    def key(self) -> bytes:
+        """``<stream>/<feature or kind>``: one feature's alerts stay in one partition, in order."""
+        return f"{self.stream}/{self.feature or self.kind}".encode()
+
+    def cloudevent_headers(self) -> Headers:
+        time = datetime.fromtimestamp(self.detected_at / 1000, tz=timezone.utc)
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", self.alert_id.encode()),
+            ("ce_source", f"driftline/{self.stream}".encode()),
+            ("ce_type", f"io.driftline.alert.{self.kind}".encode()),
+            ("ce_time", time.isoformat().replace("+00:00", "Z").encode()),
+            ("content-type", b"application/json"),
+        ]
+
+
+def alert_id(stream: str, detector: str, feature: str | None, partition: int, offset: int) -> str:
+    """sha256 hex of (stream, detector, feature, partition, offset): deterministic across runs."""
+    text = "\x1f".join([stream, detector, feature or "", str(partition), str(offset)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def dead_letter(error: str, topic: str, partition: int, offset: int, raw: bytes | None) -> bytes:
+    """The dead-letter message for an unreadable input: why, from where, and the bytes."""
+    return orjson.dumps(
+        {
+            "error": error,
+            "source": {"topic": topic, "partition": partition, "offset": offset},
+            "raw": base64.b64encode(raw or b"").decode("ascii"),
+        }
+    )
+
+
+def quarantine_headers(
+    alert_id: str, reason: str, topic: str, partition: int, offset: int, original: Headers | None = None
+) -> Headers:
+    return [
+        *(original or []),
+        ("driftline_alert_id", alert_id.encode()),
+        ("driftline_reason", reason.encode()),
+        ("driftline_source_topic", topic.encode()),
+        ("driftline_source_partition", str(partition).encode()),
+        ("driftline_source_offset", str(offset).encode()),
+    ]
+
+
+class ActionRecord(BaseModel):
+    """An audit record on ``driftline-actions``: what was done, why, and how it ended.
+
+    ``action_id`` is deterministic for (alert, action), so a redelivered alert maps to the
+    record already written.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    action_id: str
+    action: Literal["quarantine", "release", "rollback", "retrain"]
+    stream: str
+    alert_id: str | None
+    rule: int | None = None
+    status: Literal["started", "done", "released", "skipped", "not_implemented", "failed"]
+    scope: dict[str, Any] = Field(default_factory=dict)
+    detail: str = ""
+    ts: int
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> ActionRecord:
+        return cls.model_validate_json(raw)
+
+
+def action_id(alert_id: str | None, action: str, extra: str = "") -> str:
+    text = "\x1f".join([alert_id or "", action, extra])
+    return hashlib.sha256(text.encode()).hexdigest()

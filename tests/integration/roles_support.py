@@ -1,0 +1,60 @@
+"""Helpers for the role tests: a config on fresh topics, producing, reading a topic whole."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from driftline.consumers.config import DriftlineConfig
+from driftline.consumers.runner import RoleRunner, topic_partitions
+from driftline.stream.kafka_io import make_producer
+from driftline.stream.synthetic import FEATURES
+from driftline.stream.topics import ensure_topics
+
+
+def fresh_config(bootstrap: str, reference: int = 2000, policies: list[dict] | None = None, **stream: Any) -> DriftlineConfig:
+    suffix = uuid.uuid4().hex[:8]
+    topics = {k: f"{k}-{suffix}" for k in ("events", "labels", "alerts", "quarantine", "deadletter", "actions", "models")}
+    cfg = DriftlineConfig.model_validate(
+        {
+            "kafka": {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "poll_timeout_ms": 100,
+                      "group_prefix": f"t{suffix}"},
+            "topics": topics,
+            "stream": {"name": "test", "features": stream.get("features", FEATURES),
+                       "label": {"field": "label", "type": "binary"},
+                       "prediction": {"field": "prediction", "type": "binary"}},
+            "reference": {"first_n": reference},
+            "learner": {"preprocessing": ["river.preprocessing.StandardScaler"]},
+            "policies": policies or [],
+        }
+    )
+    ensure_topics(bootstrap, topic_partitions(cfg))
+    return cfg
+
+
+def produce(bootstrap: str, topic: str, values: Iterable[bytes | dict]) -> int:
+    producer = make_producer(bootstrap, linger_ms=10)
+    n = 0
+    for value in values:
+        raw = value if isinstance(value, (bytes, type(None))) else orjson.dumps(value)
+        producer.send(topic, raw)
+        n += 1
+    producer.flush()
+    producer.close()
+    return n
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def run_roles(cfg: DriftlineConfig, bootstrap: str, roles: list[str]) -> RoleRunner:
+    return RoleRunner(cfg, bootstrap, roles).start()
