@@ -14,6 +14,7 @@ import numpy as np
 
 from driftline.consumers.config import DriftlineConfig
 from driftline.consumers.plan import PlannedDetector, Target, build, plan
+from driftline.consumers.reference import load_reference
 from driftline.detectors import Detection, Detector
 from driftline.stream.events import EventBatch
 from driftline.stream.messages import Alert, Position, Window, alert_id
@@ -27,6 +28,11 @@ class DriftEngine:
         self.partition = partition
         self.planned: list[PlannedDetector] = [p for p in plan(cfg) if p.target in targets]
         self.detectors: list[Detector] = build(cfg, self.planned)
+        reference = load_reference(cfg)
+        if reference is not None:
+            for planned, detector in zip(self.planned, self.detectors):
+                if planned.target != "error":
+                    detector.fit_reference(column(reference, planned))  # type: ignore[attr-defined]
 
     def __len__(self) -> int:
         return len(self.planned)
