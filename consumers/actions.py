@@ -1,26 +1,42 @@
 """The actions role: reads ``drift-alerts`` and applies the configured policies.
 
-Each action is taken once per alert id (a redelivered alert is recognised and skipped) and
-written to ``driftline-actions`` as an audit record naming the alert, the rule and the outcome.
-``quarantine`` is enforced by the learner (it holds the events from the alert's position on);
-``rollback`` and ``retrain`` are recorded as ``not_implemented`` placeholders for now.
+Each action is taken once per alert id and written to ``driftline-actions`` as an audit record
+naming the alert, the rule that matched, what was done and the outcome. The set of handled
+alert ids is rebuilt from ``driftline-actions`` at start, so a redelivered alert, even after a
+restart, acts no second time.
+
+- ``quarantine`` is enforced by the learner (it holds the events from the alert's position
+  on); this role records it, and ``driftline quarantine release|purge`` ends it.
+- ``rollback`` moves the registry's ``champion`` back to the last version that was healthy
+  before the drift began, writes a model-change event to ``driftline-models``, and the online
+  learner restores its snapshot from before the drift (it reads the record).
+- ``retrain`` queues a job on the background :class:`~driftline.consumers.retrain.RetrainWorker`
+  (debounced); its outcome, promoted or refused with the numbers, is a second record.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
+from contextlib import ExitStack
 from typing import Any
 
-from kafka import TopicPartition
-
+from driftline.consumers.model_actions import ModelActions
 from driftline.consumers.policies import actions_for
+from driftline.consumers.retrain import Job, RetrainWorker
 from driftline.consumers.service import Role
 from driftline.stream.events import Reject
+from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import ActionRecord, Alert, action_id
+from kafka import TopicPartition
+
+log = logging.getLogger("driftline")
 
 #: alert ids remembered for de-duplication
 SEEN_LIMIT = 100_000
+#: statuses that end a retrain
+RETRAIN_DONE = ("promoted", "refused", "failed")
 
 
 class ActionsRole(Role):
@@ -29,9 +45,67 @@ class ActionsRole(Role):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self.worker: RetrainWorker | None = None
+        #: active quarantines (alert id -> its record) and the last drift offset per (detector, partition)
+        self._quarantines: dict[str, ActionRecord] = {}
+        self._last_drift: dict[tuple[str, int], int] = {}
+        self._checked = 0.0
 
     def topics(self) -> list[str]:
         return [self.cfg.topics.alerts]
+
+    def open(self, stack: ExitStack) -> None:
+        self.ops = ModelActions(self.cfg, self.outbox.producer)
+        worker = RetrainWorker(self.cfg, self.bootstrap_servers, self.ops)
+        for job in self._rebuild(worker):
+            worker.submit(job)
+        if self.cfg.stream.label is not None:
+            worker.submit(Job("deploy", "deploy"))
+        if self.cfg.models.quarantine_quiet_events:
+            worker.tick = self._end_quiet_quarantines
+        self.worker = worker.start()
+        stack.callback(worker.close)
+        schedule = self.cfg.models.retrain.schedule
+        if schedule is not None and self.cfg.stream.label is not None:
+            from apscheduler.schedulers.background import BackgroundScheduler
+
+            scheduler = BackgroundScheduler(daemon=True)
+            if schedule.cron:
+                from apscheduler.triggers.cron import CronTrigger
+
+                scheduler.add_job(self._scheduled, CronTrigger.from_crontab(schedule.cron), max_instances=1)
+            else:
+                scheduler.add_job(self._scheduled, "interval", seconds=schedule.interval_seconds, max_instances=1)
+            scheduler.start()
+            stack.callback(scheduler.shutdown, wait=False)
+
+    def _rebuild(self, worker: RetrainWorker) -> list[Job]:
+        """Handled alert ids, the last retrain request, and retrains started but never finished."""
+        started: dict[str, ActionRecord] = {}
+        finished: set[str] = set()
+        for m in read_topic(self.bootstrap_servers, self.cfg.topics.actions, client=self.cfg.kafka.client):
+            try:
+                r = ActionRecord.from_json(m.value)
+            except ValueError:
+                continue
+            if r.stream != self.cfg.stream.name or r.alert_id is None:
+                continue
+            self._remember(r.alert_id)
+            if r.action == "quarantine" and r.status == "started":
+                self._quarantines[r.alert_id] = r
+            elif r.action in ("release", "purge"):
+                self._quarantines.pop(r.alert_id, None)
+            if r.action == "retrain" and r.status == "started":
+                started[r.alert_id] = r
+                worker.last_request_ms = max(worker.last_request_ms or 0, r.ts)
+            elif r.action == "retrain" and r.status in RETRAIN_DONE:
+                finished.add(r.alert_id)  # the outcome may be written before the request's record
+        jobs = []
+        for alert_id, r in started.items():
+            if alert_id not in finished and "alert" in r.scope:
+                log.info("actions: resuming the unfinished retrain for alert %s", alert_id)
+                jobs.append(Job("retrain", alert_id, Alert.model_validate(r.scope["alert"]), r.rule, r.scope.get("window")))
+        return jobs
 
     def handle(self, records: dict[TopicPartition, list[Any]]) -> None:
         for tp, msgs in records.items():
@@ -41,12 +115,66 @@ class ActionsRole(Role):
                 except ValueError as exc:
                     self.outbox.dead_letter(tp.topic, Reject(tp.partition, m.offset, m.value, f"not an alert: {exc}"))
                     continue
-                if alert.stream == self.cfg.stream.name and alert.alert_id not in self._seen:
-                    self._remember(alert.alert_id)
-                    for record in decide(self.cfg.policies, alert):
-                        self.outbox.action(record)
+                if alert.stream != self.cfg.stream.name:
+                    continue
+                if alert.severity == "drift":
+                    key = (alert.detector, alert.position.partition)
+                    self._last_drift[key] = max(self._last_drift.get(key, -1), alert.position.offset)
+                if alert.alert_id in self._seen:
+                    self.stats.reasons["redelivered alert: no second action"] += 1
+                    continue
+                self._remember(alert.alert_id)
+                for record in self.act(alert):
+                    self.outbox.action(record)
             self.stats.consumed += len(msgs)
         self.commit(records)
+
+    def act(self, alert: Alert) -> list[ActionRecord]:
+        """Carry out what the policies call for on ``alert``; the audit records."""
+        out = []
+        for action, rule in actions_for(self.cfg.policies, alert):
+            try:
+                if action == "quarantine":
+                    out.append(quarantine_record(alert, rule))
+                    self._quarantines[alert.alert_id] = out[-1]
+                elif action == "rollback":
+                    out.append(self.ops.rollback(alert, rule))
+                elif action == "retrain":
+                    assert self.worker is not None
+                    window = self.cfg.policies[rule].window
+                    record = self.worker.request(alert, rule, alert.alert_id, window)
+                    scope = {**record.scope, "alert": alert.model_dump(mode="json"), "window": window}
+                    out.append(record.model_copy(update={"scope": scope}))
+            except Exception as exc:  # audited, never silent; the role goes on
+                log.exception("actions: %s for alert %s failed", action, alert.alert_id)
+                out.append(ActionRecord(action_id=action_id(alert.alert_id, action), action=action,  # type: ignore[arg-type]
+                                        stream=alert.stream, alert_id=alert.alert_id, rule=rule, status="failed",
+                                        detail=f"{type(exc).__name__}: {exc}", ts=int(time.time() * 1000)))
+        return out
+
+    def _end_quiet_quarantines(self) -> None:
+        """End (release) each quarantine whose detector has been quiet for the configured events."""
+        if time.monotonic() - self._checked < 1.0:
+            return
+        self._checked = time.monotonic()
+        quiet = int(self.cfg.models.quarantine_quiet_events or 0)
+        for alert_id, q in list(self._quarantines.items()):
+            p, start = int(q.scope["partition"]), int(q.scope["from_offset"])
+            since = max(start, self._last_drift.get((q.scope.get("detector", ""), p), -1))
+            # the learner must have judged (and held) the quiet events before the quarantine ends
+            if self.worker is None or self.worker.data.learned(p) < since + quiet:
+                continue
+            self._quarantines.pop(alert_id, None)
+            self.ops.audit(ActionRecord(
+                action_id=action_id(alert_id, "release", "quiet"), action="release", stream=self.cfg.stream.name,
+                alert_id=alert_id, status="released", scope={"partition": p, "from_offset": start, "condition": "quiet"},
+                detail=f"ended: {q.scope.get('detector', 'its detector')} quiet for {quiet} events since offset {since}; "
+                       "held events replayed to the learner, usable for retraining", ts=int(time.time() * 1000)))
+
+    def _scheduled(self) -> None:
+        assert self.worker is not None
+        key = f"schedule:{int(time.time() * 1000)}"
+        self.ops.audit(self.worker.request(None, None, key))
 
     def _remember(self, alert_id: str) -> None:
         self._seen[alert_id] = None
@@ -54,34 +182,12 @@ class ActionsRole(Role):
             self._seen.popitem(last=False)
 
 
-def decide(policies: Any, alert: Alert) -> list[ActionRecord]:
-    """The audit records of the actions the policies call for on ``alert``."""
-    out = []
-    now = int(time.time() * 1000)
-    for action, rule in actions_for(policies, alert):
-        if action == "quarantine":
-            status, scope = "started", {
-                "partition": alert.position.partition,
-                "from_offset": alert.position.offset,
-            }
-            detail = (
-                f"events of partition {alert.position.partition} from offset {alert.position.offset} on "
-                "are held back from training (copied to the quarantine topic) until released"
-            )
-        else:
-            status, scope = "not_implemented", {}
-            detail = f"{action} is a placeholder in this version: recorded, not carried out"
-        out.append(
-            ActionRecord(
-                action_id=action_id(alert.alert_id, action),
-                action=action,  # type: ignore[arg-type]
-                stream=alert.stream,
-                alert_id=alert.alert_id,
-                rule=rule,
-                status=status,  # type: ignore[arg-type]
-                scope=scope,
-                detail=detail,
-                ts=now,
-            )
-        )
-    return out
+def quarantine_record(alert: Alert, rule: int) -> ActionRecord:
+    p, offset = alert.position.partition, alert.position.offset
+    return ActionRecord(
+        action_id=action_id(alert.alert_id, "quarantine"), action="quarantine", stream=alert.stream,
+        alert_id=alert.alert_id, rule=rule, status="started", scope={"partition": p, "from_offset": offset, "detector": alert.detector},
+        detail=(f"events of partition {p} from offset {offset} on are held back from training "
+                "(copied to the quarantine topic) until released or purged"),
+        ts=int(time.time() * 1000),
+    )

@@ -18,6 +18,7 @@ from driftline.consumers.engine import DriftEngine
 from driftline.consumers.learning import LearnerCore
 from driftline.consumers.monitor import MONITOR_TARGETS
 from driftline.consumers.schema import stream_schema
+from driftline.consumers.stats import StatsRecorder, record_backtest_chunk
 from driftline.stream.events import Reject, parse_events
 from driftline.stream.messages import Alert
 from driftline.stream.replay import read_chunks
@@ -30,28 +31,39 @@ class BacktestResult:
     rejects: list[Reject] = field(default_factory=list)
     quarantined: int = 0
     learner_metric: float | None = None
+    #: the learner as it stands after the file (None when the stream has no label)
+    learner: LearnerCore | None = None
 
 
-def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = None, chunk_size: int = 5000) -> BacktestResult:
-    """Run every alerting detector over the file; alerts are written to ``out`` as JSONL."""
+def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = None, chunk_size: int = 5000,
+             recorder: StatsRecorder | None = None) -> BacktestResult:
+    """Run every alerting detector over the file; alerts are written to ``out`` as JSONL.
+
+    With a ``recorder``, the detectors' statistics, the distributions at alerts and the
+    learner's metric are recorded after each chunk, for ``--report``.
+    """
     schema = stream_schema(cfg)
     monitor = DriftEngine(cfg, 0, MONITOR_TARGETS)
     learner = LearnerCore(cfg, live=False) if cfg.stream.label is not None and cfg.learner.enabled else None
     result = BacktestResult()
     for offsets, raws in read_chunks(path, schema, chunk_size):
         batch, rejects = parse_events(schema, 0, offsets, raws)
-        result.rejects += rejects
+        batch, duplicates = monitor.admit(batch)
+        result.rejects += sorted(rejects + duplicates, key=lambda r: r.offset)
         result.events += len(batch)
         alerts = monitor.process(batch, live=False)
+        monitor_alerts = alerts
         if learner is not None:
             learner.observe(alerts)
             outcome = learner.process_events(batch)
             result.quarantined += len(outcome.held)
             alerts = sorted(alerts + outcome.alerts, key=lambda a: (a.position.offset, a.detector))
         result.alerts += alerts
+        record_backtest_chunk(recorder, monitor, learner, batch, monitor_alerts)
         if out is not None:
             for alert in alerts:
                 out.write(alert.to_json() + b"\n")
     if learner is not None:
         result.learner_metric = learner.learner.metric
+        result.learner = learner
     return result

@@ -72,6 +72,17 @@ class TopicsConfig(_Model):
     deadletter: str = "events-deadletter"
     actions: str = "driftline-actions"
     models: str = "driftline-models"
+    checkpoints: str = "driftline-checkpoints"
+
+
+class CheckpointConfig(_Model):
+    """Where and how often the roles save their state with the offsets it reflects."""
+
+    #: kafka: a compacted topic (a role restarted on another machine finds it);
+    #: file: a local directory under state_dir
+    store: Literal["kafka", "file"] = "kafka"
+    every_seconds: float = Field(default=10.0, gt=0)
+    every_events: int = Field(default=200_000, ge=1)
 
 
 class TargetConfig(_Model):
@@ -82,6 +93,10 @@ class TargetConfig(_Model):
 class StreamConfig(_Model):
     name: str = Field(min_length=1)
     id_field: str = "id"
+    #: how many recent ids per partition are remembered to reject duplicates (0: off)
+    dedupe_window: int = Field(default=10_000, ge=0)
+    #: a message larger than this goes to the dead-letter topic unread
+    max_event_bytes: int = Field(default=1_000_000, ge=1000)
     timestamp_field: str = "ts"
     features: dict[str, FeatureType] = Field(min_length=1)
     label: TargetConfig | None = None
@@ -176,6 +191,100 @@ class PolicyMatch(_Model):
 class PolicyConfig(_Model):
     when: PolicyMatch = Field(default_factory=PolicyMatch)
     do: list[ActionName] = Field(min_length=1)
+    #: for ``retrain``: labelled events from the drift on to train and hold out on
+    #: (default: models.retrain.window)
+    window: int | None = Field(default=None, ge=20)
+
+
+class ScheduleConfig(_Model):
+    """When scheduled retrains run: a crontab line, or every so many seconds."""
+
+    cron: str | None = None
+    interval_seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleConfig:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError("give exactly one of cron or interval_seconds")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            CronTrigger.from_crontab(self.cron)  # ValueError naming the bad field
+        return self
+
+
+class BatchModelConfig(_Model):
+    """How the batch model is trained, and where the deployed one comes from."""
+
+    #: ``module:function(X, y, **params)`` returning a model with ``predict``
+    trainer: str = "driftline.learners.batch:train_river"
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: a pickled model file to register as the deployed version at start (trusted: it is
+    #: yours); without it the deployed version is trained on the reference
+    deployed: str | None = None
+
+    @field_validator("trainer")
+    @classmethod
+    def _resolvable(cls, value: str) -> str:
+        from driftline.learners.batch import resolve_trainer
+
+        resolve_trainer(value)
+        return value
+
+
+class RetrainConfig(_Model):
+    #: labelled events from the drift's start on (the latest ones, on a schedule)
+    window: int = Field(default=4000, ge=20)
+    #: the most recent share of the window, held out to compare challenger and champion
+    holdout: float = Field(default=0.3, gt=0, lt=1)
+    #: the challenger is promoted only if its held-out score beats the champion's by this
+    margin: float = Field(default=0.02, ge=0)
+    #: how long a retrain waits for its window to fill before training on what there is
+    wait_seconds: float = Field(default=120.0, ge=0)
+    #: retrain requests within this time of the last one are one drift storm: one retrain
+    debounce_seconds: float = Field(default=600.0, ge=0)
+    schedule: ScheduleConfig | None = None
+
+
+class ModelsConfig(_Model):
+    """The model registry and the batch model's life cycle (rollback, retrain)."""
+
+    #: the registry directory (default: <state_dir>/registry)
+    registry: str | None = None
+    batch: BatchModelConfig = Field(default_factory=BatchModelConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    #: a concept drift (DDM) is taken to have begun this many events before its alert: rollback
+    #: goes to the last champion trained before that point
+    concept_lookback: int = Field(default=1000, ge=0)
+    #: a quarantine ends (is released, its events replayed) once the detector that opened it
+    #: has been quiet for this many events of its partition; None: only by command
+    quarantine_quiet_events: int | None = Field(default=None, ge=1)
+    #: the online learner keeps a snapshot every so many trained events, to roll back to
+    online_snapshot_every: int = Field(default=500, ge=1)
+    online_snapshots_kept: int = Field(default=40, ge=1)
+
+
+class MetricsConfig(_Model):
+    """Prometheus ``/metrics``, ``/healthz`` and ``/readyz`` served by each role (off by default)."""
+
+    #: the monitor's port; the learner uses port + 1, the actions role port + 2; 0 picks free ports
+    port: int | None = Field(default=None, ge=0, le=65535)
+    host: str = "0.0.0.0"
+    #: /healthz fails when the role's poll loop has not come round for this long
+    stale_after_seconds: float = Field(default=120.0, gt=0)
+    #: /readyz fails while a partition's lag exceeds this (null: lag never makes a role unready)
+    max_lag: int | None = Field(default=None, ge=0)
+
+
+class StatsConfig(_Model):
+    """Snapshots of what the roles see (detector statistics, counters, lag) on a topic."""
+
+    enabled: bool = True
+    topic: str = "driftline-stats"
+    every_events: int = Field(default=50_000, ge=1)
+    every_seconds: float = Field(default=10.0, gt=0)
+    #: points kept per detector series in a backtest report (merged pairwise when full)
+    points: int = Field(default=1000, ge=10)
 
 
 class DriftlineConfig(_Model):
@@ -187,6 +296,10 @@ class DriftlineConfig(_Model):
     false_alarms: FalseAlarmConfig = Field(default_factory=FalseAlarmConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
     policies: list[PolicyConfig] = Field(default_factory=list)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
     #: where the roles keep local state (checkpoints, registry)
     state_dir: str = "driftline-state"
 

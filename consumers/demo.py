@@ -8,21 +8,26 @@ actions roles, shows progress, and ends with what was detected, when, and what w
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from driftline.consumers.config import DriftlineConfig
 from driftline.consumers.runner import RoleRunner, topic_partitions
+from driftline.consumers.models_cli import model_summary, wait_for_models
 from driftline.stream.broker import EmbeddedBroker
 from driftline.stream.kafka_io import make_producer, read_topic
 from driftline.stream.messages import ActionRecord, Alert
 from driftline.stream.synthetic import FEATURES, Drift, default_drifts, generate
 from driftline.stream.topics import ensure_topics
 
+#: where the demo writes its HTML report unless told otherwise
+DEFAULT_REPORT = Path(tempfile.gettempdir()) / "driftline-demo-report.html"
 MALFORMED = [b"{not json", b"\xff\xfe\x00", b'{"id": "bad-1", "ts": 1, "features": {"income": "high"}}']
 
 
@@ -37,6 +42,9 @@ def demo_config(bootstrap: str = "embedded", reference: int = 5000) -> Driftline
                 "prediction": {"field": "prediction", "type": "binary"},
             },
             "reference": {"first_n": reference},
+            "state_dir": tempfile.mkdtemp(prefix="driftline-demo-"),
+            "models": {"quarantine_quiet_events": 6000, "retrain": {"window": 4000, "wait_seconds": 30}},
+            "stats": {"every_seconds": 1.0, "every_events": 5000},
             "learner": {"model": "river.linear_model.LogisticRegression",
                         "preprocessing": ["river.preprocessing.StandardScaler"]},
             "policies": [
@@ -71,7 +79,8 @@ class DemoResult:
 
 
 def run_demo(
-    events: int = 60_000, rate: float = 6000.0, out: IO[str] = sys.stdout, late_label_share: float = 0.2
+    events: int = 60_000, rate: float = 6000.0, out: IO[str] = sys.stdout, late_label_share: float = 0.2,
+    report: str | Path | None = DEFAULT_REPORT,
 ) -> DemoResult:
     started = time.monotonic()
     drifts = default_drifts(events)
@@ -86,6 +95,7 @@ def run_demo(
         try:
             produced = _produce(cfg, bootstrap, events, drifts, rate, late_label_share, runner, say)
             _wait_caught_up(runner, produced, say)
+            wait_for_models(runner)
         finally:
             runner.shutdown()
         if runner.errors:
@@ -98,6 +108,14 @@ def run_demo(
         result.dead_letters = stats["monitor"].dead_letters
         result.monitor_rate = stats["monitor"].rate
         _summary(result, stats, say)
+        for line in model_summary(cfg, result.actions):
+            say(line)
+        if report is not None:
+            from driftline.consumers.report import write_report
+            from driftline.consumers.report_live import live_report
+
+            path = write_report(live_report(cfg, bootstrap, time.monotonic() - started + 60), report)
+            say(f"  report: {path.resolve()} (open it in a browser)")
     return result
 
 

@@ -16,7 +16,8 @@ from driftline.consumers.config import DriftlineConfig
 from driftline.consumers.plan import PlannedDetector, Target, build, plan
 from driftline.consumers.reference import load_reference
 from driftline.detectors import Detection, Detector
-from driftline.stream.events import EventBatch
+from driftline.stream.dedupe import RecentIds
+from driftline.stream.events import EventBatch, Reject
 from driftline.stream.messages import Alert, Position, Window, alert_id
 
 
@@ -28,6 +29,7 @@ class DriftEngine:
         self.partition = partition
         self.planned: list[PlannedDetector] = [p for p in plan(cfg) if p.target in targets]
         self.detectors: list[Detector] = build(cfg, self.planned)
+        self.recent_ids = RecentIds(cfg.stream.dedupe_window)
         reference = load_reference(cfg)
         if reference is not None:
             for planned, detector in zip(self.planned, self.detectors):
@@ -36,6 +38,10 @@ class DriftEngine:
 
     def __len__(self) -> int:
         return len(self.planned)
+
+    def admit(self, batch: EventBatch) -> tuple[EventBatch, list[Reject]]:
+        """The batch without events whose id this partition has seen recently (rejected)."""
+        return self.recent_ids.split(batch)
 
     def process(self, batch: EventBatch, *, live: bool = True) -> list[Alert]:
         """Alerts fired by the feature, label and prediction detectors over ``batch``."""
@@ -91,12 +97,17 @@ class DriftEngine:
         )
 
     def state_dict(self) -> dict:
-        return {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)}
+        return {
+            "detectors": {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)},
+            "recent_ids": self.recent_ids.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
+        detectors = state["detectors"]
         for p, d in zip(self.planned, self.detectors):
-            if p.name in state:
-                d.load_state_dict(state[p.name])
+            if p.name in detectors:
+                d.load_state_dict(detectors[p.name])
+        self.recent_ids.load_state_dict(state["recent_ids"])
 
 
 def detector_details(detector: Detector) -> dict:

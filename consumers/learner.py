@@ -14,14 +14,15 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from kafka import TopicPartition
-
+import orjson
 from driftline.consumers.learning import LearnerCore
 from driftline.consumers.schema import stream_schema
 from driftline.consumers.service import Role, group_id
-from driftline.stream.events import parse_events, parse_label_messages
-from driftline.stream.kafka_io import make_consumer
+from driftline.stream.checkpoint import Checkpoint
+from driftline.stream.events import Reject, parse_events, parse_label_messages
+from driftline.stream.kafka_io import make_consumer, read_topic
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
+from kafka import TopicPartition
 
 log = logging.getLogger("driftline")
 
@@ -33,10 +34,49 @@ class LearnerRole(Role):
         super().__init__(*args, **kwargs)
         self.schema = stream_schema(self.cfg)
         self.core = LearnerCore(self.cfg, live=True)
+        self.next_offset: dict[TopicPartition, int] = {}
         self._stop = threading.Event()
 
     def topics(self) -> list[str]:
         return [self.cfg.topics.events, self.cfg.topics.labels]
+
+    # -- state: one model per stream, checkpointed under the group's name -----------------
+
+    def restore(self, partitions: list[TopicPartition]) -> None:
+        """Model, joins and detectors from the checkpoint; every partition seeks to its offset."""
+        self.core = LearnerCore(self.cfg, live=True)
+        self.next_offset: dict[TopicPartition, int] = {}
+        cp = self.store.load(self.group_id)
+        if cp is None:
+            return
+        self.core.load_state_dict(cp.state["core"], cp.blob)
+        for tp in partitions:
+            offset = cp.offset(tp.topic, tp.partition)
+            if offset is not None:
+                self.consumer.seek(tp, offset)
+                self.next_offset[tp] = offset
+
+    def save_state(self, partitions: list[TopicPartition] | None = None) -> None:
+        if not self.next_offset:
+            return  # nothing restored or processed: the stored checkpoint is still the latest
+        offsets: dict[str, dict[int, int]] = {}
+        for tp, offset in self.next_offset.items():
+            offsets.setdefault(tp.topic, {})[tp.partition] = offset
+        self.store.save(
+            Checkpoint(
+                key=self.group_id,
+                offsets=offsets,
+                state={"core": self.core.state_dict()},
+                blob=self.core.learner.model_bytes(),
+                created_ms=int(time.time() * 1000),
+            )
+        )
+        self.checkpointed()
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            self.core = LearnerCore(self.cfg, live=True)
+            self.next_offset = {}
 
     def run(self, stop: threading.Event, ready: Any = None) -> None:
         self._stop = stop
@@ -52,6 +92,7 @@ class LearnerRole(Role):
                 parts.append(TopicPartition(topic, p))
         self.reader.assign(parts)
         self.reader.seek_to_beginning()
+        self._opened_ms = int(time.time() * 1000)  # releases recorded before this were replayed already
         self.watermark = make_consumer(
             self.bootstrap_servers, group_id=group_id(self.cfg, "monitor"), client=kafka.client
         )
@@ -68,7 +109,8 @@ class LearnerRole(Role):
             batch, rejects = parse_events(
                 self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
             )
-            self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects)
+            batch, duplicates = self.core.admit(batch)
+            self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(duplicates)
             outcome = self.core.process_events(batch)
             headers = {m.offset: list(m.headers or []) for m in msgs} if outcome.held else {}
             for i, q in outcome.held:
@@ -92,13 +134,20 @@ class LearnerRole(Role):
             )
             for reject in rejects:
                 self.outbox.dead_letter(tp.topic, reject)
-            for alert in self.core.process_labels(parsed).alerts:
+            outcome = self.core.process_labels(parsed, tp.partition)
+            for alert in outcome.alerts:
                 self.outbox.alert(alert)
+            for event_id, label, partition, offset in outcome.expired_labels:
+                raw = orjson.dumps({self.cfg.stream.id_field: event_id, label_field: label})
+                reason = f"label for an unknown event: no event {event_id!r:.80} within {self.cfg.learner.max_pending} labels"
+                self.outbox.dead_letter(tp.topic, Reject(partition, offset, raw, reason))
             self.stats.consumed += len(msgs)
         self.stats.extra.update(
             metric=self.core.learner.metric, trained=self.core.learner.trained, seen=self.core.learner.seen,
             pending=self.core.pending, expired_events=self.core.expired_events,
         )
+        for tp, msgs in records.items():
+            self.next_offset[tp] = msgs[-1].offset + 1
         self.commit(records)
 
     def _wait_judged(self, tp: TopicPartition, last_offset: int) -> None:
@@ -137,8 +186,36 @@ class LearnerRole(Role):
                     self.core.observe([alert])
             else:
                 record = ActionRecord.from_json(value)
-                if record.action == "release" and record.stream == self.cfg.stream.name:
-                    self.core.book.release(record.alert_id)
+                if record.stream == self.cfg.stream.name:
+                    self._act_on(record)
         except ValueError as exc:
             self.stats.reasons[f"unreadable record on {topic}"] += 1
             log.warning("learner: skipped an unreadable record on %s: %s", topic, exc)
+
+    # -- actions the learner carries out: ending quarantines, replaying, rolling back ------
+    def _act_on(self, record: ActionRecord) -> None:
+        if record.action in ("release", "purge"):
+            released = self.core.book.release(record.alert_id)
+            if record.action == "release" and record.ts >= getattr(self, "_opened_ms", 0):
+                for alert_id in released or ([record.alert_id] if record.alert_id else []):
+                    self.stats.extra["replayed"] = self.stats.extra.get("replayed", 0) + self._replay(alert_id)
+        elif record.action == "rollback" and "drift_from_offset" in record.scope:
+            restored = self.core.rollback_online(int(record.scope["partition"]), int(record.scope["drift_from_offset"]))
+            self.stats.extra["rolled_back_to"] = restored
+            log.info("learner: rollback for alert %s: online model restored to its snapshot at offset %s",
+                     record.alert_id, restored)
+
+    def _replay(self, alert_id: str) -> int:
+        """Learn from the events ``alert_id``'s quarantine held, in their original order."""
+        by_partition: dict[int, list[tuple[int, bytes]]] = {}
+        for m in read_topic(self.bootstrap_servers, self.cfg.topics.quarantine, client=self.cfg.kafka.client):
+            h = {k: v.decode() for k, v in (m.headers or [])}
+            if h.get("driftline_alert_id") == alert_id:
+                p, offset = int(h["driftline_source_partition"]), int(h["driftline_source_offset"])
+                by_partition.setdefault(p, []).append((offset, m.value))
+        n = 0
+        for p, held in sorted(by_partition.items()):
+            held.sort()
+            batch, _ = parse_events(self.schema, p, [o for o, _ in held], [v for _, v in held])
+            n += self.core.replay(batch)
+        return n

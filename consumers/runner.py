@@ -26,14 +26,20 @@ def topic_partitions(cfg: DriftlineConfig) -> dict[str, int]:
     n = cfg.kafka.partitions
     return {
         t.events: n, t.labels: n, t.alerts: 1, t.quarantine: n, t.deadletter: 1, t.actions: 1, t.models: 1,
+        t.checkpoints: 1,
     }
+
+
+def topic_configs(cfg: DriftlineConfig) -> dict[str, dict[str, str]]:
+    """Checkpoints are compacted (the latest per key is all that counts) and may be large."""
+    return {cfg.topics.checkpoints: {"cleanup.policy": "compact", "max.message.bytes": str(64 * 1024 * 1024)}}
 
 
 @contextmanager
 def connected(cfg: DriftlineConfig) -> Iterator[str]:
     """The bootstrap address to use (starting an embedded broker if asked), topics created."""
     with resolve_bootstrap(cfg.kafka.bootstrap_servers, cfg.kafka.embedded_address) as bootstrap:
-        ensure_topics(bootstrap, topic_partitions(cfg), client_config=cfg.kafka.client)
+        ensure_topics(bootstrap, topic_partitions(cfg), client_config=cfg.kafka.client, configs=topic_configs(cfg))
         yield bootstrap
 
 

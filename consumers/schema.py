@@ -17,4 +17,5 @@ def stream_schema(cfg: DriftlineConfig) -> StreamSchema:
         label_type=s.label.type if s.label else None,
         prediction_field=s.prediction.field if s.prediction else None,
         prediction_type=s.prediction.type if s.prediction else None,
+        max_event_bytes=s.max_event_bytes,
     )

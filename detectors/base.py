@@ -12,8 +12,9 @@ Guarantees every detector keeps (the conformance tests check them):
   carry the 0-based ``index`` into the batch they were given.
 * **One alert per excursion.** A detector reports ``drift`` once for one change. It then renews
   its reference from the values that follow (or resets, for error-rate detectors) and re-arms.
-  A ``warning`` fires once when the statistic enters the warning zone and re-arms when it
-  leaves it.
+  A ``warning`` fires once when the statistic enters the warning zone and re-arms only after
+  the statistic has fallen back to a lower re-arm level (hysteresis), so a statistic hovering
+  at the warning line gives one warning, not a storm.
 * **Bounded state.** Memory is bounded by the reference and window sizes, never by the length
   of the stream. ``state_dict()`` returns plain JSON-serialisable data (no pickle), and
   ``load_state_dict`` restores a detector that gives identical future output.
@@ -82,6 +83,16 @@ class Detector(ABC):
     def reset(self) -> None:
         """Forget everything learned from the stream, keeping the hyperparameters."""
         self._reset()
+        self._last_statistic = None
+
+    @property
+    def last_statistic(self) -> tuple[float, float] | None:
+        """``(statistic, drift threshold on the statistic's scale)`` of the most recent test.
+
+        ``None`` before the first test. Cheap to read after every batch (a stored tuple); it
+        survives a drift's reference renewal, so it shows the statistic that fired.
+        """
+        return getattr(self, "_last_statistic", None)
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
@@ -95,6 +106,29 @@ class Detector(ABC):
     def tests_per_value(self) -> float:
         """How many tests the detector runs per value it sees (for the false-alarm budget)."""
         return 1.0
+
+
+def hysteresis_fires(high: np.ndarray, low: np.ndarray, armed: bool) -> tuple[np.ndarray, bool]:
+    """Where an armed alarm fires, with re-arming: the shared warning rule.
+
+    ``high[i]``: the statistic is in the alarm zone at step ``i``; ``low[i]``: it is back at or
+    below the re-arm level (``high`` and ``low`` never both hold). The alarm fires at a
+    ``high`` step when it is armed; it is then disarmed until a ``low`` step re-arms it.
+    Returns the firing mask and whether the alarm is armed after the last step.
+
+    >>> h = np.array([0, 1, 1, 0, 1, 0, 1], bool); lo = np.array([1, 0, 0, 0, 0, 1, 0], bool)
+    >>> hysteresis_fires(h, lo, True)[0].astype(int).tolist()
+    [0, 1, 0, 0, 0, 0, 1]
+    """
+    marker = high | low
+    idx = np.flatnonzero(marker)
+    if idx.size == 0:
+        return np.zeros(high.shape[0], dtype=bool), armed
+    is_high = high[idx]
+    prev_low = np.concatenate([[armed], ~is_high[:-1]])  # previous marker was a re-arm
+    fires = np.zeros(high.shape[0], dtype=bool)
+    fires[idx[is_high & prev_low]] = True
+    return fires, bool(~is_high[-1])
 
 
 def check_state_version(state: dict[str, Any], cls: type) -> None:

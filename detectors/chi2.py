@@ -9,7 +9,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version
-from .ks import MIN_SIZE, ts_or_none, validate_window_params
+from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
 
 RARE = "(rare)"
 UNSEEN = "(unseen)"
@@ -143,10 +143,12 @@ class Chi2Categorical(Detector):
             ref_counts[col] += k
         self._ref_counts = ref_counts
         self._unseen_col = unseen
-        lowest = self.alpha_drift if self.alpha_warning is None else self.alpha_warning
+        # a warning re-arms when p >= this: every test with a smaller p is judged on its p-value
+        rearm = self.alpha_drift if self.alpha_warning is None else self.alpha_warning**WARNING_REARM_EXPONENT
         dofs = np.arange(ref_counts.shape[0])
-        self._crit = np.where(dofs > 0, chi2.isf(lowest, np.maximum(dofs, 1)), np.inf)
-        self._crit *= 1.0 - _STAT_SLACK
+        safe = np.maximum(dofs, 1)
+        self._drift_crit = np.where(dofs > 0, chi2.isf(self.alpha_drift, safe), np.inf)
+        self._crit = np.where(dofs > 0, chi2.isf(rearm, safe), np.inf) * (1.0 - _STAT_SLACK)
         self._ready = True
         self._win = np.empty(0, dtype=np.int64)
         self._win_ts = np.empty(0, dtype=np.int64)
@@ -180,6 +182,7 @@ class Chi2Categorical(Detector):
             "count": self._count,
             "warned": self._warned,
             "unseen": list(self._unseen),
+            "last_statistic": self.last_statistic,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -194,6 +197,8 @@ class Chi2Categorical(Detector):
         self._count = int(state["count"])
         self._warned = bool(state["warned"])
         self._unseen = OrderedDict.fromkeys(state["unseen"])
+        last = state.get("last_statistic")
+        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
 
     # ---------------------------------------------------------------- update
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
@@ -239,9 +244,10 @@ class Chi2Categorical(Detector):
         """Feed ``codes[pos:]`` to the window; return where to continue (past a drift: renew)."""
         col_of = np.array([self._bucket_of.get(str(u), self._unseen_col) for u in uniq], np.int64)
         c0 = self._count
-        new = codes[pos:]
+        end = pos + CHUNK_WINDOWS * self.window  # bounded work per step: a drift stops early
+        new = codes[pos:end]
         combined = np.concatenate([self._win, col_of[new]])
-        combined_ts = np.concatenate([self._win_ts, tss[pos:]])
+        combined_ts = np.concatenate([self._win_ts, tss[pos:end]])
         offset = self._win.shape[0] - c0  # combined[offset + c - 1] holds the value of count c
         c_end = c0 + new.shape[0]
         first = max(self.window, c0 + 1)
@@ -251,6 +257,8 @@ class Chi2Categorical(Detector):
             stop = offset + c
             cur = np.bincount(combined[stop - self.window : stop], minlength=n_cols)
             stat, dof = chi2_statistic(np.vstack([self._ref_counts, cur]))
+            if dof > 0:
+                self._last_statistic = (stat, float(self._drift_crit[dof]))
             if stat < self._crit[dof]:
                 self._warned = False
                 continue
@@ -263,7 +271,8 @@ class Chi2Categorical(Detector):
                 severity, level = "warning", self.alpha_warning
                 self._warned = True
             else:
-                self._warned = False
+                if self.alpha_warning is None or p >= self.alpha_warning**WARNING_REARM_EXPONENT:
+                    self._warned = False
                 continue
             detections.append(
                 Detection(
@@ -288,4 +297,4 @@ class Chi2Categorical(Detector):
         self._count = c_end
         self._win = combined[-self.window :].copy()
         self._win_ts = combined_ts[-self.window :].copy()
-        return codes.shape[0]
+        return pos + new.shape[0]

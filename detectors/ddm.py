@@ -7,8 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
-from .ks import ts_or_none
+from .base import (
+    STATE_VERSION,
+    Detection,
+    Detector,
+    as_float_array,
+    as_ts_array,
+    check_state_version,
+    hysteresis_fires,
+)
+from .window import ts_or_none
 
 
 class DDM(Detector):
@@ -18,8 +26,9 @@ class DDM(Detector):
     ``s_i = sqrt(p_i (1 - p_i) / i)``. Once ``i > min_n`` it records ``p_min`` and ``s_min``
     at the (latest) minimum of ``p_i + s_i``, and reports
 
-    * ``warning`` when ``p_i + s_i > p_min + warning_level * s_min``, once on entering that
-      zone (re-armed on leaving it);
+    * ``warning`` when ``p_i + s_i > p_min + warning_level * s_min``, once; it re-arms only
+      when ``p_i + s_i <= p_min + rearm_level * s_min`` (hysteresis: an error rate hovering at
+      the warning line gives one warning, not a storm) or after a drift;
     * ``drift`` when ``p_i + s_i > p_min + drift_level * s_min``; the statistics then start
       afresh from the next value.
 
@@ -44,6 +53,9 @@ class DDM(Detector):
         Warning threshold, in units of ``s_min`` above ``p_min``.
     drift_level
         Drift threshold, in units of ``s_min`` above ``p_min``; greater than ``warning_level``.
+    rearm_level
+        Level, in units of ``s_min`` above ``p_min`` and below ``warning_level``, that the
+        statistic must fall back to before another warning can fire.
 
     Examples
     --------
@@ -62,10 +74,17 @@ class DDM(Detector):
     input_type = "binary"
     method = "ddm"
 
-    def __init__(self, min_n: int = 30, warning_level: float = 2.0, drift_level: float = 3.0) -> None:
+    def __init__(
+        self,
+        min_n: int = 30,
+        warning_level: float = 2.0,
+        drift_level: float = 3.0,
+        rearm_level: float = 1.0,
+    ) -> None:
         if not isinstance(min_n, (int, np.integer)) or isinstance(min_n, bool) or min_n < 1:
             raise ValueError(f"DDM: min_n must be an integer >= 1, got {min_n!r}")
-        for name, value in (("warning_level", warning_level), ("drift_level", drift_level)):
+        levels = (("warning_level", warning_level), ("drift_level", drift_level), ("rearm_level", rearm_level))
+        for name, value in levels:
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"DDM: {name} must be a positive number, got {value!r}")
         if drift_level <= warning_level:
@@ -73,7 +92,12 @@ class DDM(Detector):
                 f"DDM: drift_level ({drift_level}) must be greater than "
                 f"warning_level ({warning_level})"
             )
+        if rearm_level >= warning_level:
+            raise ValueError(
+                f"DDM: rearm_level ({rearm_level}) must be smaller than warning_level ({warning_level})"
+            )
         self.min_n = int(min_n)
+        self.rearm_level = float(rearm_level)
         self.warning_level = float(warning_level)
         self.drift_level = float(drift_level)
         self._reset()
@@ -85,7 +109,7 @@ class DDM(Detector):
         self._p_min = math.nan  # nan until the minimum is first recorded
         self._s_min = math.nan
         self._min_at = 0  # count at which the minimum was recorded
-        self._in_warning = False
+        self._armed = True  # a warning may fire (re-armed below the re-arm level)
         self._start_ts = -1  # timestamp of the first value since the last reset
 
     def state_dict(self) -> dict[str, Any]:
@@ -101,7 +125,8 @@ class DDM(Detector):
             "p_min": num(self._p_min),
             "s_min": num(self._s_min),
             "min_at": self._min_at,
-            "in_warning": self._in_warning,
+            "armed": self._armed,
+            "last_statistic": self.last_statistic,
             "start_ts": self._start_ts,
         }
 
@@ -113,7 +138,9 @@ class DDM(Detector):
         self._p_min = math.nan if state["p_min"] is None else float(state["p_min"])
         self._s_min = math.nan if state["s_min"] is None else float(state["s_min"])
         self._min_at = int(state["min_at"])
-        self._in_warning = bool(state["in_warning"])
+        self._armed = bool(state["armed"])
+        last = state.get("last_statistic")
+        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
         self._start_ts = int(state["start_ts"])
 
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
@@ -157,8 +184,11 @@ class DDM(Detector):
         warn = active & (ps > thr_w) & ~drift
         hits = np.flatnonzero(drift)
         end = int(hits[0]) + 1 if hits.size else k  # process up to and including the drift
-        prev = np.concatenate([[self._in_warning], warn[: end - 1]])
-        entering = np.flatnonzero(warn[:end] & ~prev)
+        low = active[:end] & (ps[:end] <= p_min[:end] + self.rearm_level * s_min[:end])
+        fires, armed = hysteresis_fires(warn[:end], low, self._armed)
+        entering = np.flatnonzero(fires)
+        if active[end - 1]:
+            self._last_statistic = (float(ps[end - 1]), float(thr_d[end - 1]))
 
         def detection(i: int, severity: str, threshold: np.ndarray) -> Detection:
             return Detection(
@@ -182,5 +212,5 @@ class DDM(Detector):
         self._ps_min = float(cummin[-1])
         self._p_min, self._s_min = float(p_min[-1]), float(s_min[-1])
         self._min_at = int(min_at[-1])
-        self._in_warning = bool(warn[-1])
+        self._armed = armed
         return pos + k

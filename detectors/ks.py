@@ -3,54 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from scipy.special import kolmogi, kolmogorov
 
-from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
+from .window import MIN_SIZE, WindowTest, ts_or_none, validate_window_params
 
-#: the smallest reference and window sizes accepted
-MIN_SIZE = 10
-#: relative slack of the pre-filter on D (the decision itself is made on the p-value)
-_D_SLACK = 1e-9
-
-
-def validate_window_params(
-    cls: str,
-    reference_size: int,
-    window: int,
-    stride: int,
-    alpha_drift: float,
-    alpha_warning: float | None,
-) -> None:
-    """Validate the hyperparameters shared by the sliding-window tests (ValueError names one)."""
-
-    def is_int(v: Any) -> bool:
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-    for name, value in (("reference_size", reference_size), ("window", window)):
-        if not is_int(value) or value < MIN_SIZE:
-            raise ValueError(f"{cls}: {name} must be an integer >= {MIN_SIZE}, got {value!r}")
-    if not is_int(stride) or stride < 1:
-        raise ValueError(f"{cls}: stride must be an integer >= 1, got {stride!r}")
-    if stride > window:
-        raise ValueError(f"{cls}: stride ({stride}) must not exceed window ({window})")
-    if not isinstance(alpha_drift, (int, float)) or not 0.0 < alpha_drift < 1.0:
-        raise ValueError(f"{cls}: alpha_drift must be in (0, 1), got {alpha_drift!r}")
-    if alpha_warning is not None:
-        if not isinstance(alpha_warning, (int, float)) or not 0.0 < alpha_warning < 1.0:
-            raise ValueError(f"{cls}: alpha_warning must be in (0, 1) or None, got {alpha_warning!r}")
-        if alpha_warning <= alpha_drift:
-            raise ValueError(
-                f"{cls}: alpha_warning ({alpha_warning}) must be greater than "
-                f"alpha_drift ({alpha_drift})"
-            )
-
-
-def ts_or_none(value: int) -> int | None:
-    """Timestamps of -1 (see ``as_ts_array``) mean unknown."""
-    return None if value < 0 else int(value)
+__all__ = ["KSWindow", "MIN_SIZE", "ks_statistic", "ts_or_none", "validate_window_params"]
 
 
 def ks_statistic(reference_sorted: np.ndarray, sample: np.ndarray) -> float:
@@ -69,7 +28,7 @@ def ks_statistic(reference_sorted: np.ndarray, sample: np.ndarray) -> float:
     return float(max(np.max(np.abs(ref_right - cur_right)), np.max(np.abs(ref_left - cur_left))))
 
 
-class KSWindow(Detector):
+class KSWindow(WindowTest):
     """Two-sample Kolmogorov-Smirnov test of a sliding window against a reference sample.
 
     The statistic is ``D = sup_x |F_ref(x) - F_cur(x)|`` between the empirical CDFs of the
@@ -77,19 +36,8 @@ class KSWindow(Detector):
     exactly. Its p-value is the asymptotic Kolmogorov distribution at ``sqrt(en) * D`` with the
     effective size ``en = n * m / (n + m)`` (Kolmogorov, 1933; Smirnov, 1948).
 
-    The first ``reference_size`` non-missing values form the reference (or call
-    :meth:`fit_reference`). Let ``c`` be the number of non-missing values seen since the
-    reference was completed (``c = 1`` for the first one). A test runs right after the value
-    with count ``c`` whenever ``c >= window`` and ``c % stride == 0``; this does not depend on
-    how the stream is cut into batches.
-
-    * ``drift`` when ``p < alpha_drift``: the window is emptied, and the next
-      ``reference_size`` non-missing values form a new reference (no tests meanwhile).
-    * ``warning`` when ``alpha_drift <= p < alpha_warning``, once on entering that zone; it
-      re-arms when a test gives ``p >= alpha_warning`` or after a drift.
-
-    NaN values are skipped. ``Detection.start_ts`` / ``end_ts`` are the timestamps of the
-    first and last values of the tested window, when ``ts`` was given.
+    Reference, schedule (a test every ``stride`` values once ``window`` values are in), drift,
+    warning and re-arm rules are those of :class:`~driftline.detectors.window.WindowTest`.
 
     Parameters
     ----------
@@ -120,175 +68,17 @@ class KSWindow(Detector):
     Ann. Math. Statist. 19(2), 279-281.
     """
 
-    input_type = "numeric"
     method = "ks"
 
-    def __init__(
-        self,
-        reference_size: int = 10_000,
-        window: int = 1_000,
-        stride: int = 100,
-        alpha_drift: float = 1e-6,
-        alpha_warning: float | None = 1e-4,
-    ) -> None:
-        validate_window_params(
-            type(self).__name__, reference_size, window, stride, alpha_drift, alpha_warning
-        )
-        self.reference_size = int(reference_size)
-        self.window = int(window)
-        self.stride = int(stride)
-        self.alpha_drift = float(alpha_drift)
-        self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
-        self._reset()
-
-    @property
-    def tests_per_value(self) -> float:
-        return 1.0 / self.stride
-
-    # ----------------------------------------------------------------- state
-    def _reset(self) -> None:
-        self._ref_buf = np.empty(self.reference_size, dtype=np.float64)
-        self._ref_fill = 0
-        self._reference: np.ndarray | None = None  # sorted, set once the reference is complete
-        self._win = np.empty(0, dtype=np.float64)  # last min(count, window) values
-        self._win_ts = np.empty(0, dtype=np.int64)
-        self._count = 0  # non-missing values seen since the reference was completed
-        self._warned = False
-        self._sqrt_en = 0.0
-        self._d_crit = math.inf
-
-    def _set_reference(self, sorted_values: np.ndarray) -> None:
-        self._reference = sorted_values
-        self._ref_fill = 0
-        self._win = np.empty(0, dtype=np.float64)
-        self._win_ts = np.empty(0, dtype=np.int64)
-        self._count = 0
-        self._warned = False
-        n, m = sorted_values.shape[0], self.window
+    def _fit(self, reference: np.ndarray) -> None:
+        n, m = reference.shape[0], self.window
         self._sqrt_en = math.sqrt(n * m / (n + m))
-        lowest = self.alpha_drift if self.alpha_warning is None else self.alpha_warning
-        # D above this may cross a level: only then is the p-value computed
-        self._d_crit = float(kolmogi(lowest)) / self._sqrt_en * (1.0 - _D_SLACK)
 
-    def fit_reference(self, values: Any) -> None:
-        """Use ``values`` (e.g. training data) as the reference and start monitoring now.
+    def _statistic(self, window: np.ndarray) -> float:
+        return ks_statistic(self._reference, window)
 
-        More than ``reference_size`` values are thinned to ``reference_size`` evenly spaced
-        order statistics, which keeps the state bounded and the ECDF nearly unchanged.
-        """
-        arr = as_float_array(values)
-        arr = np.sort(arr[~np.isnan(arr)])
-        if arr.shape[0] < MIN_SIZE:
-            raise ValueError(
-                f"{type(self).__name__}.fit_reference: needs at least {MIN_SIZE} non-missing "
-                f"values, got {arr.shape[0]}"
-            )
-        if arr.shape[0] > self.reference_size:
-            keep = np.linspace(0, arr.shape[0] - 1, self.reference_size).round().astype(np.int64)
-            arr = arr[keep]
-        self._set_reference(arr)
+    def _p_value(self, statistic: float) -> float:
+        return float(kolmogorov(self._sqrt_en * statistic))
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "version": STATE_VERSION,
-            "method": self.method,
-            "reference_buffer": self._ref_buf[: self._ref_fill].tolist(),
-            "reference": None if self._reference is None else self._reference.tolist(),
-            "window": self._win.tolist(),
-            "window_ts": self._win_ts.tolist(),
-            "count": self._count,
-            "warned": self._warned,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_state_version(state, type(self))
-        self._reset()
-        if state["reference"] is not None:
-            self._set_reference(np.asarray(state["reference"], dtype=np.float64))
-        buf = np.asarray(state["reference_buffer"], dtype=np.float64)
-        self._ref_buf[: buf.shape[0]] = buf
-        self._ref_fill = buf.shape[0]
-        self._win = np.asarray(state["window"], dtype=np.float64)
-        self._win_ts = np.asarray(state["window_ts"], dtype=np.int64)
-        self._count = int(state["count"])
-        self._warned = bool(state["warned"])
-
-    # ---------------------------------------------------------------- update
-    def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        arr = as_float_array(values)
-        ts_arr = as_ts_array(ts, arr.shape[0])
-        keep = np.flatnonzero(~np.isnan(arr))  # batch index of every non-missing value
-        vals, tss = arr[keep], ts_arr[keep]
-        detections: list[Detection] = []
-        pos = 0
-        while pos < vals.shape[0]:
-            if self._reference is None:
-                pos = self._collect_reference(vals, pos)
-            else:
-                pos = self._monitor(vals, tss, keep, pos, detections)
-        return detections
-
-    def _collect_reference(self, vals: np.ndarray, pos: int) -> int:
-        take = min(self.reference_size - self._ref_fill, vals.shape[0] - pos)
-        self._ref_buf[self._ref_fill : self._ref_fill + take] = vals[pos : pos + take]
-        self._ref_fill += take
-        if self._ref_fill == self.reference_size:
-            self._set_reference(np.sort(self._ref_buf))
-            self._ref_buf = np.empty(self.reference_size, dtype=np.float64)
-        return pos + take
-
-    def _monitor(
-        self,
-        vals: np.ndarray,
-        tss: np.ndarray,
-        keep: np.ndarray,
-        pos: int,
-        detections: list[Detection],
-    ) -> int:
-        """Feed ``vals[pos:]`` to the window; return where to continue (past a drift: renew)."""
-        c0 = self._count
-        new, new_ts = vals[pos:], tss[pos:]
-        combined = np.concatenate([self._win, new])
-        combined_ts = np.concatenate([self._win_ts, new_ts])
-        offset = self._win.shape[0] - c0  # combined[offset + c - 1] holds the value of count c
-        c_end = c0 + new.shape[0]
-        first = max(self.window, c0 + 1)
-        first = -(-first // self.stride) * self.stride  # smallest test count past c0
-        for c in range(first, c_end + 1, self.stride):
-            stop = offset + c
-            window = combined[stop - self.window : stop]
-            d = ks_statistic(self._reference, window)
-            if d < self._d_crit:
-                self._warned = False
-                continue
-            p = float(kolmogorov(self._sqrt_en * d))
-            if p < self.alpha_drift:
-                severity, level = "drift", self.alpha_drift
-            elif self.alpha_warning is not None and p < self.alpha_warning:
-                if self._warned:
-                    continue
-                severity, level = "warning", self.alpha_warning
-                self._warned = True
-            else:
-                self._warned = False
-                continue
-            detections.append(
-                Detection(
-                    index=int(keep[pos + c - c0 - 1]),
-                    severity=severity,
-                    statistic=d,
-                    p_value=p,
-                    threshold=level,
-                    reference_n=int(self._reference.shape[0]),
-                    current_n=self.window,
-                    start_ts=ts_or_none(combined_ts[stop - self.window]),
-                    end_ts=ts_or_none(combined_ts[stop - 1]),
-                )
-            )
-            if severity == "drift":
-                self._reset()  # renew the reference from the next values
-                return pos + c - c0
-        self._count = c_end
-        self._win = combined[-self.window :].copy()
-        self._win_ts = combined_ts[-self.window :].copy()
-        return vals.shape[0]
+    def _critical(self, alpha: float) -> float:
+        return float(kolmogi(alpha)) / self._sqrt_en

@@ -9,6 +9,7 @@ performance on data it has not seen (Dawid, 1984; Gama, Sebastião & Rodrigues, 
 from __future__ import annotations
 
 import importlib
+import pickle
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,6 +89,27 @@ class PrequentialLearner:
 
     def steps(self, rows: Sequence[dict[str, Any]], ys: Sequence[Any], train: Sequence[bool]) -> np.ndarray:
         return np.array([self.step(x, y, t) for x, y, t in zip(rows, ys, train)], dtype=np.float64)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Counters and the metric's window (the model itself is saved apart, see ``model_bytes``)."""
+        return {"recent": list(self._recent), "seen": self.seen, "trained": self.trained}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._recent = deque(state["recent"], maxlen=self.metric_window)
+        self.seen = state["seen"]
+        self.trained = state["trained"]
+
+    def model_bytes(self) -> bytes:
+        """The fitted pipeline, pickled (River's own persistence format)."""
+        return pickle.dumps(self.pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_model_bytes(self, blob: bytes) -> None:
+        """Restore a pipeline written by :meth:`model_bytes`.
+
+        Only call this on bytes from a store driftline wrote and verified (a checkpoint's
+        digest, a registry artifact's hash): unpickling runs code.
+        """
+        self.pipeline = pickle.loads(blob)  # noqa: S301 - verified driftline-written bytes only
 
     @property
     def metric_name(self) -> str:

@@ -192,6 +192,9 @@ class EmbeddedBroker:
     log_path
         File that receives the broker's stdout and stderr (appended). Without it the
         output is discarded and a startup error cannot quote it.
+    advertised
+        ``host:port`` the broker tells clients to connect to, when it is not the listening
+        address (e.g. a proxy in front of it); by default the listening address.
     """
 
     def __init__(
@@ -200,8 +203,12 @@ class EmbeddedBroker:
         *,
         startup_timeout: float = 20.0,
         log_path: str | None = None,
+        advertised: str | None = None,
     ) -> None:
         host, port = _split_address(listen)
+        if advertised is not None:
+            _split_address(advertised)
+        self.advertised = advertised
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be positive, got {startup_timeout!r}")
         self.host = host
@@ -279,7 +286,7 @@ class EmbeddedBroker:
         command = [
             binary, "broker",
             "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--advertised-listener-url", f"tcp://{self.advertised}" if self.advertised else url,
             "--storage-engine", "memory://tansu/",
         ]
         if self.log_path is not None:

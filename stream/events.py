@@ -35,6 +35,8 @@ class StreamSchema:
     label_type: TargetType | None = None
     prediction_field: str | None = None
     prediction_type: TargetType | None = None
+    #: a message larger than this is rejected unread
+    max_event_bytes: int = 1_000_000
 
     @property
     def numeric(self) -> list[str]:
@@ -73,7 +75,8 @@ class EventBatch:
     prediction: np.ndarray
     raw: list[bytes] = field(default_factory=list)
     keys: list[bytes | None] = field(default_factory=list)
-    #: per event, how many fields it had that the schema does not declare (counted, not used)
+    #: how many fields (features or top-level keys) the events had that the schema does not
+    #: declare: counted, not used
     undeclared: int = 0
 
     def __len__(self) -> int:
@@ -101,7 +104,7 @@ def parse_events(
     keys: Sequence[bytes | None] | None = None,
 ) -> tuple[EventBatch, list[Reject]]:
     """Parse and validate raw event messages of one partition."""
-    docs, rejects, kept = _decode(partition, offsets, values)
+    docs, rejects, kept = _decode(partition, offsets, values, schema.max_event_bytes)
     return build_batch(schema, partition, docs, kept, offsets, values, keys, rejects)
 
 
@@ -114,7 +117,7 @@ def parse_records(
 
 
 def _decode(
-    partition: int, offsets: Sequence[int], values: Sequence[bytes | None]
+    partition: int, offsets: Sequence[int], values: Sequence[bytes | None], max_bytes: int = 1_000_000
 ) -> tuple[list[dict[str, Any]], list[Reject], list[int]]:
     docs: list[dict[str, Any]] = []
     kept: list[int] = []
@@ -122,6 +125,9 @@ def _decode(
     for i, raw in enumerate(values):
         if raw is None:
             rejects.append(Reject(partition, offsets[i], raw, "empty message (null value)"))
+            continue
+        if len(raw) > max_bytes:
+            rejects.append(Reject(partition, offsets[i], raw, f"message of {len(raw)} bytes is larger than {max_bytes}"))
             continue
         try:
             doc = orjson.loads(raw)
@@ -190,7 +196,13 @@ def build_batch(
                 if v is not None and (type(v) is bool or not isinstance(v, _NUMBER)):
                     bad.setdefault(i, f"feature {name!r} is numeric, got {type(v).__name__} {v!r:.60}")
                     col[i] = None
-        numeric[name] = np.array(col, dtype=np.float64) if n else np.empty(0)
+        arr = np.array(col, dtype=np.float64) if n else np.empty(0)
+        infinite = np.isinf(arr)
+        if infinite.any():
+            for i in np.flatnonzero(infinite):
+                bad.setdefault(int(i), f"feature {name!r} is not a finite number")
+            arr[infinite] = np.nan
+        numeric[name] = arr
 
     categorical: dict[str, np.ndarray] = {}
     for name in schema.categorical:
@@ -208,7 +220,8 @@ def build_batch(
     prediction = _target(docs, schema.prediction_field, schema.prediction_type, "prediction", bad)
 
     declared = schema.features.keys()
-    undeclared = sum(len(f.keys() - declared) for f in feats)
+    known = {schema.id_field, schema.timestamp_field, "features", schema.label_field, schema.prediction_field}
+    undeclared = sum(len(f.keys() - declared) for f in feats) + sum(len(d.keys() - known) for d in docs)
 
     keep = np.ones(n, dtype=bool)
     for i, reason in bad.items():

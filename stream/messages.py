@@ -83,15 +83,27 @@ def alert_id(stream: str, detector: str, feature: str | None, partition: int, of
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: the most bytes of an original message a dead letter carries (the rest is named, not kept:
+#: the original stays on its topic at the source offset)
+DEAD_LETTER_RAW_MAX = 256 * 1024
+
+
 def dead_letter(error: str, topic: str, partition: int, offset: int, raw: bytes | None) -> bytes:
-    """The dead-letter message for an unreadable input: why, from where, and the bytes."""
-    return orjson.dumps(
-        {
-            "error": error,
-            "source": {"topic": topic, "partition": partition, "offset": offset},
-            "raw": base64.b64encode(raw or b"").decode("ascii"),
-        }
-    )
+    """The dead-letter message for an unreadable input: why, from where, and the bytes.
+
+    An original larger than ``DEAD_LETTER_RAW_MAX`` is cut there, with ``raw_truncated`` and
+    ``raw_bytes`` saying so, so that a dead letter never exceeds a broker's message size limit.
+    """
+    raw = raw or b""
+    doc: dict[str, Any] = {
+        "error": error,
+        "source": {"topic": topic, "partition": partition, "offset": offset},
+        "raw": base64.b64encode(raw[:DEAD_LETTER_RAW_MAX]).decode("ascii"),
+    }
+    if len(raw) > DEAD_LETTER_RAW_MAX:
+        doc["raw_truncated"] = True
+        doc["raw_bytes"] = len(raw)
+    return orjson.dumps(doc)
 
 
 def quarantine_headers(
@@ -117,11 +129,13 @@ class ActionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     action_id: str
-    action: Literal["quarantine", "release", "rollback", "retrain"]
+    action: Literal["quarantine", "release", "purge", "rollback", "retrain"]
     stream: str
     alert_id: str | None
     rule: int | None = None
-    status: Literal["started", "done", "released", "skipped", "not_implemented", "failed"]
+    status: Literal[
+        "started", "done", "released", "purged", "promoted", "refused", "skipped", "not_implemented", "failed"
+    ]
     scope: dict[str, Any] = Field(default_factory=dict)
     detail: str = ""
     ts: int
@@ -137,3 +151,33 @@ class ActionRecord(BaseModel):
 def action_id(alert_id: str | None, action: str, extra: str = "") -> str:
     text = "\x1f".join([alert_id or "", action, extra])
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ModelEvent(BaseModel):
+    """A model change on ``driftline-models``: a version registered, promoted or rolled back.
+
+    Serving services subscribe to it to load the version ``alias`` now points at.
+    ``event_id`` is deterministic for (stream, event, version, cause), so a repeated action
+    repeats the same id.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    stream: str
+    event: Literal["registered", "promoted", "rolled_back", "refused"]
+    version: int
+    alias: str | None = None
+    previous: int | None = None
+    alert_id: str | None = None
+    reason: str = ""
+    artifact_sha256: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    ts: int
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> ModelEvent:
+        return cls.model_validate_json(raw)

@@ -63,7 +63,9 @@ def _warn_on_partition_mismatch(
             )
 
 
-def _create_missing(admin: KafkaAdminClient, topics: dict[str, int]) -> None:
+def _create_missing(
+    admin: KafkaAdminClient, topics: dict[str, int], configs: dict[str, dict[str, str]] | None = None
+) -> None:
     existing = set(admin.list_topics())
     missing = {name: n for name, n in topics.items() if name not in existing}
     for name in topics.keys() & existing:
@@ -71,7 +73,11 @@ def _create_missing(admin: KafkaAdminClient, topics: dict[str, int]) -> None:
     if not missing:
         return
     replication = _replication_factor(admin)
-    new_topics = [NewTopic(name, partitions, replication) for name, partitions in missing.items()]
+    configs = configs or {}
+    new_topics = [
+        NewTopic(name, partitions, replication, topic_configs=configs.get(name, {}))
+        for name, partitions in missing.items()
+    ]
     try:
         admin.create_topics(new_topics)
     except TopicAlreadyExistsError:
@@ -84,6 +90,7 @@ def ensure_topics(
     topics: dict[str, int],
     *,
     client_config: dict[str, Any] | None = None,
+    configs: dict[str, dict[str, str]] | None = None,
     timeout: float = 30.0,
 ) -> None:
     """Create every missing topic in ``topics`` (name -> partitions) and wait until usable.
@@ -96,7 +103,8 @@ def ensure_topics(
     pending topics and the last error; other ``KafkaError``s are raised at once.
 
     ``client_config`` is passed through to kafka-python (security_protocol, sasl_*,
-    ssl_*); keys the admin client does not know are ignored.
+    ssl_*); keys the admin client does not know are ignored. ``configs`` gives topic
+    configurations (e.g. ``cleanup.policy: compact``) for the topics it creates.
     """
     for name, partitions in topics.items():
         if not name or not isinstance(partitions, int) or partitions < 1:
@@ -114,7 +122,7 @@ def ensure_topics(
             try:
                 if admin is None:
                     admin = KafkaAdminClient(**{"bootstrap_timeout_ms": remaining_ms, **config})
-                _create_missing(admin, topics)
+                _create_missing(admin, topics, configs)
                 ready = _ready_partitions(admin, list(topics))
                 _warn_on_partition_mismatch(ready, topics, warned)
                 if ready.keys() >= topics.keys():

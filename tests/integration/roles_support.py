@@ -58,3 +58,57 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "
 
 def run_roles(cfg: DriftlineConfig, bootstrap: str, roles: list[str]) -> RoleRunner:
     return RoleRunner(cfg, bootstrap, roles).start()
+
+
+def write_config(cfg: DriftlineConfig, path: Any) -> str:
+    """The configuration as a YAML file, for roles started as separate processes."""
+    import yaml
+
+    data = cfg.model_dump(mode="json", by_alias=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+class RoleProcess:
+    """``driftline run CONFIG --role ROLE`` as a child process, killed or stopped by the test."""
+
+    def __init__(self, config_path: str, role: str, log_path: Any):
+        import subprocess
+        import sys
+
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "driftline.consumers.cli", "run", config_path, "--role", role],
+            stdout=self.log, stderr=self.log,
+        )
+
+    def kill(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        import signal
+
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.log.close()
+
+
+def committed(bootstrap: str, group: str, topic: str, partition: int = 0) -> int:
+    """The group's committed offset on a partition (0 when none)."""
+    from kafka import TopicPartition
+
+    from driftline.stream.kafka_io import make_consumer
+
+    consumer = make_consumer(bootstrap, group_id=group)
+    try:
+        return consumer.committed(TopicPartition(topic, partition)) or 0
+    finally:
+        consumer.close()

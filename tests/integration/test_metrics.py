@@ -1,0 +1,164 @@
+"""Each role serves Prometheus metrics and health; the counters match what it produced."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from driftline.stream.kafka_io import read_topic
+from driftline.stream.synthetic import Drift, generate
+
+from roles_support import fresh_config, produce, run_roles, wait_for, write_config
+
+pytestmark = pytest.mark.integration
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "driftline.json"
+
+SHIFT = [Drift("income mean shift", "data_drift", "income", 5000, "x1.5")]
+BAD = [b"{not json", b"\xff\xfe", b"[1, 2]", b'{"id": "x", "ts": 1, "features": {"income": "high"}}']
+
+
+def scrape(port: int, path: str = "/metrics") -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def samples(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    status, body = scrape(port)
+    assert status == 200
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((s.labels, s.value))
+    return out
+
+
+def total(metrics: dict, name: str, **labels: str) -> float:
+    return sum(v for lab, v in metrics.get(name, []) if all(lab.get(k) == x for k, x in labels.items()))
+
+
+def test_scraped_counters_equal_what_the_roles_produced(bootstrap_servers: str) -> None:
+    cfg = fresh_config(
+        bootstrap_servers,
+        policies=[{"when": {"kind": "data_drift", "severity": "drift", "feature": "income"}, "do": ["quarantine"]}],
+    )
+    cfg = cfg.model_copy(update={"metrics": cfg.metrics.model_copy(update={"port": 0, "host": "127.0.0.1"})})
+    values: list[bytes] = [orjson.dumps(e) for e in generate(9000, SHIFT, seed=3)]
+    for i, raw in enumerate(BAD):
+        values.insert(2500 + i * 500, raw)
+    produce(bootstrap_servers, cfg.topics.events, values)
+    runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner", "actions"])
+    try:
+        roles = {role.name: role for role in runner.roles}
+        ports = {name: role.metrics_port for name, role in roles.items()}
+        assert all(ports.values()) and len(set(ports.values())) == 3, ports
+        wait_for(lambda: runner.stats["learner"].consumed >= len(values), what="the learner to read every event")
+        wait_for(lambda: runner.stats["actions"].actions >= 1, what="the quarantine action")
+        for name in ("monitor", "learner", "actions"):
+            wait_for(lambda: samples(ports[name]).get("driftline_consumer_lag") and
+                     total(samples(ports[name]), "driftline_consumer_lag") == 0, what=f"the {name}'s lag to be 0")
+        alerts = read_topic(bootstrap_servers, cfg.topics.alerts)
+        wait_for(lambda: runner.stats["actions"].consumed >= len(alerts), what="the actions role to read every alert")
+        dead = read_topic(bootstrap_servers, cfg.topics.deadletter)
+        actions = read_topic(bootstrap_servers, cfg.topics.actions)
+        held = read_topic(bootstrap_servers, cfg.topics.quarantine)
+        monitor, learner, act = samples(ports["monitor"]), samples(ports["learner"]), samples(ports["actions"])
+
+        assert total(monitor, "driftline_events_consumed_total") == len(values)
+        produced_alerts = total(monitor, "driftline_alerts_total") + total(learner, "driftline_alerts_total")
+        assert alerts and produced_alerts == len(alerts)
+        drift = [orjson.loads(m.value) for m in alerts if orjson.loads(m.value)["severity"] == "drift"]
+        assert total(monitor, "driftline_alerts_total", kind="data_drift", severity="drift") == \
+            sum(1 for a in drift if a["kind"] == "data_drift")
+        assert total(monitor, "driftline_dead_letters_total") == len(dead) == len(BAD)
+        assert total(learner, "driftline_quarantined_events_total") == len(held) > 0
+        assert total(act, "driftline_actions_total", action="quarantine", status="started") == len(actions) == 1
+        assert total(act, "driftline_events_consumed_total") == len(alerts)
+        # every series is labelled with its stream and role; lag per assigned partition
+        assert {lab["role"] for lab, _ in monitor["driftline_events_consumed_total"]} == {"monitor"}
+        assert [lab["topic"] for lab, _ in monitor["driftline_consumer_lag"]] == [cfg.topics.events]
+        assert total(monitor, "driftline_batch_seconds_count") >= 1
+        assert 0.0 <= total(learner, "driftline_learner_metric") <= 1.0
+
+        status, body = scrape(ports["monitor"], "/healthz")
+        assert status == 200 and orjson.loads(body)["ok"] is True
+        status, body = scrape(ports["monitor"], "/readyz")
+        ready = orjson.loads(body)
+        assert status == 200 and ready["ok"] and ready["lag"] == {f"{cfg.topics.events}/0": 0}
+        assert scrape(ports["monitor"], "/nope")[0] == 404
+        # the shipped Grafana dashboard asks only for metrics the roles serve
+        served = set(monitor) | set(learner) | set(act)
+        asked = set(re.findall(r"driftline_[a-z_]+", DASHBOARD.read_text()))
+        assert asked - {"driftline_champion_version"} <= served, asked - served
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    with pytest.raises(OSError):  # the endpoint closes with the role
+        scrape(ports["monitor"], "/healthz")
+
+
+def test_detector_gauges_when_detectors_expose_their_statistic(bootstrap_servers: str) -> None:
+    cfg = fresh_config(bootstrap_servers)
+    cfg = cfg.model_copy(update={"metrics": cfg.metrics.model_copy(update={"port": 0, "host": "127.0.0.1"})})
+    produce(bootstrap_servers, cfg.topics.events, generate(4000, [], seed=1))
+    runner = run_roles(cfg, bootstrap_servers, ["monitor"])
+    try:
+        wait_for(lambda: runner.stats["monitor"].consumed >= 4000, what="the monitor to read every event")
+        monitor = runner.roles[0]
+        engine = monitor.engines[0]
+        if not any(getattr(d, "last_statistic", None) for d in engine.detectors):
+            pytest.fail("no detector exposes last_statistic yet (the detectors library adds it)")
+        wait_for(lambda: "driftline_detector_statistic" in samples(monitor.metrics_port), what="detector gauges")
+        gauges = samples(monitor.metrics_port)["driftline_detector_statistic"]
+        names = {lab["detector"] for lab, _ in gauges}
+        assert "ks-income" in names and names <= {p.name for p in engine.planned}
+    finally:
+        runner.shutdown()
+
+
+def test_snapshots_feed_the_live_report_and_the_status_view(bootstrap_servers: str, tmp_path) -> None:
+    from driftline.consumers.report import render_html
+    from driftline.consumers.report_live import live_report
+    from driftline.consumers.status import gather, render
+
+    cfg = fresh_config(bootstrap_servers)
+    topic = f"stats-{cfg.kafka.group_prefix}"
+    cfg = cfg.model_copy(update={"stats": cfg.stats.model_copy(update={"topic": topic, "every_seconds": 0.5})})
+    values: list[bytes] = [orjson.dumps(e) for e in generate(9000, SHIFT, seed=3)]
+    values.insert(100, BAD[0])
+    produce(bootstrap_servers, cfg.topics.events, values)
+    runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner"])
+    try:
+        wait_for(lambda: runner.stats["learner"].consumed >= len(values), what="the learner to read every event")
+        view = gather(cfg, bootstrap_servers)
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    assert {r["role"] for r in view["roles"]} == {"monitor", "learner"}
+    assert any(a.feature == "income" for a in view["alerts"]) and view["metric"] is not None
+    assert "monitor" in render(cfg, view)
+
+    data = live_report(cfg, bootstrap_servers, 600)
+    assert data.events == len(values) and data.dead_letters == 1  # counted from the snapshots
+    income = next(a for a in data.alerts if a.feature == "income" and a.severity == "drift")
+    assert data.distributions[income.alert_id]["type"] == "numeric"
+    assert any(name == "ks-income" and len(s) for (name, _), s in data.series.items())
+    assert len(data.learner) > 0
+    assert 'id="plot-dist-ks-income"' in render_html(data)
+
+    # and the same through the command line
+    from driftline.consumers.cli import main
+
+    config = write_config(cfg, tmp_path / "config.yaml")
+    assert main(["status", config]) == 0
+    assert main(["report", config, "--since", "10m", "--output", str(tmp_path / "live.html")]) == 0
+    assert 'id="plot-stat-ks-income"' in (tmp_path / "live.html").read_text()

@@ -1,0 +1,85 @@
+"""The drift report from a backtest: series bounded, distributions at alerts, one HTML file."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+
+from driftline.consumers.backtest import backtest
+from driftline.consumers.config import DriftlineConfig
+from driftline.consumers.report import from_backtest, render_html, severity_rows
+from driftline.consumers.stats import Series, StatsRecorder
+from driftline.stream.synthetic import FEATURES, default_drifts, generate
+
+N = 24_000
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    cfg = DriftlineConfig.model_validate({
+        "stream": {"name": "unit", "features": FEATURES, "label": {"field": "label", "type": "binary"},
+                   "prediction": {"field": "prediction", "type": "binary"}},
+        "reference": {"first_n": 3000},
+        "learner": {"preprocessing": ["river.preprocessing.StandardScaler"]},
+        "policies": [{"when": {"kind": "data_drift", "feature": "income"}, "do": ["quarantine"]}],
+        "stats": {"points": 50},
+    })
+    path = tmp_path_factory.mktemp("report") / "events.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in generate(N, default_drifts(N), seed=2)))
+    recorder = StatsRecorder(cfg.stats.points)
+    result = backtest(cfg, path, chunk_size=500, recorder=recorder)
+    return cfg, result, recorder
+
+
+def test_series_keep_a_fixed_number_of_points_and_keep_the_peaks() -> None:
+    s = Series(capacity=8)
+    for i in range(100):
+        s.add(float(i), i, 10.0 if i == 37 else 1.0, 5.0)
+    assert 4 <= len(s) <= 8
+    assert max(s.statistic) == 10.0 and s.x[0] == 0.0  # the spike survives, the span is whole
+    assert s.x == sorted(s.x)
+
+
+def test_recorder_samples_every_detector_with_its_threshold(run) -> None:
+    cfg, result, recorder = run
+    names = {name for name, _ in recorder.series}
+    assert {"ks-income", "chi2-country", "ddm-error"} <= names
+    for series in recorder.series.values():
+        assert len(series) <= cfg.stats.points
+        assert all(math.isnan(t) or t > 0 for t in series.threshold)
+    assert len(recorder.learner) > 0 and 0 <= recorder.learner.statistic[-1] <= 1
+
+
+def test_distributions_at_alerts_name_the_new_levels(run) -> None:
+    _, result, recorder = run
+    country = next(a for a in result.alerts if a.feature == "country" and a.severity == "drift")
+    dist = recorder.distributions[country.alert_id]
+    assert dist["type"] == "categorical" and "PL" in dist["new_levels"]
+    assert sum(dist["current"]) == country.window.current_n
+    income = next(a for a in result.alerts if a.feature == "income" and a.severity == "drift")
+    hist = recorder.distributions[income.alert_id]
+    assert hist["type"] == "numeric" and len(hist["edges"]) == len(hist["reference"]) + 1
+    assert sum(hist["reference"]) == income.window.reference_n
+
+
+def test_summary_puts_the_drifted_features_first(run) -> None:
+    cfg, result, recorder = run
+    rows = severity_rows(from_backtest(cfg, result, recorder, "unit"))
+    drifted = [r["detector"] for r in rows if r["drifts"]]
+    assert rows[: len(drifted)] == [r for r in rows if r["drifts"]]
+    assert {"ks-income", "chi2-country"} <= set(drifted)
+
+
+def test_html_is_self_contained_and_lists_every_plot(run) -> None:
+    cfg, result, recorder = run
+    data = from_backtest(cfg, result, recorder, "unit")
+    page = render_html(data)
+    assert "<script src=" not in page and "<link " not in page  # nothing fetched: opens offline
+    assert page.count('class="plotly-graph-div"') == int(page.split('data-expected="')[1].split('"')[0])
+    assert page.count("function driftlineStatus") == 1
+    for key in ("plot-timeline", "plot-stat-ks-income", "plot-dist-chi2-country", "plot-learner"):
+        assert f'id="{key}"' in page
+    assert data.actions[("quarantine", "would be taken")] >= 1 and data.quarantine_spans
+    assert len(page) < 10_000_000
