@@ -16,6 +16,7 @@ from driftline.consumers.config import DriftlineConfig
 from driftline.consumers.plan import PlannedDetector, Target, build, plan
 from driftline.consumers.reference import load_reference
 from driftline.detectors import Detection, Detector
+from driftline.detectors.registry import METHODS
 from driftline.stream.dedupe import RecentIds
 from driftline.stream.events import EventBatch, Reject
 from driftline.stream.messages import Alert, Position, Window, alert_id
@@ -111,19 +112,27 @@ class DriftEngine:
 
 
 def detector_details(detector: Detector) -> dict:
+    details: dict = {}
     unseen = getattr(detector, "unseen_levels", None)
-    return {"unseen_levels": list(unseen)} if unseen else {}
+    if unseen:
+        details["unseen_levels"] = list(unseen)
+    check = getattr(detector, "last_check", None)  # data-quality detectors: which test fired
+    if check:
+        details["check"] = check
+    return details
 
 
 def column(batch: EventBatch, planned: PlannedDetector) -> np.ndarray:
     """The values ``planned`` watches: a feature column, or the label or predictions."""
+    if planned.target == "feature" and planned.features:  # a multivariate detector: rows
+        return np.column_stack([batch.numeric[f] for f in planned.features])
     if planned.target == "feature":
         assert planned.feature is not None
         if planned.feature in batch.numeric:
             return batch.numeric[planned.feature]
         return batch.categorical[planned.feature]
     values = batch.label if planned.target == "label" else batch.prediction
-    if planned.method == "ks":
+    if METHODS[planned.method].input_type == "numeric":
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     return _as_levels(values)
 

@@ -20,7 +20,7 @@ from driftline.consumers.schema import stream_schema
 from driftline.consumers.service import Role, group_id
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.events import Reject, parse_events, parse_label_messages
-from driftline.stream.kafka_io import make_consumer, read_topic
+from driftline.stream.kafka_io import READ_TIMEOUT_MS, make_consumer, read_topic
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
 from kafka import TopicPartition
 
@@ -172,7 +172,7 @@ class LearnerRole(Role):
         assigned = list(self.reader.assignment())
         if not assigned:
             return
-        end = self.reader.end_offsets(assigned)
+        end = self.reader.end_offsets(assigned, timeout_ms=READ_TIMEOUT_MS)
         while any(self.reader.position(tp) < end[tp] for tp in assigned):
             for tp, msgs in self.reader.poll(timeout_ms=200).items():
                 for m in msgs:

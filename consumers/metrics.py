@@ -96,7 +96,7 @@ class RoleTelemetry:
             from driftline.stream.topics import ensure_topics
 
             ensure_topics(self.role.bootstrap_servers, {self.cfg.stats.topic: 1}, client_config=self.cfg.kafka.client)
-            stack.callback(self.publish)
+            stack.callback(self._final_snapshot)
 
     # ------------------------------------------------------------------ role thread
     def observe(self, partition: int, engine: Any, batch: Any, alerts: list[Any]) -> None:
@@ -159,6 +159,12 @@ class RoleTelemetry:
         future = self._producer.send(self.cfg.stats.topic, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), key=key)
         future.add_errback(lambda exc: log.warning("%s: a stats snapshot was not written: %r", self.role.name, exc))
         self._snap_at = (time.monotonic(), self.role.stats.consumed)
+
+    def _final_snapshot(self) -> None:
+        try:
+            self.publish()
+        except Exception as exc:  # a broker gone at shutdown must not fail the role
+            log.warning("%s: the last stats snapshot was not written: %r", self.role.name, exc)
 
     # ------------------------------------------------------------------ HTTP threads
     def healthz(self) -> tuple[bool, dict[str, Any]]:

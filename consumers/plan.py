@@ -1,9 +1,21 @@
 """From configuration to detector instances: which detector watches which column.
 
-``detectors: auto`` gives, per declared stream: a windowed KS test per numeric feature, a
-chi-square test per categorical feature, a test on the label and on the predictions (chi-square
-for classes, KS for regression targets), and DDM on the learner's 0/1 errors (KS on absolute
-errors for regression). The false-alarm budget is split over all of them
+``detectors: auto`` gives, per declared stream:
+
+* per numeric feature: a windowed KS test (``ks-<f>``, shape) and a rank CUSUM (``cusum-<f>``,
+  location and scale, fast on small and gradual shifts), both ``data_drift``, and a
+  ``quality-<f>`` detector (``data_quality``: missing values rising, values out of the
+  reference's range);
+* per categorical feature: a chi-square test (``chi2-<f>``, rare levels pooled) and a
+  ``quality-<f>`` detector (missing values rising, levels never seen in the reference);
+* with two numeric features or more: ``pca-features``, the PCA reconstruction error over all
+  numeric features (a change of their joint distribution that no marginal shows);
+* on the label and on the predictions: chi-square for classes, KS and rank CUSUM for a
+  regression target;
+* on the learner's errors: DDM (River-compatible) and a rank CUSUM (calibrated to the
+  budget) on 0/1 errors; KS and rank CUSUM on absolute errors for regression.
+
+The false-alarm budget is split over all calibrated detectors and their tests
 (:func:`driftline.detectors.calibration.alpha_per_test`).
 """
 
@@ -15,6 +27,11 @@ from typing import Any, Literal
 from driftline.consumers.config import DriftlineConfig
 from driftline.detectors import Detector, alpha_per_test, make_detector
 from driftline.detectors.registry import METHODS, method_params
+
+#: test stride of the per-feature KS tests in auto plans (window 1000)
+AUTO_KS_STRIDE = 250
+#: the name of the multivariate detector's "feature" set in auto plans
+MULTIVARIATE_NAME = "features"
 
 Target = Literal["feature", "label", "prediction", "error"]
 
@@ -37,6 +54,8 @@ class PlannedDetector:
     feature: str | None
     method: str
     options: dict[str, Any] = field(default_factory=dict)
+    #: for a multivariate method: the features it watches together (``feature`` is None)
+    features: tuple[str, ...] = ()
 
 
 def plan(cfg: DriftlineConfig) -> list[PlannedDetector]:
@@ -45,18 +64,35 @@ def plan(cfg: DriftlineConfig) -> list[PlannedDetector]:
 
 def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
     out = []
+    numeric = [name for name, ftype in cfg.stream.features.items() if ftype == "numeric"]
     for name, ftype in cfg.stream.features.items():
-        method = "ks" if ftype == "numeric" else "chi2"
-        out.append(PlannedDetector(f"{method}-{name}", "data_drift", "feature", name, method))
+        if ftype == "numeric":
+            # the CUSUM reacts within a few blocks; the KS test, for changes of shape, can
+            # test less often (cheaper, and a larger share of the budget per test)
+            out.append(PlannedDetector(f"ks-{name}", "data_drift", "feature", name, "ks", {"stride": AUTO_KS_STRIDE}))
+            out.append(PlannedDetector(f"cusum-{name}", "data_drift", "feature", name, "cusum"))
+            out.append(PlannedDetector(f"quality-{name}", "data_quality", "feature", name, "quality"))
+        else:
+            out.append(PlannedDetector(f"chi2-{name}", "data_drift", "feature", name, "chi2"))
+            out.append(PlannedDetector(f"quality-{name}", "data_quality", "feature", name, "quality_cat"))
+    if len(numeric) >= 2:
+        out.append(
+            PlannedDetector(f"pca-{MULTIVARIATE_NAME}", "data_drift", "feature", None, "pca", features=tuple(numeric))
+        )
     for target, spec in (("label", cfg.stream.label), ("prediction", cfg.stream.prediction)):
-        if spec is not None:
-            method = "ks" if spec.type == "regression" else "chi2"
+        if spec is None:
+            continue
+        methods = ["ks", "cusum"] if spec.type == "regression" else ["chi2"]
+        for method in methods:
             out.append(PlannedDetector(f"{method}-{target}", f"{target}_drift", target, None, method))
     if cfg.stream.label is not None and cfg.learner.enabled:
         if cfg.stream.label.type == "regression":
             out.append(PlannedDetector("ks-abs-error", "concept_drift", "error", None, "ks"))
+            out.append(PlannedDetector("cusum-abs-error", "concept_drift", "error", None, "cusum"))
         else:
             out.append(PlannedDetector("ddm-error", "concept_drift", "error", None, cfg.learner.concept_detector))
+            # calibrated to the budget, unlike DDM's fixed 3-sigma rule
+            out.append(PlannedDetector("cusum-error", "concept_drift", "error", None, "cusum"))
     return out
 
 
@@ -65,7 +101,11 @@ def _explicit(cfg: DriftlineConfig) -> list[PlannedDetector]:
     assert isinstance(cfg.detectors, list)
     for det in cfg.detectors:
         target = _TARGET_OF_KIND[det.kind]
-        if target == "feature":
+        if target == "feature" and getattr(METHODS[det.method], "multivariate", False):
+            out.append(
+                PlannedDetector(det.name, det.kind, target, None, det.method, dict(det.options), tuple(det.features))
+            )
+        elif target == "feature":
             for feature in det.features:
                 name = det.name if len(det.features) == 1 else f"{det.name}-{feature}"
                 out.append(PlannedDetector(name, det.kind, target, feature, det.method, dict(det.options)))

@@ -129,9 +129,10 @@ def render_html(data: ReportData) -> str:
             body.append("<h2>Per detector, most drifted first</h2>")
         elif key == "learner":
             body.append("<h2>Learner</h2>")
-        div = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"plot-{key}",
-                          config={"displaylogo": False, "responsive": True}, validate=False)
-        body.append(f'<div class="figure" data-plot="{html.escape(key)}">{div}</div>')
+        spec = pio.to_json(fig, validate=False).replace("</", "<\\/")
+        body.append(f'<div class="figure" data-plot="{html.escape(key)}"><div id="plot-{html.escape(key)}" '
+                    f'class="plotly-graph-div" style="height:{fig.layout.height or 300}px"></div>'
+                    f'<script type="application/json" class="driftline-figure">{spec}</script></div>')
     return _page(data, "\n".join(body), len(figures))
 
 
@@ -176,11 +177,21 @@ window.addEventListener('unhandledrejection',function(e){window.__driftlineError
 (function(){var c=console.error;console.error=function(){window.__driftlineErrors.push(
 Array.prototype.join.call(arguments,' '));c.apply(console,arguments);};})();</script>"""
 
-_STATUS = """<script>function driftlineStatus(){var el=document.getElementById('driftline-report-status');
-var n=0;document.querySelectorAll('.js-plotly-plot').forEach(function(p){if(p._fullLayout&&
-p.querySelector('.main-svg'))n++;});el.setAttribute('data-plots',String(n));
-el.setAttribute('data-errors',JSON.stringify(window.__driftlineErrors));}
-window.addEventListener('load',function(){driftlineStatus();setTimeout(driftlineStatus,0);});</script>"""
+_STATUS = """<script>(function(){
+var el=document.getElementById('driftline-report-status'),t0=performance.now();
+function status(){var n=0;document.querySelectorAll('.js-plotly-plot').forEach(function(p){
+if(p._fullLayout&&p.querySelector('.main-svg'))n++;});el.setAttribute('data-plots',String(n));
+el.setAttribute('data-errors',JSON.stringify(window.__driftlineErrors));
+el.setAttribute('data-ms',String(Math.round(performance.now())));}
+/* draw the figures one after the other, yielding to the browser in between: the page
+   shows its summary and first plots at once and stays responsive while the rest draw */
+var specs=Array.prototype.slice.call(document.querySelectorAll('script.driftline-figure'));
+function next(i){if(i>=specs.length){status();return;}
+if(i===3)el.setAttribute('data-first-ms',String(Math.round(performance.now())));
+var s=specs[i],fig=JSON.parse(s.textContent),div=s.previousElementSibling;
+Plotly.newPlot(div,fig.data,fig.layout,{displaylogo:false,responsive:true}).then(function(){
+setTimeout(function(){next(i+1);},0);},function(e){window.__driftlineErrors.push(String(e));next(i+1);});}
+window.driftlineStatus=status;next(0);})();</script>"""
 
 
 def _page(data: ReportData, body: str, expected: int) -> str:

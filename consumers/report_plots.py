@@ -36,7 +36,9 @@ def alert_x(data: ReportData, alert: Alert) -> float:
 
 
 def _label(alert: Alert) -> str:
-    return alert.feature or alert.kind.replace("_drift", "")
+    if alert.feature:
+        return alert.feature
+    return alert.detector if alert.kind in ("data_drift", "data_quality") else alert.kind.replace("_drift", "")
 
 
 def timeline(data: ReportData) -> go.Figure:

@@ -235,10 +235,10 @@ class Role:
             inner = ExitStack()
             try:
                 producer = make_producer(self.bootstrap_servers, client=kafka.client)
-                inner.callback(producer.close, 10)
+                inner.callback(_quietly, self.name, producer.close, 5)
                 self.outbox = Outbox(producer, self.cfg, self.stats)
                 self.store = open_store(self.cfg, self.bootstrap_servers)
-                inner.callback(self.store.close)
+                inner.callback(_quietly, self.name, self.store.close)
                 self.consumer = make_consumer(
                     self.bootstrap_servers,
                     group_id=self.group_id,
@@ -246,7 +246,7 @@ class Role:
                     max_poll_records=kafka.max_poll_records,
                     session_timeout_ms=kafka.session_timeout_ms,
                 )
-                inner.callback(self.consumer.close)
+                inner.callback(_quietly, self.name, self.consumer.close)
                 self.open(inner)
                 self.telemetry.open(inner, producer, self.consumer)
                 self.consumer.subscribe(self.topics(), listener=_Listener(self))
@@ -282,6 +282,14 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.role.restore(list(assigned))
+
+
+def _quietly(role: str, close: Callable[..., Any], *args: Any) -> None:
+    """Close a client; a broker that is gone makes closing fail, which must not fail the role."""
+    try:
+        close(*args)
+    except Exception as exc:  # noqa: BLE001 - closing is best effort, and said so
+        log.warning("%s: closing %s failed: %s", role, getattr(close, "__qualname__", close), exc)
 
 
 def open_store(cfg: DriftlineConfig, bootstrap_servers: str) -> CheckpointStore:

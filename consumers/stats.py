@@ -221,8 +221,10 @@ class StatsRecorder:
         for alert in alerts:
             by_detector.setdefault(alert.detector, []).append(alert)
         for planned, detector in zip(engine.planned, engine.detectors):
-            if planned.target == "error":
-                continue
+            kind = getattr(detector, "input_type", "numeric")
+            if planned.target == "error" or (planned.target == "feature" and planned.feature is None) \
+                    or kind not in ("numeric", "categorical"):
+                continue  # errors, multi-feature detectors: no single column to draw
             col = self._column(partition, planned, detector)
             values = column(batch, planned)
             start = 0
@@ -242,7 +244,7 @@ class StatsRecorder:
         if key not in self._columns:
             self._columns[key] = _Column(
                 planned, int(getattr(detector, "reference_size", 10_000)), int(getattr(detector, "window", 1_000)),
-                categorical=planned.method != "ks",
+                categorical=getattr(detector, "input_type", "numeric") == "categorical",
             )
         return self._columns[key]
 

@@ -3,17 +3,26 @@
 from .base import Detection, Detector
 from .calibration import alpha_per_test, parse_rate
 from .chi2 import Chi2Categorical
+from .cusum import RankCUSUM
+from .cvm import CvMWindow
 from .ddm import DDM
 from .ks import KSWindow
+from .pca import PCAReconstruction
+from .quality import QualityCategorical, QualityNumeric
 from .registry import METHODS, make_detector, method_params
 
 __all__ = [
     "DDM",
     "METHODS",
     "Chi2Categorical",
+    "CvMWindow",
     "Detection",
     "Detector",
     "KSWindow",
+    "PCAReconstruction",
+    "QualityCategorical",
+    "QualityNumeric",
+    "RankCUSUM",
     "alpha_per_test",
     "make_detector",
     "method_params",

@@ -23,6 +23,9 @@ from .window import MIN_SIZE, ts_or_none
 _OVERSHOOT = 1.166
 #: blocks processed per vectorised step (only a matter of speed: results do not depend on it)
 _CHUNK_BLOCKS = 256
+#: the charts are kept in fixed point, in units of 2**-FIXED_BITS
+FIXED_BITS = 32
+_ONE = float(2**FIXED_BITS)
 #: one-sided charts run together: location up/down, scale up/down
 N_CHARTS = 4
 
@@ -139,10 +142,10 @@ class RankCUSUM(Detector):
         self._ref_buf: list[float] = []
         self._reference: np.ndarray | None = None
         self._moments = np.zeros(4)  # mean and sd of u and of |u - 1/2| in the reference
-        self._partial = np.zeros(2)  # sums of u and |u - 1/2| in the current block
+        self._partial = np.zeros(2, dtype=np.int64)  # integer rank sums in the current block
         self._in_block = 0
         self._block_ts = -1  # timestamp of the current block's first value
-        self._charts = np.zeros(N_CHARTS)
+        self._charts = np.zeros(N_CHARTS, dtype=np.int64)  # in units of 2**-FIXED_BITS
         self._armed = True
         self._count = 0
         self._h = self._h_warn = math.inf  # set with the reference
@@ -151,8 +154,8 @@ class RankCUSUM(Detector):
         self._reset()
         self._reference = sorted_values
         n = sorted_values.shape[0]
-        u = self._ranks(sorted_values)
-        v = np.abs(u - 0.5)
+        r2 = self._ranks2(sorted_values)
+        u, v = r2 / (2.0 * n), np.abs(r2 - n) / (2.0 * n)
         floor = 1.0 / (2 * n)  # a constant reference: any other value is a change
         self._moments = np.array([u.mean(), max(u.std(), floor), v.mean(), max(v.std(), floor)])
         # the reference moments are estimates: their error biases every z by about
@@ -161,11 +164,10 @@ class RankCUSUM(Detector):
         self._h = cusum_threshold(self.alpha_drift, k)
         self._h_warn = math.inf if self.alpha_warning is None else cusum_threshold(self.alpha_warning, k)
 
-    def _ranks(self, x: np.ndarray) -> np.ndarray:
+    def _ranks2(self, x: np.ndarray) -> np.ndarray:
+        """Twice the mid-rank of ``x`` in the reference, as integers: ``u = ranks2 / (2 n)``."""
         ref = self._reference
-        lo = np.searchsorted(ref, x, side="left")
-        hi = np.searchsorted(ref, x, side="right")
-        return (lo + hi) / (2.0 * ref.shape[0])
+        return np.searchsorted(ref, x, side="left") + np.searchsorted(ref, x, side="right")
 
     def fit_reference(self, values: Any) -> None:
         """Use ``values`` (e.g. training data) as the reference, thinned to ``reference_size``."""
@@ -198,10 +200,10 @@ class RankCUSUM(Detector):
         if state["reference"] is not None:
             self._set_reference(np.asarray(state["reference"], dtype=np.float64))
         self._ref_buf = [float(v) for v in state["reference_buffer"]]
-        self._partial = np.asarray(state["partial"], dtype=np.float64)
+        self._partial = np.asarray(state["partial"], dtype=np.int64)
         self._in_block = int(state["in_block"])
         self._block_ts = int(state["block_ts"])
-        self._charts = np.asarray(state["charts"], dtype=np.float64)
+        self._charts = np.asarray(state["charts"], dtype=np.int64)
         self._armed = bool(state["armed"])
         self._count = int(state["count"])
         last = state.get("last_statistic")
@@ -231,23 +233,25 @@ class RankCUSUM(Detector):
         stop = pos + _CHUNK_BLOCKS * self.block  # bounded work per step: a drift stops early
         seg, seg_ts = vals[pos:stop], tss[pos:stop]
         k = seg.shape[0]
-        u = self._ranks(seg)
-        feats = np.stack([u, np.abs(u - 0.5)], axis=1)
-        cum = self._partial + np.cumsum(feats, axis=0)  # sums since the current block began
+        n = self._reference.shape[0]
+        r2 = self._ranks2(seg)
+        feats = np.stack([r2, np.abs(r2 - n)], axis=1)
+        cum = self._partial + np.cumsum(feats, axis=0)  # exact sums since the current block began
         filled = self._in_block + np.arange(1, k + 1)
         ends = np.flatnonzero(filled % self.block == 0)  # positions closing a block
         if ends.size == 0:
             return self._carry(cum[-1], seg_ts, pos, k, 0)
-        sums = np.diff(np.vstack([np.zeros(2), cum[ends]]), axis=0)  # the first holds the partial
+        sums = np.diff(np.vstack([np.zeros(2, np.int64), cum[ends]]), axis=0) / (2.0 * n)  # 1st: + partial
         mu_u, sd_u, mu_v, sd_v = self._moments
         scale = math.sqrt(self.block)
         z_u = (sums[:, 0] / self.block - mu_u) / sd_u * scale
         z_v = (sums[:, 1] / self.block - mu_v) / sd_v * scale
         incr = np.stack([z_u, -z_u, z_v, -z_v], axis=1) - self.allowance
-        c = np.cumsum(incr, axis=0)
+        # fixed point: integer sums are exact, so the charts do not depend on the batching
+        c = np.cumsum(np.round(incr * _ONE).astype(np.int64), axis=0)
         floor = np.minimum.accumulate(np.vstack([-self._charts, c]), axis=0)[1:]
-        charts = c - np.minimum(floor, 0.0)  # Lindley's recursion S = max(0, S + x), vectorised
-        stat = charts.max(axis=1)
+        charts = c - np.minimum(floor, 0)  # Lindley's recursion S = max(0, S + x), vectorised
+        stat = charts.max(axis=1) / _ONE
         drifts = np.flatnonzero(stat > self._h)
         n_blocks = int(drifts[0]) + 1 if drifts.size else ends.size
         high = (stat[:n_blocks] > self._h_warn) & (stat[:n_blocks] <= self._h)
@@ -291,5 +295,6 @@ class RankCUSUM(Detector):
             self._in_block += k - open_at
             self._count += k - open_at
         else:
-            self._partial = np.zeros(2)
+            self._partial = np.zeros(2, dtype=np.int64)
+            self._block_ts = -1
         return pos + k

@@ -21,10 +21,17 @@ def ks_statistic(reference_sorted: np.ndarray, sample: np.ndarray) -> float:
     """
     cur = np.sort(sample)
     n, m = reference_sorted.shape[0], cur.shape[0]
-    ref_right = np.searchsorted(reference_sorted, cur, side="right") / n
-    ref_left = np.searchsorted(reference_sorted, cur, side="left") / n
-    cur_right = np.searchsorted(cur, cur, side="right") / m
-    cur_left = np.searchsorted(cur, cur, side="left") / m
+    right = np.searchsorted(reference_sorted, cur, side="right")
+    # the left limits need searches of their own only where a value is tied
+    shared = (right > 0) & (reference_sorted[np.maximum(right - 1, 0)] == cur)
+    left = np.searchsorted(reference_sorted, cur, side="left") if shared.any() else right
+    if m > 1 and np.any(cur[1:] == cur[:-1]):
+        cur_right = np.searchsorted(cur, cur, side="right") / m
+        cur_left = np.searchsorted(cur, cur, side="left") / m
+    else:
+        cur_right = np.arange(1, m + 1) / m
+        cur_left = np.arange(m) / m
+    ref_right, ref_left = right / n, left / n
     return float(max(np.max(np.abs(ref_right - cur_right)), np.max(np.abs(ref_left - cur_left))))
 
 

@@ -7,10 +7,20 @@ from typing import Any
 
 from .base import Detector
 from .chi2 import Chi2Categorical
+from .cusum import RankCUSUM
+from .cvm import CvMWindow
 from .ddm import DDM
 from .ks import KSWindow
+from .pca import PCAReconstruction
+from .quality import QualityCategorical, QualityNumeric
 
-METHODS: dict[str, type[Detector]] = {"ks": KSWindow, "chi2": Chi2Categorical, "ddm": DDM}
+METHODS: dict[str, type[Detector]] = {
+    cls.method: cls
+    for cls in (
+        KSWindow, CvMWindow, RankCUSUM, Chi2Categorical, DDM, QualityNumeric, QualityCategorical,
+        PCAReconstruction,
+    )
+}
 
 
 def _detector_class(method: str) -> type[Detector]:
@@ -26,7 +36,7 @@ def method_params(method: str) -> set[str]:
     """The option names ``make_detector(method, ...)`` accepts.
 
     >>> sorted(method_params("ddm"))
-    ['drift_level', 'min_n', 'warning_level']
+    ['drift_level', 'min_n', 'rearm_level', 'warning_level']
     """
     params = inspect.signature(_detector_class(method).__init__).parameters
     return {

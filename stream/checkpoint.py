@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from driftline.stream.kafka_io import READ_TIMEOUT_MS
 
 MAGIC = b"DLCK"
 VERSION = 1
@@ -134,9 +135,8 @@ class KafkaCheckpointStore:
     """Checkpoints on a compacted topic, keyed by ``key``; the latest record per key wins."""
 
     def __init__(self, bootstrap_servers: str, topic: str, client: dict[str, Any] | None = None):
-        from kafka import TopicPartition
-
         from driftline.stream.kafka_io import make_consumer, make_producer
+        from kafka import TopicPartition
 
         self.topic = topic
         self._producer = make_producer(bootstrap_servers, client=client, compression_type=None)
@@ -153,7 +153,7 @@ class KafkaCheckpointStore:
     def save(self, cp: Checkpoint) -> None:
         raw = encode(cp)
         try:
-            self._producer.send(self.topic, key=cp.key.encode(), value=raw).get(timeout=60)
+            self._producer.send(self.topic, key=cp.key.encode(), value=raw).get(timeout=30)
         except Exception as exc:
             raise CheckpointError(f"could not write checkpoint {cp.key!r}: {exc}") from exc
         with self._lock:
@@ -166,7 +166,7 @@ class KafkaCheckpointStore:
         return None if raw is None else decode(raw)
 
     def _catch_up(self) -> None:
-        end = self._reader.end_offsets(self._parts)
+        end = self._reader.end_offsets(self._parts, timeout_ms=READ_TIMEOUT_MS)
         while any(self._reader.position(tp) < end[tp] for tp in self._parts):
             for msgs in self._reader.poll(timeout_ms=500).values():
                 for m in msgs:
@@ -174,5 +174,5 @@ class KafkaCheckpointStore:
                         self._latest[m.key.decode()] = m.value
 
     def close(self) -> None:
-        self._producer.close(5)
+        self._producer.close(2)
         self._reader.close()

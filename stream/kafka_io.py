@@ -15,6 +15,8 @@ from kafka import KafkaConsumer, KafkaProducer
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: how long a look-up of a topic's end (for reading it whole) may take
+READ_TIMEOUT_MS = 10_000
 
 
 def make_consumer(
@@ -56,6 +58,9 @@ def make_producer(bootstrap_servers: str, *, client: dict[str, Any] | None = Non
         linger_ms=5,
         retries=5,
         max_request_size=MAX_MESSAGE_BYTES,
+        # a send blocks at most this long for metadata or buffer space, then raises: a role
+        # whose broker is gone gets an error it can act on instead of hanging
+        max_block_ms=10_000,
         client_id="driftline-producer",
     )
     options.update(client or {})
@@ -82,7 +87,7 @@ def read_topic(bootstrap_servers: str, topic: str, *, client: dict[str, Any] | N
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(parts)
         consumer.seek_to_beginning()
-        end = consumer.end_offsets(parts)
+        end = consumer.end_offsets(parts, timeout_ms=READ_TIMEOUT_MS)
         out: list[Any] = []
         while any(consumer.position(tp) < end[tp] for tp in parts):
             for msgs in consumer.poll(timeout_ms=500).values():

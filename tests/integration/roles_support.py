@@ -15,13 +15,15 @@ from driftline.stream.synthetic import FEATURES
 from driftline.stream.topics import ensure_topics
 
 
-def fresh_config(bootstrap: str, reference: int = 2000, policies: list[dict] | None = None, **stream: Any) -> DriftlineConfig:
+def fresh_config(
+    bootstrap: str, reference: int = 2000, policies: list[dict] | None = None, partitions: int = 1, **stream: Any
+) -> DriftlineConfig:
     suffix = uuid.uuid4().hex[:8]
     topics = {k: f"{k}-{suffix}" for k in ("events", "labels", "alerts", "quarantine", "deadletter", "actions", "models")}
     cfg = DriftlineConfig.model_validate(
         {
             "kafka": {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "poll_timeout_ms": 100,
-                      "group_prefix": f"t{suffix}"},
+                      "group_prefix": f"t{suffix}", "partitions": partitions},
             "topics": topics,
             "stream": {"name": "test", "features": stream.get("features", FEATURES),
                        "label": {"field": "label", "type": "binary"},
@@ -35,12 +37,12 @@ def fresh_config(bootstrap: str, reference: int = 2000, policies: list[dict] | N
     return cfg
 
 
-def produce(bootstrap: str, topic: str, values: Iterable[bytes | dict]) -> int:
+def produce(bootstrap: str, topic: str, values: Iterable[bytes | dict], partition: int | None = None) -> int:
     producer = make_producer(bootstrap, linger_ms=10)
     n = 0
     for value in values:
         raw = value if isinstance(value, (bytes, type(None))) else orjson.dumps(value)
-        producer.send(topic, raw)
+        producer.send(topic, raw, partition=partition)
         n += 1
     producer.flush()
     producer.close()

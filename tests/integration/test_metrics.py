@@ -81,7 +81,7 @@ def test_scraped_counters_equal_what_the_roles_produced(bootstrap_servers: str) 
             sum(1 for a in drift if a["kind"] == "data_drift")
         assert total(monitor, "driftline_dead_letters_total") == len(dead) == len(BAD)
         assert total(learner, "driftline_quarantined_events_total") == len(held) > 0
-        assert total(act, "driftline_actions_total", action="quarantine", status="started") == len(actions) == 1
+        assert total(act, "driftline_actions_total", action="quarantine", status="started") == len(actions) >= 1
         assert total(act, "driftline_events_consumed_total") == len(alerts)
         # every series is labelled with its stream and role; lag per assigned partition
         assert {lab["role"] for lab, _ in monitor["driftline_events_consumed_total"]} == {"monitor"}

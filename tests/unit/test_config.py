@@ -88,8 +88,9 @@ def test_auto_plans_a_detector_per_feature_label_and_error() -> None:
     cfg = parse_config(MINIMAL)
     names = [(p.name, p.kind) for p in plan(cfg)]
     assert names == [
-        ("ks-income", "data_drift"), ("chi2-country", "data_drift"),
-        ("chi2-label", "label_drift"), ("ddm-error", "concept_drift"),
+        ("ks-income", "data_drift"), ("cusum-income", "data_drift"), ("quality-income", "data_quality"),
+        ("chi2-country", "data_drift"), ("quality-country", "data_quality"),
+        ("chi2-label", "label_drift"), ("ddm-error", "concept_drift"), ("cusum-error", "concept_drift"),
     ]
 
 

@@ -78,7 +78,7 @@ def test_html_is_self_contained_and_lists_every_plot(run) -> None:
     page = render_html(data)
     assert "<script src=" not in page and "<link " not in page  # nothing fetched: opens offline
     assert page.count('class="plotly-graph-div"') == int(page.split('data-expected="')[1].split('"')[0])
-    assert page.count("function driftlineStatus") == 1
+    assert page.count('class="driftline-figure"') == int(page.split('data-expected="')[1].split('"')[0])
     for key in ("plot-timeline", "plot-stat-ks-income", "plot-dist-chi2-country", "plot-learner"):
         assert f'id="{key}"' in page
     assert data.actions[("quarantine", "would be taken")] >= 1 and data.quarantine_spans

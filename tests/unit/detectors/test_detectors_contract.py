@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from driftline.detectors import DDM, Chi2Categorical, KSWindow
+from driftline.detectors import (
+    DDM, Chi2Categorical, CvMWindow, KSWindow, PCAReconstruction, QualityCategorical, QualityNumeric, RankCUSUM,
+)
 
 N = 6_000
 
@@ -46,7 +48,53 @@ def ddm_case():
     return DDM, x
 
 
-CASES = {"ks": ks_case, "chi2": chi2_case, "ddm": ddm_case}
+def cvm_case():
+    rng = np.random.default_rng(14)
+    x = np.concatenate([rng.normal(0, 1, 2_000), rng.normal(0, 1.6, 2_000), rng.normal(0, 3, 2_000)])
+    x[rng.random(N) < 0.05] = np.nan
+    make = lambda: CvMWindow(reference_size=300, window=100, stride=10, alpha_drift=1e-4, alpha_warning=1e-2)
+    return make, x
+
+
+def cusum_case():
+    rng = np.random.default_rng(15)
+    x = np.concatenate([rng.normal(0, 1, 2_000), rng.normal(0.4, 1, 2_000), rng.normal(0, 2, 2_000)])
+    x[rng.random(N) < 0.05] = np.nan
+    make = lambda: RankCUSUM(reference_size=300, block=5, alpha_drift=1e-4, alpha_warning=1e-2)
+    return make, x
+
+
+def quality_case():
+    rng = np.random.default_rng(16)
+    x = rng.normal(0, 1, N)
+    x[rng.random(N) < np.repeat([0.02, 0.10, 0.02], 2_000)] = np.nan
+    x[4_000:] *= 1.5  # values out of the reference's range
+    make = lambda: QualityNumeric(reference_size=300, window=100, stride=10, alpha_drift=1e-4, alpha_warning=1e-2)
+    return make, x
+
+
+def quality_cat_case():
+    rng = np.random.default_rng(17)
+    x = rng.choice(np.array(["a", "b", "c", "d"], dtype=object), N).astype(object)
+    x[2_000:4_000][rng.random(2_000) < 0.06] = "new"
+    x[rng.random(N) < np.repeat([0.02, 0.02, 0.12], 2_000)] = None
+    make = lambda: QualityCategorical(reference_size=300, window=100, stride=10, alpha_drift=1e-4, alpha_warning=1e-2)
+    return make, x
+
+
+def pca_case():
+    rng = np.random.default_rng(18)
+    cov = lambda r: [[1, r], [r, 1]]
+    x = np.vstack([rng.multivariate_normal([0, 0], cov(r), 2_000) for r in (0.8, -0.3, 0.8)])
+    x[rng.random(N) < 0.03, rng.integers(0, 2)] = np.nan
+    make = lambda: PCAReconstruction(reference_size=300, window=100, stride=10, alpha_drift=1e-4, alpha_warning=1e-2)
+    return make, x
+
+
+CASES = {
+    "ks": ks_case, "chi2": chi2_case, "ddm": ddm_case, "cvm": cvm_case, "cusum": cusum_case,
+    "quality": quality_case, "quality_cat": quality_cat_case, "pca": pca_case,
+}
 TS = 1_700_000_000_000 + 10 * np.arange(N, dtype=np.int64)
 
 
@@ -109,6 +157,9 @@ def test_state_is_bounded(case):
     det = make()
     det.update(np.concatenate([x, x, x]))
     state = det.state_dict()
+    sizes = [getattr(det, "reference_size", 0), getattr(det, "window", 0)]
+    dims = x.shape[1] if x.ndim == 2 else 1
+    assert len(json.dumps(state)) <= 30 * dims * (sizes[0] + 2 * sizes[1]) + 2_000
     assert state["version"] == 1
     for key in ("window", "window_ts"):
         if key in state:
@@ -117,6 +168,17 @@ def test_state_is_bounded(case):
         assert len(state["reference"]) <= det.reference_size
     if "unseen" in state:
         assert len(state["unseen"]) <= 20
+
+
+def test_last_statistic(case):
+    make, x = case
+    det = make()
+    assert det.last_statistic is None
+    found = det.update(x)
+    stat, threshold = det.last_statistic
+    assert np.isfinite(stat) and np.isfinite(threshold)
+    det.reset()
+    assert det.last_statistic is None and found
 
 
 def test_reset_forgets(case):
@@ -148,6 +210,11 @@ def test_all_missing_batch_does_nothing(case):
     det = make()
     before = json.dumps(det.state_dict())
     missing = np.full(50, None, dtype=object) if det.input_type == "categorical" else np.full(50, np.nan)
+    if x.ndim == 2:
+        missing = np.full((50, x.shape[1]), np.nan)
+    if isinstance(det, (QualityNumeric, QualityCategorical)):
+        assert det.update(missing[:0]) == []  # missing values are what these detectors count
+        return
     assert det.update(missing) == [] and det.update(missing[:0]) == []
     assert json.dumps(det.state_dict()) == before
 

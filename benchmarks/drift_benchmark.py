@@ -1,0 +1,211 @@
+"""Drift benchmark: driftline's detectors next to River's, on streams with known drift points.
+
+    python benchmarks/drift_benchmark.py [--seeds 3] [--clean-events 100000]
+
+Every stream starts with ``PRE`` drift-free events (driftline takes the first 10,000 as its
+reference; River's detectors learn from the stream as they go) and drifts at event ``PRE``.
+A drift counts as detected when the first drift alarm at or after ``PRE`` comes within
+``HORIZON`` events; its delay is that alarm's index minus ``PRE``. Alarms before ``PRE`` and
+every alarm on the long drift-free streams are false alarms, reported per 100,000 events.
+
+driftline runs what ``detectors: auto`` builds for the column (numeric feature: ks, cusum,
+quality; categorical: chi2, quality_cat; two numeric features: also pca; the learner's 0/1
+errors: ddm and cusum, also shown apart), calibrated to a budget of 1 false alarm per 1,000,000 events for that stream.
+River runs ADWIN, KSWIN and PageHinkley per feature with their defaults (an alarm of any
+counts for "River (any)"), and DDM and ADWIN on the error stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from river import drift as rdrift
+
+from driftline.consumers.config import DriftlineConfig
+from driftline.consumers.plan import build, plan
+
+PRE, POST, HORIZON = 14_000, 8_000, 8_000
+BUDGET = "1 per 1000000 events"
+
+
+@dataclass
+class Scenario:
+    name: str
+    kind: str  # numeric | categorical | errors | multivariate
+    make: Callable[[np.random.Generator], np.ndarray]  # values (or rows) with drift at PRE
+
+
+def _shift(f):
+    def make(rng):
+        before = rng.normal(0, 1, PRE)
+        after = f(rng, np.arange(POST))
+        return np.concatenate([before, after])
+    return make
+
+
+def _cat(p_after, levels_after=("a", "b", "c", "d")):
+    def make(rng):
+        before = rng.choice(np.array(["a", "b", "c", "d"], dtype=object), PRE, p=[0.4, 0.3, 0.2, 0.1])
+        after = rng.choice(np.array(levels_after, dtype=object), POST, p=p_after)
+        return np.concatenate([before, after])
+    return make
+
+
+def _errors(p_after):
+    return lambda rng: (rng.random(PRE + POST) < np.repeat([0.1, p_after], [PRE, POST])).astype(float)
+
+
+def _corr_flip(rng):
+    a = rng.normal(size=PRE + POST)
+    r = np.where(np.arange(PRE + POST) < PRE, 0.8, -0.8)
+    return np.column_stack([a, r * a + np.sqrt(1 - r**2) * rng.normal(size=PRE + POST)])
+
+
+SCENARIOS = [
+    Scenario("mean +0.25 sd", "numeric", _shift(lambda rng, t: rng.normal(0.25, 1, t.size))),
+    Scenario("mean +0.5 sd", "numeric", _shift(lambda rng, t: rng.normal(0.5, 1, t.size))),
+    Scenario("mean +1 sd", "numeric", _shift(lambda rng, t: rng.normal(1.0, 1, t.size))),
+    Scenario("variance x1.25 (same mean)", "numeric", _shift(lambda rng, t: rng.normal(0, 1.25, t.size))),
+    Scenario("variance x1.5 (same mean)", "numeric", _shift(lambda rng, t: rng.normal(0, 1.5, t.size))),
+    Scenario("variance x0.7 (same mean)", "numeric", _shift(lambda rng, t: rng.normal(0, 0.7, t.size))),
+    Scenario("gradual 0 -> 1 sd over 5000", "numeric",
+             _shift(lambda rng, t: rng.normal(np.minimum(t / 5_000, 1.0), 1, t.size))),
+    Scenario("categorical mix shift", "categorical", _cat([0.3, 0.3, 0.25, 0.15])),
+    Scenario("categorical new level 3%", "categorical", _cat([0.39, 0.29, 0.19, 0.1, 0.03], ("a", "b", "c", "d", "e"))),
+    Scenario("error rate 0.10 -> 0.15", "errors", _errors(0.15)),
+    Scenario("error rate 0.10 -> 0.25", "errors", _errors(0.25)),
+    Scenario("correlation +0.8 -> -0.8", "multivariate", _corr_flip),
+]
+
+
+def driftline_detectors(kind: str):
+    """What ``detectors: auto`` builds for one column of this kind (calibrated)."""
+    features = {"numeric": {"x": "numeric"}, "categorical": {"x": "categorical"},
+                "multivariate": {"x": "numeric", "y": "numeric"}, "errors": {"x": "numeric"}}[kind]
+    stream = {"name": "bench", "features": features}
+    if kind == "errors":
+        stream["label"] = {"field": "label", "type": "binary"}
+    cfg = DriftlineConfig.model_validate(
+        {"stream": stream, "reference": {"first_n": 10_000}, "false_alarms": {"drift": BUDGET, "warning": None}}
+    )
+    planned = plan(cfg)
+    if kind == "errors":
+        planned = [p for p in planned if p.target == "error"]
+    return planned, build(cfg, planned)
+
+
+def run_driftline(kind: str, x: np.ndarray, only: str | None = None) -> list[int]:
+    planned, dets = driftline_detectors(kind)
+    alarms = []
+    for p, det in zip(planned, dets):
+        if only is not None and p.method != only:
+            continue
+        if kind == "multivariate":
+            values = x if p.features else x[:, ["x", "y"].index(p.feature)]
+        else:
+            values = x
+        alarms += [d.index for d in det.update(values) if d.severity == "drift"]
+    return sorted(alarms)
+
+
+RIVER_FEATURE = {"ADWIN": rdrift.ADWIN, "KSWIN": lambda: rdrift.KSWIN(seed=1), "PageHinkley": rdrift.PageHinkley}
+RIVER_ERRORS = {"DDM": rdrift.binary.DDM, "ADWIN": rdrift.ADWIN}
+
+
+def run_river(make, x: np.ndarray) -> list[int]:
+    columns = x.T if x.ndim == 2 else [x]
+    alarms = []
+    for col in columns:
+        det = make()
+        for i, v in enumerate(col.tolist()):
+            det.update(v)
+            if det.drift_detected:
+                alarms.append(i)
+    return sorted(alarms)
+
+
+def score(alarms_per_seed: list[list[int]]):
+    delays, false, found = [], 0, 0
+    for alarms in alarms_per_seed:
+        false += sum(a < PRE for a in alarms)
+        after = [a - PRE for a in alarms if PRE <= a < PRE + HORIZON]
+        if after:
+            found += 1
+            delays.append(after[0])
+    return found, delays, false
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--clean-events", type=int, default=100_000, help="length of each drift-free stream")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    print(f"{'scenario':32} {'detector':22} {'found':>7} {'median delay':>13} {'false (pre-drift)':>18}")
+    totals: dict[str, list] = {}
+    for sc in SCENARIOS:
+        xs = [sc.make(np.random.default_rng(1000 + s)) for s in range(args.seeds)]
+        rows = {"driftline auto": [run_driftline(sc.kind, x) for x in xs]}
+        if sc.kind == "categorical":
+            pass  # River has no categorical drift detector
+        elif sc.kind == "errors":
+            rows["driftline cusum-error"] = [run_driftline(sc.kind, x, "cusum") for x in xs]
+            rows["driftline ddm-error"] = [run_driftline(sc.kind, x, "ddm") for x in xs]
+            for name, make in RIVER_ERRORS.items():
+                rows[f"River {name}"] = [run_river(make, x) for x in xs]
+        else:
+            per = {name: [run_river(make, x) for x in xs] for name, make in RIVER_FEATURE.items()}
+            rows |= {f"River {name}": v for name, v in per.items()}
+            rows["River (any)"] = [sorted(sum((per[n][i] for n in per), [])) for i in range(len(xs))]
+        for name, alarms in rows.items():
+            found, delays, false = score(alarms)
+            med = f"{statistics.median(delays):.0f}" if delays else "-"
+            print(f"{sc.name:32} {name:22} {found:>3}/{len(xs):<3} {med:>13} {false:>18}")
+            agg = totals.setdefault(name, [0, 0, [], 0])
+            agg[0] += found
+            agg[1] += len(xs)
+            agg[2] += delays
+            agg[3] += false
+    print()
+    print(f"drift-free streams: {args.seeds} x {args.clean_events:,} events per kind; false alarms per 100,000 events")
+    print(f"{'stream':32} {'detector':22} {'false alarms':>12} {'per 100k':>9}")
+    for kind in ("numeric", "errors", "categorical"):
+        xs = []
+        for s in range(args.seeds):
+            rng = np.random.default_rng(5000 + s)
+            if kind == "numeric":
+                xs.append(rng.lognormal(0, 0.5, args.clean_events))
+            elif kind == "errors":
+                xs.append((rng.random(args.clean_events) < 0.1).astype(float))
+            else:
+                xs.append(rng.choice(np.array(list("abcd"), dtype=object), args.clean_events, p=[0.4, 0.3, 0.2, 0.1]))
+        rows = {"driftline auto": [run_driftline(kind, x) for x in xs]}
+        if kind == "numeric":
+            per = {name: [run_river(make, x) for x in xs] for name, make in RIVER_FEATURE.items()}
+            rows |= {f"River {name}": v for name, v in per.items()}
+            rows["River (any)"] = [sorted(sum((per[n][i] for n in per), [])) for i in range(len(xs))]
+        elif kind == "errors":
+            rows["driftline cusum-error"] = [run_driftline(kind, x, "cusum") for x in xs]
+            rows["driftline ddm-error"] = [run_driftline(kind, x, "ddm") for x in xs]
+            rows |= {f"River {name}": [run_river(make, x) for x in xs] for name, make in RIVER_ERRORS.items()}
+        events = args.seeds * args.clean_events
+        for name, alarms in rows.items():
+            n = sum(len(a) for a in alarms)
+            print(f"{kind + ' (no drift)':32} {name:22} {n:>12} {n / events * 1e5:>9.2f}")
+    print()
+    print(f"{'overall':32} {'detector':22} {'found':>9} {'median delay':>13} {'false (pre-drift)':>18}")
+    for name, (found, n, delays, false) in totals.items():
+        med = f"{statistics.median(delays):.0f}" if delays else "-"
+        print(f"{'all scenarios it runs on':32} {name:22} {found:>4}/{n:<4} {med:>13} {false:>18}")
+    print(f"\n({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

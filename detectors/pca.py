@@ -1,0 +1,191 @@
+"""Multivariate drift: PCA reconstruction error, for changes no single feature shows."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version
+from .ks import KSWindow
+from .window import MIN_SIZE
+
+
+class PCAReconstruction(Detector):
+    """Windowed KS test of the PCA reconstruction error (SPE) of rows of several features.
+
+    On the reference rows (standardised with the reference mean and deviation) the principal
+    components that explain ``variance`` of the total (at most ``d - 1`` of ``d``) are kept.
+    Each row's squared prediction error ``SPE = ||z - P P^T z||^2`` (Jackson & Mudholkar,
+    1979) measures how far it lies off the reference's correlation structure: when two
+    features' correlation flips while both marginals stay the same, no per-feature test can
+    see it, but the SPE grows. The SPE stream is tested against the reference rows' SPE by a
+    :class:`~driftline.detectors.ks.KSWindow` with the same ``window``, ``stride`` and levels
+    (its schedule, drift, warning and renewal rules apply; after a drift the next
+    ``reference_size`` complete rows form a new reference and a new PCA).
+
+    ``update`` takes a 2-D array, one row per event and one column per feature; rows with a
+    missing value are skipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> cov = lambda r: [[1, r], [r, 1]]
+    >>> rows = np.vstack([rng.multivariate_normal([0, 0], cov(0.8), 15_000),
+    ...                   rng.multivariate_normal([0, 0], cov(-0.8), 5_000)])
+    >>> [(d.index, d.severity) for d in PCAReconstruction().update(rows)]
+    [(15099, 'warning'), (15199, 'drift')]
+
+    References
+    ----------
+    J. E. Jackson, G. S. Mudholkar (1979). Control procedures for residuals associated with
+    principal component analysis. Technometrics 21(3), 341-349.
+    """
+
+    input_type = "numeric"
+    method = "pca"
+    #: takes several features at once (rows), not one column
+    multivariate: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        reference_size: int = 10_000,
+        window: int = 1_000,
+        stride: int = 100,
+        alpha_drift: float = 1e-6,
+        alpha_warning: float | None = 1e-4,
+        variance: float = 0.9,
+    ) -> None:
+        if not isinstance(variance, (int, float)) or not 0.0 < variance < 1.0:
+            raise ValueError(f"PCAReconstruction: variance must be in (0, 1), got {variance!r}")
+        self._inner_args = dict(
+            reference_size=reference_size, window=window, stride=stride,
+            alpha_drift=alpha_drift, alpha_warning=alpha_warning,
+        )
+        KSWindow(**self._inner_args)  # validates the shared parameters
+        self.reference_size = int(reference_size)
+        self.window = int(window)
+        self.stride = int(stride)
+        self.alpha_drift = float(alpha_drift)
+        self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        self.variance = float(variance)
+        self._reset()
+
+    @property
+    def tests_per_value(self) -> float:
+        return 1.0 / self.stride
+
+    @property
+    def last_statistic(self) -> tuple[float, float] | None:
+        return self._inner.last_statistic if self._inner is not None else None
+
+    def reset(self) -> None:
+        self._inner = None  # forget the last statistic too
+        super().reset()
+
+    def _reset(self) -> None:
+        self._rows: list[list[float]] = []  # reference rows while collecting
+        self._mean = self._sd = self._basis = None  # set with the reference
+        previous = getattr(self, "_inner", None)
+        self._inner = KSWindow(**self._inner_args)
+        if previous is not None:
+            self._inner._last_statistic = previous.last_statistic
+
+    def _fit(self, rows: np.ndarray) -> None:
+        if rows.shape[0] < MIN_SIZE or rows.shape[1] < 2:
+            raise ValueError("PCAReconstruction: needs at least 10 complete rows of at least 2 features")
+        self._mean = rows.mean(axis=0)
+        self._sd = np.where(rows.std(axis=0) > 0, rows.std(axis=0), 1.0)
+        z = (rows - self._mean) / self._sd
+        eigval, eigvec = np.linalg.eigh(np.cov(z, rowvar=False))
+        order = np.argsort(eigval)[::-1]
+        eigval, eigvec = eigval[order], eigvec[:, order]
+        share = np.cumsum(eigval) / eigval.sum()
+        q = min(int(np.searchsorted(share, self.variance)) + 1, rows.shape[1] - 1)
+        self._basis = eigvec[:, :q]
+        self._inner.fit_reference(self._spe(rows))
+        self._rows = []
+
+    def _spe(self, rows: np.ndarray) -> np.ndarray:
+        """Row by row in a fixed order of element-wise operations (no BLAS), so that a row's
+        SPE is bit-for-bit the same in any batch."""
+        z = (rows - self._mean) / self._sd
+        d, q = self._basis.shape
+        scores = np.zeros((rows.shape[0], q))
+        for i in range(d):
+            scores += z[:, i : i + 1] * self._basis[i]
+        resid = z.copy()
+        for j in range(q):
+            resid -= scores[:, j : j + 1] * self._basis[:, j]
+        spe = np.zeros(rows.shape[0])
+        for i in range(d):
+            spe += resid[:, i] * resid[:, i]
+        return spe
+
+    def fit_reference(self, values: Any) -> None:
+        """Use the rows of ``values`` (e.g. training data) as the reference."""
+        rows = np.asarray(values, dtype=np.float64)
+        rows = rows[~np.isnan(rows).any(axis=1)]
+        if rows.shape[0] > self.reference_size:
+            rows = rows[np.linspace(0, rows.shape[0] - 1, self.reference_size).round().astype(np.int64)]
+        self._reset()
+        self._fit(rows)
+
+    def state_dict(self) -> dict[str, Any]:
+        ready = self._basis is not None
+        return {
+            "version": STATE_VERSION,
+            "method": self.method,
+            "rows": [list(r) for r in self._rows],
+            "mean": self._mean.tolist() if ready else None,
+            "sd": self._sd.tolist() if ready else None,
+            "basis": self._basis.tolist() if ready else None,
+            "inner": self._inner.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_version(state, type(self))
+        self._reset()
+        self._rows = [list(map(float, r)) for r in state["rows"]]
+        if state["basis"] is not None:
+            self._mean = np.asarray(state["mean"])
+            self._sd = np.asarray(state["sd"])
+            self._basis = np.asarray(state["basis"])
+        self._inner.load_state_dict(state["inner"])
+
+    def update(self, values: Any, ts: Any = None) -> list[Detection]:
+        arr = np.asarray(values, dtype=np.float64)
+        arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
+        ts_arr = as_ts_array(ts, arr.shape[0])
+        keep = np.flatnonzero(~np.isnan(arr).any(axis=1))
+        rows, tss = arr[keep], ts_arr[keep]
+        out: list[Detection] = []
+        pos = 0
+        while pos < rows.shape[0]:
+            if self._basis is None:
+                take = min(self.reference_size - len(self._rows), rows.shape[0] - pos)
+                self._rows.extend(rows[pos : pos + take].tolist())
+                pos += take
+                if len(self._rows) == self.reference_size:
+                    self._fit(np.asarray(self._rows))
+                continue
+            found = self._inner.update(self._spe(rows[pos:]), tss[pos:])
+            drift = next((d for d in found if d.severity == "drift"), None)
+            for d in found:
+                if drift is not None and d.index > drift.index:
+                    break
+                out.append(_shift(d, keep, pos))
+            if drift is None:
+                break
+            pos += drift.index + 1
+            self._reset()  # a new reference and a new PCA from the next rows
+        return out
+
+
+def _shift(d: Detection, keep: np.ndarray, pos: int) -> Detection:
+    return Detection(
+        index=int(keep[pos + d.index]), severity=d.severity, statistic=d.statistic, p_value=d.p_value,
+        threshold=d.threshold, reference_n=d.reference_n, current_n=d.current_n,
+        start_ts=d.start_ts, end_ts=d.end_ts,
+    )

@@ -1,0 +1,323 @@
+"""Data-quality detectors: missing values rising, values outside the reference range, new levels."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+from scipy.stats import betabinom, hypergeom
+
+from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
+from .base import hysteresis_fires
+from .chi2 import as_category_array
+from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
+
+OK, MISSING, STRANGE = 0, 1, 2  # per-value codes: fine, missing, out of range / unseen level
+
+
+class _QualityWindow(Detector):
+    """Shared machinery: a window of per-value codes tested against reference rates.
+
+    Every event counts (missing ones too). With ``c`` events since the reference was
+    completed, two one-sided tests run whenever ``c >= window`` and ``c % stride == 0``:
+
+    * missing rate: Fisher's exact test, ``k`` missing of ``window`` against ``K`` of ``n`` in
+      the reference, p-value ``hypergeom.sf(k - 1, n + window, K + k, window)``;
+    * the strange-value rate (see the subclass), on the window's non-missing values.
+
+    The smaller p-value is judged (each test has level ``alpha``: ``tests_per_value`` is
+    ``2 / stride``): ``drift`` below ``alpha_drift``, after which the next ``reference_size``
+    events form a new reference; ``warning`` below ``alpha_warning``, re-armed once both
+    p-values are at least ``alpha_warning ** 0.5``. :attr:`last_check` names the test.
+    ``Detection.statistic`` is the tested rate in the window; ``last_statistic`` is
+    ``(-log10 p, -log10 alpha_drift)``.
+    """
+
+    def __init__(
+        self,
+        reference_size: int = 10_000,
+        window: int = 1_000,
+        stride: int = 100,
+        alpha_drift: float = 1e-6,
+        alpha_warning: float | None = 1e-4,
+    ) -> None:
+        validate_window_params(type(self).__name__, reference_size, window, stride, alpha_drift, alpha_warning)
+        self.reference_size = int(reference_size)
+        self.window = int(window)
+        self.stride = int(stride)
+        self.alpha_drift = float(alpha_drift)
+        self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        self._reset()
+
+    @property
+    def tests_per_value(self) -> float:
+        return 2.0 / self.stride
+
+    @property
+    def last_check(self) -> str | None:
+        """Which test the last detection came from: ``missing_rate`` or the subclass's."""
+        return self._last_check
+
+    # ------------------------------------------------------------ subclass
+    @abstractmethod
+    def _split(self, values: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(missing mask, the values as the subclass keeps them) for a batch."""
+
+    @abstractmethod
+    def _fit(self, present: np.ndarray) -> None:
+        """Learn the reference from its non-missing values."""
+
+    @abstractmethod
+    def _strange(self, present: np.ndarray) -> np.ndarray:
+        """Mask of the non-missing values that are strange against the reference."""
+
+    @abstractmethod
+    def _strange_p(self, k: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """P-values of ``k`` strange values among ``m`` non-missing ones."""
+
+    @abstractmethod
+    def _ref_state(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _load_ref_state(self, state: dict[str, Any]) -> None: ...
+
+    # ----------------------------------------------------------------- state
+    def _reset(self) -> None:
+        self._ref_values: list[Any] = []  # non-missing reference values while collecting
+        self._ref_events = 0
+        self._ref_missing = 0
+        self._ready = False
+        self._codes = np.empty(0, dtype=np.int8)
+        self._codes_ts = np.empty(0, dtype=np.int64)
+        self._count = 0
+        self._armed = True
+        self._last_check: str | None = getattr(self, "_last_check", None)
+
+    def _start(self) -> None:
+        self._fit(np.asarray(self._ref_values))
+        self._ref_values = []
+        self._ready = True
+
+    def fit_reference(self, values: Any) -> None:
+        """Use ``values`` (e.g. training data, missing values included) as the reference."""
+        missing, vals = self._split(values)
+        if missing.shape[0] < MIN_SIZE:
+            raise ValueError(f"{type(self).__name__}.fit_reference: needs at least {MIN_SIZE} values")
+        self._reset()
+        self._ref_events, self._ref_missing = int(missing.shape[0]), int(missing.sum())
+        self._ref_values = list(vals[~missing])
+        self._start()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "method": self.method,
+            "reference_values": [v if isinstance(v, str) else float(v) for v in self._ref_values],
+            "reference_events": self._ref_events,
+            "reference_missing": self._ref_missing,
+            "reference": self._ref_state() if self._ready else None,
+            "codes": self._codes.tolist(),
+            "codes_ts": self._codes_ts.tolist(),
+            "count": self._count,
+            "armed": self._armed,
+            "last_check": self._last_check,
+            "last_statistic": self.last_statistic,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_version(state, type(self))
+        self._reset()
+        self._ref_values = list(state["reference_values"])
+        self._ref_events, self._ref_missing = int(state["reference_events"]), int(state["reference_missing"])
+        if state["reference"] is not None:
+            self._load_ref_state(state["reference"])
+            self._ready = True
+        self._codes = np.asarray(state["codes"], dtype=np.int8)
+        self._codes_ts = np.asarray(state["codes_ts"], dtype=np.int64)
+        self._count, self._armed = int(state["count"]), bool(state["armed"])
+        self._last_check = state["last_check"]
+        last = state.get("last_statistic")
+        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+
+    # ---------------------------------------------------------------- update
+    def update(self, values: Any, ts: Any = None) -> list[Detection]:
+        missing, vals = self._split(values)
+        ts_arr = as_ts_array(ts, missing.shape[0])
+        detections: list[Detection] = []
+        pos = 0
+        while pos < missing.shape[0]:
+            if not self._ready:
+                take = min(self.reference_size - self._ref_events, missing.shape[0] - pos)
+                miss = missing[pos : pos + take]
+                self._ref_values.extend(vals[pos : pos + take][~miss].tolist())
+                self._ref_events += take
+                self._ref_missing += int(miss.sum())
+                pos += take
+                if self._ref_events == self.reference_size:
+                    self._start()
+            else:
+                pos = self._monitor(missing, vals, ts_arr, pos, detections)
+        return detections
+
+    def _monitor(self, missing, vals, ts_arr, pos, detections) -> int:
+        end = min(missing.shape[0], pos + CHUNK_WINDOWS * self.window)
+        miss = missing[pos:end]
+        codes = np.where(miss, MISSING, OK).astype(np.int8)
+        present = np.flatnonzero(~miss)
+        codes[present[self._strange(vals[pos:end][present])]] = STRANGE
+        combined = np.concatenate([self._codes, codes])
+        combined_ts = np.concatenate([self._codes_ts, ts_arr[pos:end]])
+        c0, k = self._count, codes.shape[0]
+        first = -(-max(self.window, c0 + 1) // self.stride) * self.stride
+        tests = np.arange(first, c0 + k + 1, self.stride)
+        if tests.size:
+            stops = tests - c0 + self._codes.shape[0]  # combined[stop - window : stop] is tested
+            cum_m = np.concatenate([[0], np.cumsum(combined == MISSING)])
+            cum_s = np.concatenate([[0], np.cumsum(combined == STRANGE)])
+            k_miss = cum_m[stops] - cum_m[stops - self.window]
+            k_str = cum_s[stops] - cum_s[stops - self.window]
+            n, big_k = self._ref_events, self._ref_missing
+            p_miss = np.where(k_miss > 0, hypergeom.sf(k_miss - 1, n + self.window, big_k + k_miss, self.window), 1.0)
+            p_str = self._strange_p(k_str, self.window - k_miss)
+            p = np.minimum(p_miss, p_str)
+            drifts = np.flatnonzero(p < self.alpha_drift)
+            n_t = int(drifts[0]) + 1 if drifts.size else tests.size
+            warn_level = self.alpha_warning or 0.0
+            high = (p[:n_t] < warn_level) & (p[:n_t] >= self.alpha_drift)
+            low = p[:n_t] >= warn_level**WARNING_REARM_EXPONENT if warn_level else np.ones(n_t, bool)
+            fires, armed = hysteresis_fires(high, low, self._armed)
+            rate = np.where(p_miss <= p_str, k_miss, k_str) / self.window
+            self._last_statistic = (float(-np.log10(max(p[n_t - 1], 1e-300))), float(-np.log10(self.alpha_drift)))
+
+            def detection(t: int, severity: str) -> Detection:
+                self._last_check = "missing_rate" if p_miss[t] <= p_str[t] else self.strange_check
+                stop = int(stops[t])
+                return Detection(
+                    index=pos + int(tests[t] - c0) - 1,
+                    severity=severity,  # type: ignore[arg-type]
+                    statistic=float(rate[t]),
+                    p_value=float(p[t]),
+                    threshold=self.alpha_drift if severity == "drift" else warn_level,
+                    reference_n=self._ref_events,
+                    current_n=self.window,
+                    start_ts=ts_or_none(int(combined_ts[stop - self.window])),
+                    end_ts=ts_or_none(int(combined_ts[stop - 1])),
+                )
+
+            detections.extend(detection(int(t), "warning") for t in np.flatnonzero(fires))
+            if drifts.size:
+                detections.append(detection(n_t - 1, "drift"))
+                self._reset()  # renew the reference from the next events
+                return pos + int(tests[n_t - 1] - c0)
+            self._armed = armed
+        self._count = c0 + k
+        self._codes = combined[-self.window :].copy()
+        self._codes_ts = combined_ts[-self.window :].copy()
+        return end
+
+
+class QualityNumeric(_QualityWindow):
+    """Missing values rising, and values outside the range ``[min, max]`` of the reference.
+
+    Out of range: of ``m`` non-missing window values, ``k`` lie outside the reference's
+    range. For exchangeable continuous values, the share of the distribution outside the range
+    of ``n`` reference values is Beta(2, n - 1) (two spacings of ``n`` uniform order
+    statistics), so ``k`` is beta-binomial(m, 2, n - 1) and the p-value is its survival function
+    (ties make it conservative). Missing values: Fisher's exact test (Fisher, 1922).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.normal(0, 1, 20_000)
+    >>> x[15_000:][rng.random(5_000) < 0.05] = np.nan  # 5% missing from event 15,000
+    >>> [(d.index, d.severity) for d in QualityNumeric().update(x)]
+    [(15099, 'drift')]
+
+    References
+    ----------
+    R. A. Fisher (1922). On the interpretation of chi-square from contingency tables.
+    J. R. Statist. Soc. 85(1), 87-94.
+    """
+
+    input_type = "numeric"
+    method = "quality"
+    strange_check = "out_of_range"
+
+    def _split(self, values):
+        arr = as_float_array(values)
+        return np.isnan(arr), arr
+
+    def _fit(self, present):
+        self._n_obs = int(present.shape[0])
+        self._lo = float(present.min()) if present.size else np.inf
+        self._hi = float(present.max()) if present.size else -np.inf
+
+    def _strange(self, present):
+        return (present < self._lo) | (present > self._hi)
+
+    def _strange_p(self, k, m):
+        a, b = 2, max(self._n_obs - 1, 1)
+        return np.where(k > 0, betabinom.sf(k - 1, np.maximum(m, k), a, b), 1.0)
+
+    def _ref_state(self):
+        return {"n_obs": self._n_obs, "lo": self._lo, "hi": self._hi}
+
+    def _load_ref_state(self, state):
+        self._n_obs, self._lo, self._hi = int(state["n_obs"]), float(state["lo"]), float(state["hi"])
+
+
+class QualityCategorical(_QualityWindow):
+    """Missing values rising, and levels never seen in the reference (a new category).
+
+    Unseen levels: the probability that a new value is a level absent from ``n`` reference
+    values is estimated by Good-Turing as ``f1 / n`` (``f1``: levels seen once); with its
+    uncertainty as Beta(f1 + 1, n - f1), the count ``k`` of unseen values among ``m`` is
+    beta-binomial and the p-value its survival function. Missing values: Fisher's exact test.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(2)
+    >>> x = rng.choice(["DE", "FR", "IT"], 20_000).astype(object)
+    >>> x[15_000:][rng.random(5_000) < 0.02] = "PL"  # a new country from event 15,000
+    >>> [(d.index, d.severity) for d in QualityCategorical().update(x)]
+    [(15199, 'warning'), (15299, 'drift')]
+
+    References
+    ----------
+    I. J. Good (1953). The population frequencies of species and the estimation of population
+    parameters. Biometrika 40(3-4), 237-264.
+    """
+
+    input_type = "categorical"
+    method = "quality_cat"
+    strange_check = "unseen_level"
+
+    def _split(self, values):
+        levels, keep, n = as_category_array(values)
+        missing = np.ones(n, dtype=bool)
+        missing[keep] = False
+        out = np.empty(n, dtype=object)
+        out[keep] = levels
+        return missing, out
+
+    def _fit(self, present):
+        uniq, counts = np.unique(present.astype(str), return_counts=True) if present.size else ([], [])
+        self._levels = {str(u) for u in uniq}
+        self._f1 = int(np.sum(np.asarray(counts) == 1))
+        self._n_obs = int(present.shape[0])
+
+    def _strange(self, present):
+        return np.fromiter((v not in self._levels for v in present), dtype=bool, count=present.shape[0])
+
+    def _strange_p(self, k, m):
+        a, b = self._f1 + 1, max(self._n_obs - self._f1, 1)
+        return np.where(k > 0, betabinom.sf(k - 1, np.maximum(m, k), a, b), 1.0)
+
+    def _ref_state(self):
+        return {"levels": sorted(self._levels), "f1": self._f1, "n_obs": self._n_obs}
+
+    def _load_ref_state(self, state):
+        self._levels, self._f1, self._n_obs = set(state["levels"]), int(state["f1"]), int(state["n_obs"])
