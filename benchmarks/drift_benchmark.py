@@ -10,7 +10,8 @@ every alarm on the long drift-free streams are false alarms, reported per 100,00
 
 driftline runs what ``detectors: auto`` builds for the column (numeric feature: ks, cusum,
 quality; categorical: chi2, quality_cat; two numeric features: also pca; the learner's 0/1
-errors: ddm and cusum, also shown apart), calibrated to a budget of 1 false alarm per 1,000,000 events for that stream.
+errors: the one ``learner.concept_detector``, by default cusum; ddm, adwin and page_hinkley
+are shown as the alternatives), calibrated to a budget of 1 false alarm per 1,000,000 events for that stream.
 River runs ADWIN, KSWIN and PageHinkley per feature with their defaults (an alarm of any
 counts for "River (any)"), and DDM and ADWIN on the error stream.
 """
@@ -84,7 +85,11 @@ SCENARIOS = [
 ]
 
 
-def driftline_detectors(kind: str):
+#: the concept detectors shown next to auto's default on the error streams
+CONCEPT_ALTERNATIVES = ("ddm", "adwin", "page_hinkley")
+
+
+def driftline_detectors(kind: str, concept: str = "cusum"):
     """What ``detectors: auto`` builds for one column of this kind (calibrated)."""
     features = {"numeric": {"x": "numeric"}, "categorical": {"x": "categorical"},
                 "multivariate": {"x": "numeric", "y": "numeric"}, "errors": {"x": "numeric"}}[kind]
@@ -92,7 +97,8 @@ def driftline_detectors(kind: str):
     if kind == "errors":
         stream["label"] = {"field": "label", "type": "binary"}
     cfg = DriftlineConfig.model_validate(
-        {"stream": stream, "reference": {"first_n": 10_000}, "false_alarms": {"drift": BUDGET, "warning": None}}
+        {"stream": stream, "reference": {"first_n": 10_000}, "false_alarms": {"drift": BUDGET, "warning": None},
+         "learner": {"concept_detector": concept}}
     )
     planned = plan(cfg)
     if kind == "errors":
@@ -100,12 +106,10 @@ def driftline_detectors(kind: str):
     return planned, build(cfg, planned)
 
 
-def run_driftline(kind: str, x: np.ndarray, only: str | None = None) -> list[int]:
-    planned, dets = driftline_detectors(kind)
+def run_driftline(kind: str, x: np.ndarray, concept: str = "cusum") -> list[int]:
+    planned, dets = driftline_detectors(kind, concept)
     alarms = []
     for p, det in zip(planned, dets):
-        if only is not None and p.method != only:
-            continue
         if kind == "multivariate":
             values = x if p.features else x[:, ["x", "y"].index(p.feature)]
         else:
@@ -155,8 +159,8 @@ def main(argv=None) -> int:
         if sc.kind == "categorical":
             pass  # River has no categorical drift detector
         elif sc.kind == "errors":
-            rows["driftline cusum-error"] = [run_driftline(sc.kind, x, "cusum") for x in xs]
-            rows["driftline ddm-error"] = [run_driftline(sc.kind, x, "ddm") for x in xs]
+            for method in CONCEPT_ALTERNATIVES:
+                rows[f"driftline {method}-error"] = [run_driftline(sc.kind, x, method) for x in xs]
             for name, make in RIVER_ERRORS.items():
                 rows[f"River {name}"] = [run_river(make, x) for x in xs]
         else:
@@ -191,8 +195,8 @@ def main(argv=None) -> int:
             rows |= {f"River {name}": v for name, v in per.items()}
             rows["River (any)"] = [sorted(sum((per[n][i] for n in per), [])) for i in range(len(xs))]
         elif kind == "errors":
-            rows["driftline cusum-error"] = [run_driftline(kind, x, "cusum") for x in xs]
-            rows["driftline ddm-error"] = [run_driftline(kind, x, "ddm") for x in xs]
+            for method in CONCEPT_ALTERNATIVES:
+                rows[f"driftline {method}-error"] = [run_driftline(kind, x, method) for x in xs]
             rows |= {f"River {name}": [run_river(make, x) for x in xs] for name, make in RIVER_ERRORS.items()}
         events = args.seeds * args.clean_events
         for name, alarms in rows.items():

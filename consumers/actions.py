@@ -17,6 +17,7 @@ restart, acts no second time.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from contextlib import ExitStack
@@ -37,6 +38,8 @@ log = logging.getLogger("driftline")
 SEEN_LIMIT = 100_000
 #: statuses that end a retrain
 RETRAIN_DONE = ("promoted", "refused", "failed")
+#: how often the idle worker re-reads the registry's champion (another process may move it)
+CHAMPION_REFRESH_SECONDS = 2.0
 
 
 class ActionsRole(Role):
@@ -50,34 +53,45 @@ class ActionsRole(Role):
         self._quarantines: dict[str, ActionRecord] = {}
         self._last_drift: dict[tuple[str, int], int] = {}
         self._checked = 0.0
+        self._champion_checked = 0.0
+        self._count_lock = threading.Lock()
 
     def topics(self) -> list[str]:
         return [self.cfg.topics.alerts]
 
     def open(self, stack: ExitStack) -> None:
-        self.ops = ModelActions(self.cfg, self.outbox.producer)
+        self.ops = ModelActions(self.cfg, self.outbox.producer, on_champion=self._note_champion, on_audit=self._counted)
+        self._note_champion()
         worker = RetrainWorker(self.cfg, self.bootstrap_servers, self.ops)
         for job in self._rebuild(worker):
             worker.submit(job)
         if self.cfg.stream.label is not None:
             worker.submit(Job("deploy", "deploy"))
-        if self.cfg.models.quarantine_quiet_events:
-            worker.tick = self._end_quiet_quarantines
+        worker.tick = self._tick
         self.worker = worker.start()
         stack.callback(worker.close)
         schedule = self.cfg.models.retrain.schedule
         if schedule is not None and self.cfg.stream.label is not None:
-            from apscheduler.schedulers.background import BackgroundScheduler
+            self._start_schedule(stack, schedule)
 
-            scheduler = BackgroundScheduler(daemon=True)
-            if schedule.cron:
-                from apscheduler.triggers.cron import CronTrigger
+    def _start_schedule(self, stack: ExitStack, schedule: Any) -> None:
+        """Scheduled retrains (APScheduler); stopped, a running trigger waited for, before the worker."""
+        from apscheduler.schedulers.background import BackgroundScheduler
 
-                scheduler.add_job(self._scheduled, CronTrigger.from_crontab(schedule.cron), max_instances=1)
-            else:
-                scheduler.add_job(self._scheduled, "interval", seconds=schedule.interval_seconds, max_instances=1)
-            scheduler.start()
-            stack.callback(scheduler.shutdown, wait=False)
+        scheduler = BackgroundScheduler(daemon=True, executors={"default": {"type": "threadpool", "max_workers": 1}})
+        if schedule.cron:
+            from apscheduler.triggers.cron import CronTrigger
+
+            trigger: Any = CronTrigger.from_crontab(schedule.cron)
+        else:
+            from apscheduler.triggers.interval import IntervalTrigger
+
+            trigger = IntervalTrigger(seconds=schedule.interval_seconds)
+        scheduler.add_job(self._scheduled, trigger, max_instances=1, coalesce=True,
+                          id=f"driftline-retrain-{self.cfg.stream.name}")
+        scheduler.start()
+        # the stack closes in reverse: the scheduler is shut down (and waited for) before the worker
+        stack.callback(scheduler.shutdown, wait=True)
 
     def _rebuild(self, worker: RetrainWorker) -> list[Job]:
         """Handled alert ids, the last retrain request, and retrains started but never finished."""
@@ -152,6 +166,31 @@ class ActionsRole(Role):
                                         detail=f"{type(exc).__name__}: {exc}", ts=int(time.time() * 1000)))
         return out
 
+    def _tick(self) -> None:
+        """The retrain worker's idle hook: the quiet-quarantine check, the champion refresh."""
+        if self.cfg.models.quarantine_quiet_events:
+            self._end_quiet_quarantines()
+        if time.monotonic() - self._champion_checked >= CHAMPION_REFRESH_SECONDS:
+            self._note_champion()
+
+    def _note_champion(self) -> None:
+        """The registry's champion on the role's metrics and snapshots (``champion_*`` in ``stats.extra``).
+
+        Called at start, after every model-change event about the champion, and every
+        ``CHAMPION_REFRESH_SECONDS`` while the worker is idle (another process may move it).
+        """
+        self._champion_checked = time.monotonic()
+        try:
+            version, metrics = self.ops.champion()
+        except Exception as exc:  # noqa: BLE001 - telemetry: a registry being written must not stop the role
+            log.warning("actions: cannot read the champion from the registry: %r", exc)
+            return
+        name = next((k for k in metrics if k not in ("score", "n")), None)
+        self.stats.extra.update(
+            champion_version=version, champion_score=metrics.get("score"),
+            champion_metric=name, champion_metric_value=metrics.get(name) if name else None,
+        )
+
     def _end_quiet_quarantines(self) -> None:
         """End (release) each quarantine whose detector has been quiet for the configured events."""
         if time.monotonic() - self._checked < 1.0:
@@ -165,16 +204,35 @@ class ActionsRole(Role):
             if self.worker is None or self.worker.data.learned(p) < since + quiet:
                 continue
             self._quarantines.pop(alert_id, None)
+            if alert_id not in self._still_active():
+                continue  # ended meanwhile by a command (release, purge): never a second end
             self.ops.audit(ActionRecord(
                 action_id=action_id(alert_id, "release", "quiet"), action="release", stream=self.cfg.stream.name,
                 alert_id=alert_id, status="released", scope={"partition": p, "from_offset": start, "condition": "quiet"},
                 detail=f"ended: {q.scope.get('detector', 'its detector')} quiet for {quiet} events since offset {since}; "
                        "held events replayed to the learner, usable for retraining", ts=int(time.time() * 1000)))
 
+    def _still_active(self) -> set[str]:
+        """Alert ids of the quarantines that ``driftline-actions`` has not ended (by any writer)."""
+        from driftline.consumers.quarantine_cli import (
+            active_quarantines,  # it imports the runner, which imports us
+        )
+
+        assert self.worker is not None
+        return set(active_quarantines(self.worker.data.actions()))
+
     def _scheduled(self) -> None:
+        """A schedule's trigger (APScheduler's thread): a retrain, unless one is queued or running."""
         assert self.worker is not None
         key = f"schedule:{int(time.time() * 1000)}"
-        self.ops.audit(self.worker.request(None, None, key))
+        record = self.worker.request(None, None, key)
+        self.ops.audit(record)
+
+    def _counted(self, record: ActionRecord) -> None:
+        """Count a record written off the role's thread (retrain outcomes, schedule, quiet ends)."""
+        with self._count_lock:
+            self.stats.actions += 1
+            self.stats.action_outcomes[(record.action, record.status)] += 1
 
     def _remember(self, alert_id: str) -> None:
         self._seen[alert_id] = None

@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--alert", help="the alert id whose quarantine to release or purge (default: all)")
     p.add_argument("--since", help="only quarantines started at or after (epoch ms or ISO-8601)")
     p.add_argument("--until", help="only quarantines started at or before (epoch ms or ISO-8601)")
+    p.add_argument("--reason", choices=["command", "rebaseline"], default="command",
+                   help="what ends it, recorded on the audit record: an operator's decision (default), or "
+                        "rebaseline: the data since the drift is the new normal")
     p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("models", help="model versions, aliases and their history, one version's lineage")
@@ -213,7 +216,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     cfg: DriftlineConfig = load_config(args.config)
     if args.op == "list":
         return list_quarantines(cfg)
-    return end(cfg, args.op, args.alert, args.since, args.until)
+    return end(cfg, args.op, args.alert, args.since, args.until, condition=args.reason)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -168,7 +168,11 @@ class LearnerConfig(_Model):
     metric_window: int = Field(default=1000, ge=10)
     #: labelled events awaiting their label (or labels awaiting their event), at most
     max_pending: int = Field(default=100_000, ge=1)
-    concept_detector: Literal["ddm"] = "ddm"
+    #: an event waits for its label at most this long in event time (ms; None: no age limit)
+    max_pending_age_ms: int | None = Field(default=7 * 24 * 3600 * 1000, ge=1)
+    #: the one concept-drift detector ``detectors: auto`` runs on the learner's errors:
+    #: ``cusum`` (calibrated to the false-alarm budget), ``ddm``, ``adwin`` or ``page_hinkley``
+    concept_detector: Literal["cusum", "ddm", "adwin", "page_hinkley"] = "cusum"
     #: train on an event only after the monitor has judged it (committed past it), so that a
     #: quarantine that the monitor's alert calls for is applied before anything is learned
     wait_for_monitor: bool = True

@@ -74,6 +74,7 @@ class LearnerCore:
         self.expired_labels = 0
         self.duplicates = 0
         self._recent: dict[int, RecentIds] = {}
+        self._newest_ts = -(2**62)
 
     def engine(self, partition: int) -> DriftEngine:
         if partition not in self.engines:
@@ -114,7 +115,23 @@ class LearnerCore:
                     self.expired_events += 1
                 continue
             out.alerts += self._learn(x, y, batch.partition, offset, int(batch.ts[i]), q is None)
+        if len(batch):
+            self._expire_by_age(int(batch.ts.max()))
         return out
+
+    def _expire_by_age(self, newest_ts: int) -> None:
+        """Events older (in event time) than ``learner.max_pending_age_ms`` stop waiting: counted."""
+        max_age = self.cfg.learner.max_pending_age_ms
+        if max_age is None:
+            return
+        self._newest_ts = max(self._newest_ts, newest_ts)
+        horizon = self._newest_ts - max_age
+        while self._pending:
+            first = next(iter(self._pending.values()))
+            if first.ts >= horizon:
+                break
+            self._pending.popitem(last=False)
+            self.expired_events += 1
 
     def process_labels(self, labels: list[tuple[str, Any, int]], partition: int = 0) -> LearnOutcome:
         """Late labels (event id, label, label offset), joined with the events waiting for them.
@@ -187,6 +204,7 @@ class LearnerCore:
             "orphans": [[k, v, *self._orphan_pos.get(k, (0, -1))] for k, v in self._orphans.items()],
             "expired": [self.expired_events, self.expired_labels],
             "duplicates": self.duplicates,
+            "newest_ts": self._newest_ts,
             "recent_ids": {str(p): r.state_dict() for p, r in self._recent.items()},
         }
 
@@ -202,6 +220,7 @@ class LearnerCore:
         self._orphan_pos = {k: (p, o) for k, _, p, o in state["orphans"]}
         self.expired_events, self.expired_labels = state["expired"]
         self.duplicates = state["duplicates"]
+        self._newest_ts = state["newest_ts"]
         self._recent = {}
         for partition, recent_state in state["recent_ids"].items():
             recent = RecentIds(self.cfg.stream.dedupe_window)

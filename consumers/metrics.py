@@ -236,10 +236,12 @@ class _RoleCollector(Collector):
     def _learner(self, names: list[str], values: list[str], extra: dict[str, Any]) -> Iterator[Metric]:
         for key, name, doc in (
             ("metric", "driftline_learner_metric", "The learner's rolling metric (accuracy, or MAE for regression)"),
-            ("champion_version", "driftline_champion_version", "Version of the serving (champion) model"),
+            ("champion_version", "driftline_champion_version", "Version the registry's champion alias points at"),
+            ("champion_score", "driftline_champion_score",
+             "The champion's held-out score when it was registered (accuracy; -MAE for regression)"),
         ):
             value = extra.get(key, getattr(self.t.role, key, None))
-            if isinstance(value, (int, float)):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 metric = GaugeMetricFamily(name, doc, labels=names)
                 metric.add_metric(values, float(value))
                 yield metric

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,15 @@ def now_ms() -> int:
 class ModelActions:
     """Registry operations with their model-change events and audit records."""
 
-    def __init__(self, cfg: DriftlineConfig, producer: Any, registry: Registry | None = None):
+    def __init__(self, cfg: DriftlineConfig, producer: Any, registry: Registry | None = None,
+                 on_champion: Callable[[], None] | None = None, on_audit: Callable[[ActionRecord], None] | None = None):
         self.cfg = cfg
         self.producer = producer
         self.registry = registry or open_registry(cfg)
+        #: called after every model-change event about ``champion`` (promoted, rolled back, refused)
+        self.on_champion = on_champion
+        #: called after each audit record this object wrote is acknowledged (the role counts them)
+        self.on_audit = on_audit
 
     # -- outputs, each acknowledged before the call returns --------------------------------
     def publish(self, event: str, version: ModelVersion, *, alias: str | None = None, previous: int | None = None,
@@ -67,10 +73,19 @@ class ModelActions:
         )
         self.producer.send(self.cfg.topics.models, message.to_json(), key=self.cfg.stream.name.encode(),
                            headers=[("content-type", b"application/json")]).get(timeout=60)
+        if alias == CHAMPION and self.on_champion is not None:
+            self.on_champion()
         return message
+
+    def champion(self) -> tuple[int | None, dict[str, float]]:
+        """The registry's champion version now, and the held-out metrics it was registered with."""
+        version = self.registry.alias(CHAMPION)
+        return version, ({} if version is None else dict(self.registry.get(version).metrics))
 
     def audit(self, record: ActionRecord) -> None:
         self.producer.send(self.cfg.topics.actions, record.to_json(), key=record.stream.encode()).get(timeout=60)
+        if self.on_audit is not None:
+            self.on_audit(record)
 
     # -- rollback --------------------------------------------------------------------------
     def rollback(self, alert: Alert, rule: int | None) -> ActionRecord:

@@ -25,11 +25,18 @@ def _data(parts: list[dict]) -> str:
     return "; ".join(out) or "-"
 
 
+def _creator(created_by: dict, width: int = 16) -> str:
+    """``alert 3f2a… rule 1``: the creator's kind, id (shortened) and what else it names."""
+    rest = " ".join(f"{k} {val}" for k, val in created_by.items() if k not in ("kind", "id"))
+    return " ".join(x for x in (str(created_by.get("kind", "?")), str(created_by.get("id", ""))[:width], rest) if x)
+
+
 def _metrics(v: ModelVersion) -> str:
     return ", ".join(f"{k} {val:.4f}" for k, val in v.metrics.items() if k != "n") or "-"
 
 
-def list_models(cfg: DriftlineConfig, out: IO[str] = sys.stdout) -> int:
+def list_models(cfg: DriftlineConfig, out: IO[str] | None = None) -> int:
+    out = out or sys.stdout  # looked up per call: a redirected stdout is honoured
     registry = open_registry(cfg)
     versions = registry.versions()
     if not versions:
@@ -48,11 +55,13 @@ def list_models(cfg: DriftlineConfig, out: IO[str] = sys.stdout) -> int:
     print("alias history:", file=out)
     for m in registry.history():
         cause = ", ".join(f"{k} {str(val)[:16]}" for k, val in m.cause.items())
-        print(f"  {_when(m.at)}  {m.alias}: v{m.previous or '-'} -> v{m.version}  {m.reason}  ({cause})", file=out)
+        before = "-" if m.previous is None else f"v{m.previous}"
+        print(f"  {_when(m.at)}  {m.alias}: {before} -> v{m.version}  {m.reason}  ({cause})", file=out)
     return 0
 
 
-def show_model(cfg: DriftlineConfig, version: int, out: IO[str] = sys.stdout) -> int:
+def show_model(cfg: DriftlineConfig, version: int, out: IO[str] | None = None) -> int:
+    out = out or sys.stdout
     registry = open_registry(cfg)
     try:
         chain = registry.lineage(version)
@@ -61,7 +70,7 @@ def show_model(cfg: DriftlineConfig, version: int, out: IO[str] = sys.stdout) ->
         return 1
     for depth, v in enumerate(chain):
         pad = "  " * depth
-        print(f"{pad}v{v.version} ({v.kind}) created {_when(v.created_at)} by {v.created_by}", file=out)
+        print(f"{pad}v{v.version} ({v.kind}) created {_when(v.created_at)} by {_creator(v.created_by, 64)}", file=out)
         print(f"{pad}  trained on: {_data(v.training_data)}", file=out)
         print(f"{pad}  validated on: {_data(v.validated_on)}  metrics: {_metrics(v)}", file=out)
         print(f"{pad}  trainer {v.trainer or '-'}  config {v.config_hash[:12] or '-'}  "

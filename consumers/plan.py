@@ -12,8 +12,10 @@
   numeric features (a change of their joint distribution that no marginal shows);
 * on the label and on the predictions: chi-square for classes, KS and rank CUSUM for a
   regression target;
-* on the learner's errors: DDM (River-compatible) and a rank CUSUM (calibrated to the
-  budget) on 0/1 errors; KS and rank CUSUM on absolute errors for regression.
+* on the learner's errors, one detector (``learner.concept_detector``): by default a rank
+  CUSUM watching the error rate rise (``cusum-error``, calibrated to the budget), on 0/1
+  errors or, for regression, on absolute errors (``cusum-abs-error``); ``ddm``, ``adwin``
+  (its ``delta`` calibrated to the budget) and ``page_hinkley`` can be chosen instead.
 
 The false-alarm budget is split over all calibrated detectors and their tests
 (:func:`driftline.detectors.calibration.alpha_per_test`).
@@ -86,14 +88,29 @@ def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
         for method in methods:
             out.append(PlannedDetector(f"{method}-{target}", f"{target}_drift", target, None, method))
     if cfg.stream.label is not None and cfg.learner.enabled:
-        if cfg.stream.label.type == "regression":
-            out.append(PlannedDetector("ks-abs-error", "concept_drift", "error", None, "ks"))
-            out.append(PlannedDetector("cusum-abs-error", "concept_drift", "error", None, "cusum"))
-        else:
-            out.append(PlannedDetector("ddm-error", "concept_drift", "error", None, cfg.learner.concept_detector))
-            # calibrated to the budget, unlike DDM's fixed 3-sigma rule
-            out.append(PlannedDetector("cusum-error", "concept_drift", "error", None, "cusum"))
+        out.append(_concept_detector(cfg))
     return out
+
+
+def _concept_detector(cfg: DriftlineConfig) -> PlannedDetector:
+    """The one detector on the learner's errors (one concept drift, one alert).
+
+    ``learner.concept_detector`` names it; the default, ``cusum``, is calibrated to the budget
+    and watches only a rise (a learner that gets better is no alarm). Regression errors are
+    absolute errors: DDM, for 0/1 errors only, is replaced by the CUSUM there.
+    """
+    method = cfg.learner.concept_detector
+    assert cfg.stream.label is not None
+    regression = cfg.stream.label.type == "regression"
+    if regression and method == "ddm":
+        method = "cusum"
+    options: dict[str, Any] = {}
+    if method == "cusum":
+        options["direction"] = "up"
+    elif method == "page_hinkley":
+        options["mode"] = "up"
+    name = f"{method}-abs-error" if regression else f"{method}-error"
+    return PlannedDetector(name, "concept_drift", "error", None, method, options)
 
 
 def _explicit(cfg: DriftlineConfig) -> list[PlannedDetector]:

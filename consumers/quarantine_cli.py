@@ -4,7 +4,9 @@ Quarantines are selected by alert id, or by the time they started (``--since``/`
 epoch ms or ISO-8601), or all. ``release`` lets their events be used again: the learner replays
 the held events in their original order and retraining may use them; ``purge`` ends them and
 marks the events held so far as never to be used. Each is one audit record per quarantine,
-naming the partition and the offset range it covers.
+naming the partition, the offset range it covers and the condition that ended it
+(``--reason command``, the default, or ``--reason rebaseline``: the data since the drift is
+accepted as the new normal, so its held events are released to learning and retraining).
 """
 
 from __future__ import annotations
@@ -81,9 +83,24 @@ def list_quarantines(cfg: DriftlineConfig) -> int:
     return 0
 
 
+#: why a quarantine is ended from the command line: the record's ``scope.condition``, and its words
+CONDITIONS = {
+    "command": "by command",
+    "rebaseline": "on rebaseline (the data since the drift accepted as the new normal)",
+}
+
+
 def end(cfg: DriftlineConfig, op: str, alert_id: str | None, since: str | None = None, until: str | None = None,
-        why: str = "by command") -> int:
-    """Release or purge the selected quarantines; one audit record each."""
+        why: str | None = None, condition: str = "command") -> int:
+    """Release or purge the selected quarantines; one audit record each.
+
+    ``condition`` is what ended them, recorded as ``scope.condition``: ``command`` (an
+    operator's decision) or ``rebaseline`` (the drifted data accepted as the new normal);
+    the quiet-detector end is the actions role's, recorded as ``quiet``.
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}: use one of {', '.join(CONDITIONS)}")
+    why = why or CONDITIONS[condition]
     with connected(cfg) as bootstrap:
         active = active_quarantines(read_actions(cfg, bootstrap))
         chosen = select(active, alert_id, parse_time(since), parse_time(until))
@@ -94,7 +111,7 @@ def end(cfg: DriftlineConfig, op: str, alert_id: str | None, since: str | None =
         producer = make_producer(bootstrap, client=cfg.kafka.client)
         try:
             for q in chosen:
-                record = end_record(cfg, op, q, held.get(q.alert_id or "", []), why)
+                record = end_record(cfg, op, q, held.get(q.alert_id or "", []), why, condition)
                 producer.send(cfg.topics.actions, record.to_json(), key=cfg.stream.name.encode()).get(timeout=30)
                 print(f"{record.status} {q.alert_id}: {record.detail}")
         finally:
@@ -102,10 +119,11 @@ def end(cfg: DriftlineConfig, op: str, alert_id: str | None, since: str | None =
     return 0
 
 
-def end_record(cfg: DriftlineConfig, op: str, q: ActionRecord, held: list[int], why: str) -> ActionRecord:
+def end_record(cfg: DriftlineConfig, op: str, q: ActionRecord, held: list[int], why: str,
+               condition: str = "command") -> ActionRecord:
     now = int(time.time() * 1000)
     scope: dict[str, Any] = {"partition": q.scope.get("partition"), "from_offset": q.scope.get("from_offset"),
-                             "to_offset": max(held) if held else None, "events": len(held)}
+                             "to_offset": max(held) if held else None, "events": len(held), "condition": condition}
     if op == "release":
         status, detail = "released", f"{len(held)} held events released {why}: replayed to the learner in order, usable for retraining"
     else:

@@ -78,29 +78,38 @@ class RetrainWorker:
 
     def submit(self, job: Job) -> None:
         with self._lock:
-            if job.kind == "retrain":
-                self.last_request_ms = now_ms()
-            self._queue.put(job)
+            self._submit(job)
+
+    def _submit(self, job: Job) -> None:
+        if job.kind == "retrain" and job.alert is not None:  # a schedule is no drift storm
+            self.last_request_ms = now_ms()
+        self._queue.put(job)
 
     def request(self, alert: Alert | None, rule: int | None, key: str, window: int | None = None) -> ActionRecord:
-        """A retrain asked for by an alert (or schedule): ``started``, or ``skipped`` if debounced."""
-        with self._lock:
+        """A retrain asked for by an alert or a schedule: ``started``, or ``skipped``.
+
+        At most one retrain is queued or running per stream: a request while one is, is
+        skipped. An alert's request is also skipped within ``debounce_seconds`` of the last
+        alert's (one drift storm, one retrain); a schedule's is not debounced, and does not
+        debounce the alerts that follow it.
+        """
+        with self._lock:  # checked and queued under one lock: two callers never both queue
             busy = self._busy if self._busy is not None and self._busy.kind == "retrain" else None
             queued = [j for j in list(self._queue.queue) if j.kind == "retrain"]
             since = None if self.last_request_ms is None else (now_ms() - self.last_request_ms) / 1000
             debounce = self.cfg.models.retrain.debounce_seconds
             if busy or queued:
                 why = f"a retrain (for {(busy or queued[0]).key[:16]}) is already running or queued"
-            elif since is not None and since < debounce:
+            elif alert is not None and since is not None and since < debounce:
                 why = f"the last retrain was requested {since:.0f} s ago (debounce {debounce:.0f} s)"
             else:
                 why = None
+                self._submit(Job("retrain", key, alert, rule, window))
         alert_id = alert.alert_id if alert else None
         scope = {"source": "alert" if alert else key.split(":")[0]}
         if why is not None:
-            status, detail = "skipped", f"debounced: {why}; one drift storm, one retrain"
+            status, detail = "skipped", f"debounced: {why}; one retrain at a time"
         else:
-            self.submit(Job("retrain", key, alert, rule, window))
             status, detail = "started", "retrain queued: challenger trained and compared with the champion"
         return ActionRecord(action_id=action_id(alert_id, "retrain", "" if alert else key), action="retrain",
                             stream=self.cfg.stream.name, alert_id=alert_id, rule=rule, status=status,  # type: ignore[arg-type]
@@ -108,23 +117,37 @@ class RetrainWorker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                job = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                if self.tick is not None:
-                    self.tick()
+            with self._lock:  # taken and marked busy at once: request() never sees neither
+                try:
+                    job: Job | None = self._queue.get_nowait()
+                except queue.Empty:
+                    job = None
+                self._busy = job
+            if job is None:
+                self._idle()
+                self._stop.wait(0.2)
                 continue
-            self._busy = job
             try:
                 record = self._run(job)
             except Exception as exc:  # a failed job is audited; the worker goes on
                 log.exception("retrain job %s failed", job.key)
                 record = self._record(job, "failed", {}, f"{type(exc).__name__}: {exc}")
+            try:
+                if record is not None:
+                    self.ops.audit(record)
+                    self.finished.append(record)
+            except Exception:  # the broker gone: logged; the request's record stays without outcome
+                log.exception("retrain job %s: its outcome could not be recorded", job.key)
             finally:
                 self._busy = None
-            if record is not None:
-                self.ops.audit(record)
-                self.finished.append(record)
+
+    def _idle(self) -> None:
+        if self.tick is None:
+            return
+        try:
+            self.tick()
+        except Exception as exc:  # noqa: BLE001 - logged; the checks run again on the next tick
+            log.warning("retrain worker: the idle check failed: %r", exc)
 
     def _run(self, job: Job) -> ActionRecord | None:
         if job.kind == "deploy":
@@ -165,10 +188,12 @@ class RetrainWorker:
 
     def _retrain(self, job: Job) -> ActionRecord:
         rc = self.cfg.models.retrain
+        started = now_ms()
         window = job.window or rc.window
         data, left_out = self.data.window(job.alert, window, self._stop)
         train, hold = dataset.split_holdout(data, rc.holdout) if len(data) >= 2 else (data, data)
-        scope: dict[str, Any] = {"train_rows": len(train), "holdout_rows": len(hold), "quarantined_left_out": left_out,
+        scope: dict[str, Any] = {"source": "alert" if job.alert else job.key.split(":")[0], "started_ms": started,
+                                 "train_rows": len(train), "holdout_rows": len(hold), "quarantined_left_out": left_out,
                                  "window": window, "margin": rc.margin}
         if len(train) < 10 or len(hold) < 5:
             return self._record(job, "failed", scope, f"too few labelled events to retrain ({len(data)} usable)")

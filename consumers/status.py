@@ -2,7 +2,8 @@
 
 Each role's lag and events/s come from its latest snapshots on the stats topic (so every
 instance, on any machine, shows up); quarantines from the action records; the last alerts
-from the alerts topic; the champion model's version and metric from the learner's snapshot.
+from the alerts topic; the champion model's version and held-out metric from the actions role's
+snapshot (it reads the registry), the online learner's rolling metric from the learner's.
 ``--watch`` redraws it every few seconds until Ctrl-C.
 """
 
@@ -14,7 +15,13 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.report_live import TopicReader, actions_since, alerts_since, snapshots
+from driftline.consumers.quarantine_cli import active_quarantines
+from driftline.consumers.report_live import (
+    TopicReader,
+    actions_since,
+    alerts_since,
+    snapshots,
+)
 
 #: snapshots older than this mark an instance as gone
 STALE_SECONDS = 120
@@ -40,16 +47,20 @@ def gather(cfg: DriftlineConfig, bootstrap: str, now_ms: int | None = None) -> d
         roles.append({"role": role, "instance": instance, "lag": sum((last.get("lag") or {}).values()),
                       "rate": max(0.0, rate), "consumed": last["counters"]["consumed"],
                       "age": (now - last["ts"]) / 1000, "extra": last.get("extra") or {}})
-    open_q: dict[str, Any] = {}
-    for record in actions:
-        if record.action == "quarantine" and record.status == "started" and record.alert_id:
-            open_q[record.alert_id] = record
-        elif record.action == "release" and record.alert_id:
-            open_q.pop(record.alert_id, None)
-    learner = next((r for r in reversed(roles) if r["role"] == "learner" and r["age"] < STALE_SECONDS), None)
-    extra = learner["extra"] if learner else {}
+    open_q = active_quarantines(actions)  # ended by release or purge, of one or of all
+    learner = _latest(roles, "learner")
+    actions_role = _latest(roles, "actions")
+    extra = actions_role["extra"] if actions_role else {}
     return {"roles": roles, "quarantines": list(open_q.values()), "alerts": alerts,
-            "champion": extra.get("champion_version"), "metric": extra.get("metric")}
+            "champion": extra.get("champion_version"), "champion_metric": extra.get("champion_metric"),
+            "champion_metric_value": extra.get("champion_metric_value"),
+            "metric": (learner["extra"] if learner else {}).get("metric")}
+
+
+def _latest(roles: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The freshest live instance of role ``name``, if any."""
+    live = [r for r in roles if r["role"] == name and r["age"] < STALE_SECONDS]
+    return min(live, key=lambda r: r["age"]) if live else None
 
 
 def render(cfg: DriftlineConfig, view: dict[str, Any]) -> str:
@@ -64,9 +75,7 @@ def render(cfg: DriftlineConfig, view: dict[str, Any]) -> str:
                      f"{r['consumed']:>11,}  {r['age']:.0f} s ago{gone}")
     if not view["roles"]:
         lines.append(f"  no snapshots on {cfg.stats.topic!r} in the last 15 minutes: are the roles running?")
-    metric = view["metric"]
-    lines += ["", f"champion model: {view['champion'] if view['champion'] is not None else '(online learner)'}"
-                  f"   rolling metric: {'n/a' if metric is None else f'{metric:.3f}'}", ""]
+    lines += ["", f"champion model: {_champion(view)}   online learner's rolling metric: {_number(view['metric'])}", ""]
     lines.append(f"active quarantines: {len(view['quarantines'])}")
     for q in view["quarantines"]:
         lines.append(f"  {q.alert_id[:12]}  partition {q.scope.get('partition')} from offset "
@@ -80,7 +89,20 @@ def render(cfg: DriftlineConfig, view: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def show_status(cfg: DriftlineConfig, bootstrap: str, watch: float | None = None, out: IO[str] = sys.stdout) -> int:
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _champion(view: dict[str, Any]) -> str:
+    """``v3 (held-out accuracy 0.874)``; the actions role's latest snapshot says which."""
+    if view["champion"] is None:
+        return "none registered (or no actions role running)"
+    name = view.get("champion_metric")
+    return f"v{view['champion']}" + (f" (held-out {name} {_number(view.get('champion_metric_value'))})" if name else "")
+
+
+def show_status(cfg: DriftlineConfig, bootstrap: str, watch: float | None = None, out: IO[str] | None = None) -> int:
+    out = out or sys.stdout
     while True:
         text = render(cfg, gather(cfg, bootstrap))
         if watch is None:

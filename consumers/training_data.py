@@ -38,7 +38,7 @@ class TrainingData:
     def window(self, alert: Alert | None, size: int, stop: threading.Event) -> tuple[Any, int]:
         """``size`` events from the alert's position on (surely after the drift began), or the
         latest ``size`` (schedule)."""
-        ranges = dataset.excluded_ranges(self._actions())
+        ranges = dataset.excluded_ranges(self.actions())
         if alert is not None:
             p, start = alert.position.partition, alert.position.offset
             self._wait_for(p, start + size, stop, self.cfg.models.retrain.wait_seconds)
@@ -46,7 +46,8 @@ class TrainingData:
         end = self.end(0)
         return self._frame(0, max(0, end - size), end, ranges)
 
-    def _actions(self) -> list[ActionRecord]:
+    def actions(self) -> list[ActionRecord]:
+        """The stream's records on ``driftline-actions``, in order."""
         out = []
         for m in read_topic(self.bootstrap, self.cfg.topics.actions, client=self.cfg.kafka.client):
             try:

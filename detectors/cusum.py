@@ -17,7 +17,7 @@ from .base import (
     check_state_version,
     hysteresis_fires,
 )
-from .window import MIN_SIZE, ts_or_none
+from .window import MIN_SIZE, reference_ranks, ts_or_none
 
 #: Siegmund's correction of the threshold for the overshoot of a normal CUSUM
 _OVERSHOOT = 1.166
@@ -28,6 +28,8 @@ FIXED_BITS = 32
 _ONE = float(2**FIXED_BITS)
 #: one-sided charts run together: location up/down, scale up/down
 N_CHARTS = 4
+#: the charts each ``direction`` watches (indices into location up, down, scale up, down)
+DIRECTIONS = {"both": (0, 1, 2, 3), "up": (0,), "down": (1,)}
 
 
 def siegmund_arl(h: float, allowance: float) -> float:
@@ -44,10 +46,10 @@ def siegmund_arl(h: float, allowance: float) -> float:
     return (math.expm1(x) - x) / (2.0 * allowance**2)
 
 
-def cusum_threshold(alpha: float, allowance: float) -> float:
-    """Threshold ``h`` so that the :data:`N_CHARTS` charts together fire with probability
-    ``alpha`` per block (``ARL`` of one chart ``= N_CHARTS / alpha``)."""
-    target = N_CHARTS / alpha
+def cusum_threshold(alpha: float, allowance: float, charts: int = N_CHARTS) -> float:
+    """Threshold ``h`` so that ``charts`` charts together fire with probability ``alpha``
+    per block (``ARL`` of one chart ``= charts / alpha``)."""
+    target = charts / alpha
     if siegmund_arl(0.0, allowance) >= target:
         return 0.0
     upper = 700.0 / (2.0 * allowance)  # expm1 stays finite
@@ -88,6 +90,9 @@ class RankCUSUM(Detector):
         mean (a shift of ``2 k`` is detected fastest).
     alpha_drift, alpha_warning
         Probability per block of a false drift (warning); ``alpha_warning=None`` disables warnings.
+    direction
+        ``"both"`` (all four charts), or only the location chart ``"up"`` (values rising: the
+        right choice for a learner's errors, whose fall is no alarm) or ``"down"``.
 
     Examples
     --------
@@ -114,8 +119,11 @@ class RankCUSUM(Detector):
         allowance: float = 0.5,
         alpha_drift: float = 1e-6,
         alpha_warning: float | None = 1e-4,
+        direction: str = "both",
     ) -> None:
         name = type(self).__name__
+        if direction not in DIRECTIONS:
+            raise ValueError(f"{name}: direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
         if not isinstance(reference_size, (int, np.integer)) or reference_size < MIN_SIZE:
             raise ValueError(f"{name}: reference_size must be an integer >= {MIN_SIZE}, got {reference_size!r}")
         if not isinstance(block, (int, np.integer)) or isinstance(block, bool) or block < 1:
@@ -131,6 +139,8 @@ class RankCUSUM(Detector):
         self.allowance = float(allowance)
         self.alpha_drift = float(alpha_drift)
         self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        self.direction = direction
+        self._watched = list(DIRECTIONS[direction])
         self._reset()
 
     @property
@@ -161,13 +171,14 @@ class RankCUSUM(Detector):
         # the reference moments are estimates: their error biases every z by about
         # sqrt(block / n) standard deviations, which the calibration takes off the allowance
         k = max(self.allowance - math.sqrt(self.block / n), self.allowance / 2)
-        self._h = cusum_threshold(self.alpha_drift, k)
-        self._h_warn = math.inf if self.alpha_warning is None else cusum_threshold(self.alpha_warning, k)
+        charts = len(self._watched)
+        self._h = cusum_threshold(self.alpha_drift, k, charts)
+        self._h_warn = math.inf if self.alpha_warning is None else cusum_threshold(self.alpha_warning, k, charts)
 
     def _ranks2(self, x: np.ndarray) -> np.ndarray:
         """Twice the mid-rank of ``x`` in the reference, as integers: ``u = ranks2 / (2 n)``."""
-        ref = self._reference
-        return np.searchsorted(ref, x, side="left") + np.searchsorted(ref, x, side="right")
+        left, right = reference_ranks(self._reference, x)
+        return left + right
 
     def fit_reference(self, values: Any) -> None:
         """Use ``values`` (e.g. training data) as the reference, thinned to ``reference_size``."""
@@ -251,7 +262,7 @@ class RankCUSUM(Detector):
         c = np.cumsum(np.round(incr * _ONE).astype(np.int64), axis=0)
         floor = np.minimum.accumulate(np.vstack([-self._charts, c]), axis=0)[1:]
         charts = c - np.minimum(floor, 0)  # Lindley's recursion S = max(0, S + x), vectorised
-        stat = charts.max(axis=1) / _ONE
+        stat = charts[:, self._watched].max(axis=1) / _ONE
         drifts = np.flatnonzero(stat > self._h)
         n_blocks = int(drifts[0]) + 1 if drifts.size else ends.size
         high = (stat[:n_blocks] > self._h_warn) & (stat[:n_blocks] <= self._h)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import kolmogi, kolmogorov
 
-from .window import MIN_SIZE, WindowTest, ts_or_none, validate_window_params
+from .window import MIN_SIZE, WindowTest, reference_ranks, ts_or_none, validate_window_params
 
 __all__ = ["KSWindow", "MIN_SIZE", "ks_statistic", "ts_or_none", "validate_window_params"]
 
@@ -80,9 +81,42 @@ class KSWindow(WindowTest):
     def _fit(self, reference: np.ndarray) -> None:
         n, m = reference.shape[0], self.window
         self._sqrt_en = math.sqrt(n * m / (n + m))
+        self._shift = int(n).bit_length()  # codes: (#ref <= x) << shift | (#ref < x)
+        self._mask = (1 << self._shift) - 1
+        # 32-bit codes sort and convert to float about twice as fast, when they fit
+        self._code_type = np.int32 if 2 * self._shift < 31 else np.int64
+        self._cur_right, self._cur_left = np.arange(1, m + 1) / m, np.arange(m) / m
 
     def _statistic(self, window: np.ndarray) -> float:
         return ks_statistic(self._reference, window)
+
+    def _encode(self, values: np.ndarray) -> np.ndarray:
+        """Each value as the bits of ``(#ref <= x, #ref < x)``: searched once per value, not per test.
+
+        The codes sort as the values do, and two values share a code only when they are equal
+        or no reference point lies between them.
+        """
+        left, right = reference_ranks(self._reference, values)
+        return ((right << self._shift) | left).astype(self._code_type)
+
+    def _statistics(self, encoded: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """:func:`ks_statistic` of every window at once, from the windows' sorted codes.
+
+        Within a run of ``k`` equal codes the current ECDF is taken at the run's right limit
+        for the reference's right limit and at its left limit for the left one, as for tied
+        values; when the values differ (no reference point between them, so both reference
+        limits are the same), the extremes over the run's positions are at those two ends, so
+        the supremum is the same.
+        """
+        n, m = self._reference.shape[0], self.window
+        rows = np.sort(sliding_window_view(encoded, m)[stops - m], axis=1)
+        change = rows[:, 1:] != rows[:, :-1]
+        edge = np.ones((rows.shape[0], 1), dtype=bool)
+        is_last = np.concatenate([change, edge], axis=1)  # the last of a run of equal codes
+        is_first = np.concatenate([edge, change], axis=1)
+        d_right = np.abs((rows >> self._shift) / n - self._cur_right)
+        d_left = np.abs((rows & self._mask) / n - self._cur_left)
+        return np.maximum(np.where(is_last, d_right, 0.0).max(axis=1), np.where(is_first, d_left, 0.0).max(axis=1))
 
     def _p_value(self, statistic: float) -> float:
         return float(kolmogorov(self._sqrt_en * statistic))

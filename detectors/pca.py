@@ -86,7 +86,7 @@ class PCAReconstruction(Detector):
 
     def _reset(self) -> None:
         self._rows: list[list[float]] = []  # reference rows while collecting
-        self._mean = self._sd = self._basis = None  # set with the reference
+        self._mean = self._sd = self._basis = None  # set with the reference (basis: discarded PCs)
         previous = getattr(self, "_inner", None)
         self._inner = KSWindow(**self._inner_args)
         if previous is not None:
@@ -98,29 +98,29 @@ class PCAReconstruction(Detector):
         self._mean = rows.mean(axis=0)
         self._sd = np.where(rows.std(axis=0) > 0, rows.std(axis=0), 1.0)
         z = (rows - self._mean) / self._sd
-        eigval, eigvec = np.linalg.eigh(np.cov(z, rowvar=False))
+        # the covariance without BLAS: a multithreaded BLAS call can stall on a busy machine
+        cov = np.einsum("ij,ik->jk", z, z, optimize=False) / max(z.shape[0] - 1, 1)
+        eigval, eigvec = np.linalg.eigh(cov)
         order = np.argsort(eigval)[::-1]
         eigval, eigvec = eigval[order], eigvec[:, order]
         share = np.cumsum(eigval) / eigval.sum()
         q = min(int(np.searchsorted(share, self.variance)) + 1, rows.shape[1] - 1)
-        self._basis = eigvec[:, :q]
+        self._basis = eigvec[:, q:]  # the discarded components: SPE is the energy in them
         self._inner.fit_reference(self._spe(rows))
         self._rows = []
 
     def _spe(self, rows: np.ndarray) -> np.ndarray:
-        """Row by row in a fixed order of element-wise operations (no BLAS), so that a row's
-        SPE is bit-for-bit the same in any batch."""
+        """``||z - P P^T z||^2 = ||Q^T z||^2`` with ``Q`` the discarded components (orthonormal
+        complement of ``P``), row by row in a fixed order of element-wise operations (no BLAS),
+        so that a row's SPE is bit-for-bit the same in any batch."""
         z = (rows - self._mean) / self._sd
-        d, q = self._basis.shape
-        scores = np.zeros((rows.shape[0], q))
-        for i in range(d):
-            scores += z[:, i : i + 1] * self._basis[i]
-        resid = z.copy()
-        for j in range(q):
-            resid -= scores[:, j : j + 1] * self._basis[:, j]
+        d, r = self._basis.shape
         spe = np.zeros(rows.shape[0])
-        for i in range(d):
-            spe += resid[:, i] * resid[:, i]
+        for j in range(r):
+            score = z[:, 0] * self._basis[0, j]
+            for i in range(1, d):
+                score += z[:, i] * self._basis[i, j]
+            spe += score * score
         return spe
 
     def fit_reference(self, values: Any) -> None:
@@ -140,7 +140,7 @@ class PCAReconstruction(Detector):
             "rows": [list(r) for r in self._rows],
             "mean": self._mean.tolist() if ready else None,
             "sd": self._sd.tolist() if ready else None,
-            "basis": self._basis.tolist() if ready else None,
+            "complement": self._basis.tolist() if ready else None,
             "inner": self._inner.state_dict(),
         }
 
@@ -148,10 +148,16 @@ class PCAReconstruction(Detector):
         check_state_version(state, type(self))
         self._reset()
         self._rows = [list(map(float, r)) for r in state["rows"]]
-        if state["basis"] is not None:
+        if state.get("complement") is not None:
             self._mean = np.asarray(state["mean"])
             self._sd = np.asarray(state["sd"])
-            self._basis = np.asarray(state["basis"])
+            self._basis = np.asarray(state["complement"])
+        elif state.get("basis") is not None:  # older state: the kept components
+            self._mean = np.asarray(state["mean"])
+            self._sd = np.asarray(state["sd"])
+            kept = np.asarray(state["basis"])
+            eigval, eigvec = np.linalg.eigh(np.eye(kept.shape[0]) - kept @ kept.T)
+            self._basis = eigvec[:, eigval > 0.5]
         self._inner.load_state_dict(state["inner"])
 
     def update(self, values: Any, ts: Any = None) -> list[Detection]:

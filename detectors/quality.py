@@ -13,6 +13,8 @@ from .base import hysteresis_fires
 from .chi2 import as_category_array
 from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
 
+#: p-values of strange counts remembered per reference, at most
+_P_CACHE_SIZE = 4096
 OK, MISSING, STRANGE = 0, 1, 2  # per-value codes: fine, missing, out of range / unseen level
 
 
@@ -93,11 +95,39 @@ class _QualityWindow(Detector):
         self._count = 0
         self._armed = True
         self._last_check: str | None = getattr(self, "_last_check", None)
+        self._p_str_cache: dict[tuple[int, int], float] = {}  # the reference's p-values
 
     def _start(self) -> None:
         self._fit(np.asarray(self._ref_values))
         self._ref_values = []
         self._ready = True
+
+    def _strange_p_cached(self, k: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """:meth:`_strange_p`, each ``(k, m)`` computed once per reference (a bounded cache)."""
+        cache = self._p_str_cache
+        pairs = list(zip(k.tolist(), m.tolist()))
+        todo = sorted(set(pairs) - cache.keys())
+        if todo:
+            ks, ms = (np.array(col) for col in zip(*todo))
+            cache.update(zip(todo, self._strange_p(ks, ms).tolist()))
+        out = np.array([cache[pair] for pair in pairs])
+        if len(cache) > _P_CACHE_SIZE:
+            cache.clear()
+        return out
+
+    def _missing_p(self, k: np.ndarray) -> np.ndarray:
+        """P-values of ``k`` missing values in a window (Fisher), each ``k`` computed once."""
+        key = (self._ref_events, self._ref_missing)
+        if getattr(self, "_p_miss_key", None) != key:
+            self._p_miss_table = np.full(self.window + 1, np.nan)
+            self._p_miss_table[0] = 1.0
+            self._p_miss_key = key
+        table = self._p_miss_table
+        todo = np.unique(k[np.isnan(table[k])])
+        if todo.size:
+            n, big_k = key
+            table[todo] = hypergeom.sf(todo - 1, n + self.window, big_k + todo, self.window)
+        return table[k]
 
     def fit_reference(self, values: Any) -> None:
         """Use ``values`` (e.g. training data, missing values included) as the reference."""
@@ -177,9 +207,11 @@ class _QualityWindow(Detector):
             cum_s = np.concatenate([[0], np.cumsum(combined == STRANGE)])
             k_miss = cum_m[stops] - cum_m[stops - self.window]
             k_str = cum_s[stops] - cum_s[stops - self.window]
-            n, big_k = self._ref_events, self._ref_missing
-            p_miss = np.where(k_miss > 0, hypergeom.sf(k_miss - 1, n + self.window, big_k + k_miss, self.window), 1.0)
-            p_str = self._strange_p(k_str, self.window - k_miss)
+            p_miss = self._missing_p(k_miss)
+            p_str = np.ones(k_str.shape[0])
+            some = k_str > 0
+            if some.any():  # the survival function is costly; nothing strange gives p = 1
+                p_str[some] = self._strange_p_cached(k_str[some], self.window - k_miss[some])
             p = np.minimum(p_miss, p_str)
             drifts = np.flatnonzero(p < self.alpha_drift)
             n_t = int(drifts[0]) + 1 if drifts.size else tests.size

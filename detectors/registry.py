@@ -5,12 +5,14 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from .adwin import ADWIN
 from .base import Detector
 from .chi2 import Chi2Categorical
 from .cusum import RankCUSUM
 from .cvm import CvMWindow
 from .ddm import DDM
 from .ks import KSWindow
+from .page_hinkley import PageHinkley
 from .pca import PCAReconstruction
 from .quality import QualityCategorical, QualityNumeric
 
@@ -18,7 +20,7 @@ METHODS: dict[str, type[Detector]] = {
     cls.method: cls
     for cls in (
         KSWindow, CvMWindow, RankCUSUM, Chi2Categorical, DDM, QualityNumeric, QualityCategorical,
-        PCAReconstruction,
+        PCAReconstruction, ADWIN, PageHinkley,
     )
 }
 

@@ -24,6 +24,47 @@ _STAT_SLACK = 1e-9
 CHUNK_WINDOWS = 8
 #: a warning re-arms once a test gives ``p >= alpha_warning ** WARNING_REARM_EXPONENT``
 WARNING_REARM_EXPONENT = 0.5
+#: windows' values per vectorised group of tests (only a matter of speed and memory)
+_GROUP_VALUES = 1 << 16
+
+
+def reference_ranks(reference_sorted: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(#ref < x, #ref <= x)`` for every value of ``x``, as int64 arrays.
+
+    The values are searched in sorted order (several times faster than searching them as
+    they come), and the left counts are searched only for values tied with the reference.
+
+    >>> reference_ranks(np.array([1.0, 2.0, 2.0, 3.0]), np.array([2.0, 0.5, 2.5]))
+    (array([1, 0, 3]), array([3, 0, 3]))
+    """
+    if x.shape[0] == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty
+    global _last_ranks
+    last = _last_ranks  # one read: another thread may replace it meanwhile
+    if last is not None and _same(last[0], reference_sorted) and _same(last[1], x):
+        return last[2], last[3]
+    order = np.argsort(x)
+    xs = x[order]
+    right_s = np.searchsorted(reference_sorted, xs, side="right").astype(np.int64)
+    tied = (right_s > 0) & (reference_sorted[right_s - 1] == xs)
+    left_s = right_s.copy()
+    if tied.any():
+        left_s[tied] = np.searchsorted(reference_sorted, xs[tied], side="left")
+    left, right = np.empty_like(left_s), np.empty_like(right_s)
+    left[order], right[order] = left_s, right_s
+    left.flags.writeable = right.flags.writeable = False  # shared through the memo
+    _last_ranks = (reference_sorted.copy(), x.copy(), left, right)
+    return left, right
+
+
+#: the last ``reference_ranks`` call: a feature's KS and CUSUM rank the same values in equal
+#: references, so the second gets the first's ranks (a comparison, not a search)
+_last_ranks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def validate_window_params(
@@ -113,6 +154,18 @@ class WindowTest(Detector):
     def _statistic(self, window: np.ndarray) -> float:
         """The statistic of ``window`` (unsorted) against the reference; larger = more drift."""
 
+    def _encode(self, values: np.ndarray) -> np.ndarray:
+        """What the window keeps per value for :meth:`_statistics` (by default the value).
+
+        A subclass may keep something cheaper to test, such as the value's rank in the
+        reference, computed once per value instead of once per test that sees it.
+        """
+        return values
+
+    def _statistics(self, encoded: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """Statistics of the windows ``encoded[stop - window : stop]`` for every ``stop``."""
+        return np.array([self._statistic(encoded[stop - self.window : stop]) for stop in stops.tolist()])
+
     @abstractmethod
     def _p_value(self, statistic: float) -> float:
         """The p-value of ``statistic``."""
@@ -128,6 +181,7 @@ class WindowTest(Detector):
         self._reference: np.ndarray | None = None  # sorted, set once the reference is complete
         self._win = np.empty(0, dtype=np.float64)  # last min(count, window) values
         self._win_ts = np.empty(0, dtype=np.int64)
+        self._win_enc = np.empty(0, dtype=np.float64)  # ``_encode`` of ``_win``
         self._count = 0  # non-missing values seen since the reference was completed
         self._warned = False
         self._prefilter = math.inf
@@ -141,6 +195,7 @@ class WindowTest(Detector):
         self._count = 0
         self._warned = False
         self._fit(sorted_values)
+        self._win_enc = self._encode(self._win)
         self._drift_crit = self._critical(self.alpha_drift)
         # a warning re-arms below this statistic: every test above it computes its p-value
         rearm = self.alpha_drift if self.alpha_warning is None else self.alpha_warning**WARNING_REARM_EXPONENT
@@ -193,6 +248,8 @@ class WindowTest(Detector):
         self._ref_fill = buf.shape[0]
         self._win = np.asarray(state["window"], dtype=np.float64)
         self._win_ts = np.asarray(state["window_ts"], dtype=np.int64)
+        if self._reference is not None:
+            self._win_enc = self._encode(self._win)
         self._count = int(state["count"])
         self._warned = bool(state["warned"])
         last = state.get("last_statistic")
@@ -246,35 +303,51 @@ class WindowTest(Detector):
         new, new_ts = vals[pos:end], tss[pos:end]
         combined = np.concatenate([self._win, new])
         combined_ts = np.concatenate([self._win_ts, new_ts])
+        combined_enc = np.concatenate([self._win_enc, self._encode(new)])
         offset = self._win.shape[0] - c0  # combined[offset + c - 1] holds the value of count c
         c_end = c0 + new.shape[0]
         first = max(self.window, c0 + 1)
         first = -(-first // self.stride) * self.stride  # smallest test count past c0
-        for c in range(first, c_end + 1, self.stride):
-            stop = offset + c
-            stat = self._statistic(combined[stop - self.window : stop])
-            self._last_statistic = (stat, self._drift_crit)
-            fired = self._judge(stat)
-            if fired is None:
+        counts = np.arange(first, c_end + 1, self.stride)
+        group = max(1, _GROUP_VALUES // self.window)
+        for g in range(0, counts.shape[0], group):
+            cs = counts[g : g + group]
+            stats = self._statistics(combined_enc, offset + cs)
+            if stats[-1] < self._prefilter and np.all(stats < self._prefilter):
+                self._warned = False  # nothing can fire in this group (see ``_judge``)
+                self._last_statistic = (float(stats[-1]), self._drift_crit)
                 continue
-            severity, level, p = fired
-            detections.append(
-                Detection(
-                    index=int(keep[pos + c - c0 - 1]),
-                    severity=severity,  # type: ignore[arg-type]
-                    statistic=stat,
-                    p_value=p,
-                    threshold=level,
-                    reference_n=int(self._reference.shape[0]),
-                    current_n=self.window,
-                    start_ts=ts_or_none(combined_ts[stop - self.window]),
-                    end_ts=ts_or_none(combined_ts[stop - 1]),
-                )
-            )
-            if severity == "drift":
-                self._reset()  # renew the reference from the next values
-                return pos + c - c0
+            for c, stat in zip(cs.tolist(), stats.tolist()):
+                if self._check(c, stat, c0, pos, offset, keep, combined_ts, detections):
+                    return pos + c - c0
         self._count = c_end
         self._win = combined[-self.window :].copy()
         self._win_ts = combined_ts[-self.window :].copy()
+        self._win_enc = combined_enc[-self.window :].copy()
         return pos + new.shape[0]
+
+    def _check(self, c, stat, c0, pos, offset, keep, combined_ts, detections) -> bool:
+        """Judge the test after count ``c``; True on a drift (the reference is then renewed)."""
+        stop = offset + c
+        self._last_statistic = (stat, self._drift_crit)
+        fired = self._judge(stat)
+        if fired is None:
+            return False
+        severity, level, p = fired
+        detections.append(
+            Detection(
+                index=int(keep[pos + c - c0 - 1]),
+                severity=severity,  # type: ignore[arg-type]
+                statistic=stat,
+                p_value=p,
+                threshold=level,
+                reference_n=int(self._reference.shape[0]),
+                current_n=self.window,
+                start_ts=ts_or_none(combined_ts[stop - self.window]),
+                end_ts=ts_or_none(combined_ts[stop - 1]),
+            )
+        )
+        if severity == "drift":
+            self._reset()  # renew the reference from the next values
+            return True
+        return False

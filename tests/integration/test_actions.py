@@ -16,7 +16,7 @@ from driftline.stream.events import parse_events
 from driftline.stream.kafka_io import make_producer, read_topic
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent
 from driftline.stream.synthetic import FEATURES, Drift, generate
-from roles_support import fresh_config, produce, run_roles, wait_for
+from roles_support import fresh_config, produce, run_roles, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ def test_losing_challenger_leaves_the_champion_and_a_redelivered_alert_acts_no_m
 
 
 def test_quarantined_events_never_reach_training_until_released_then_replay_in_order(bootstrap_servers: str, tmp_path) -> None:
-    from driftline.consumers.quarantine_cli import end
+    from driftline.consumers.cli import main
 
     policies = [{"when": {"kind": "data_drift", "detector": "ks-income"}, "do": ["quarantine"]},
                 {"when": {"kind": "concept_drift"}, "do": ["retrain"]}]
@@ -151,7 +151,12 @@ def test_quarantined_events_never_reach_training_until_released_then_replay_in_o
         assert outcome.scope["quarantined_left_out"] > 1000
         assert runner.stats["learner"].extra["trained"] == start
 
-        assert end(cfg, "release", quarantine.alert_id) == 0
+        # the learner counts an event before its batch's outputs are flushed: wait for every held copy
+        wait_for(lambda: len(read_topic(bootstrap_servers, cfg.topics.quarantine)) == len(events) - start,
+                 what="every held event on the quarantine topic")
+        # ended on rebaseline: the data since the drift is accepted as the new normal (recorded as the condition)
+        config = write_config(cfg, tmp_path / "driftline.yaml")
+        assert main(["quarantine", "release", config, "--alert", quarantine.alert_id, "--reason", "rebaseline"]) == 0
         # the learner reads action records between batches: the live stream goes on
         produce(bootstrap_servers, cfg.topics.events, generate(10, [], seed=9, start_ts=1767300000000))
         wait_for(lambda: runner.stats["learner"].extra.get("replayed", 0) > 0, what="the replay")
@@ -164,3 +169,5 @@ def test_quarantined_events_never_reach_training_until_released_then_replay_in_o
     assert [o for _, o in replayed] == sorted(held) == list(range(start, len(events)))
     released = [r for r in _actions(bootstrap_servers, cfg) if r.action == "release"]
     assert released[0].status == "released" and released[0].scope["events"] == len(held)
+    assert released[0].scope["condition"] == "rebaseline" and "on rebaseline" in released[0].detail
+    assert len(released) == 1  # nothing else ended it

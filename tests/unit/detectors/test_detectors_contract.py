@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftline.detectors import (
-    DDM, Chi2Categorical, CvMWindow, KSWindow, PCAReconstruction, QualityCategorical, QualityNumeric, RankCUSUM,
+    ADWIN, DDM, Chi2Categorical, CvMWindow, KSWindow, PageHinkley, PCAReconstruction, QualityCategorical,
+    QualityNumeric, RankCUSUM,
 )
 
 N = 6_000
@@ -91,10 +92,35 @@ def pca_case():
     return make, x
 
 
+def cusum_up_case():
+    rng = np.random.default_rng(19)
+    x = (rng.random(N) < np.repeat([0.1, 0.3, 0.1], 2_000)).astype(float)
+    x[rng.random(N) < 0.05] = np.nan
+    make = lambda: RankCUSUM(reference_size=300, block=5, alpha_drift=1e-4, alpha_warning=1e-2, direction="up")
+    return make, x
+
+
+def adwin_case():
+    rng = np.random.default_rng(20)
+    x = (rng.random(N) < np.repeat([0.1, 0.4, 0.1], 2_000)).astype(float)
+    x[rng.random(N) < 0.05] = np.nan
+    return ADWIN, x
+
+
+def page_hinkley_case():
+    rng = np.random.default_rng(21)
+    x = (rng.random(N) < np.repeat([0.1, 0.4, 0.1], 2_000)).astype(float)
+    x[rng.random(N) < 0.05] = np.nan
+    return PageHinkley, x
+
+
 CASES = {
     "ks": ks_case, "chi2": chi2_case, "ddm": ddm_case, "cvm": cvm_case, "cusum": cusum_case,
-    "quality": quality_case, "quality_cat": quality_cat_case, "pca": pca_case,
+    "quality": quality_case, "quality_cat": quality_cat_case, "pca": pca_case, "cusum_up": cusum_up_case,
+    "adwin": adwin_case, "page_hinkley": page_hinkley_case,
 }
+#: detectors without a warning level: their cases need only drifts
+NO_WARNINGS = {"adwin", "page_hinkley"}
 TS = 1_700_000_000_000 + 10 * np.arange(N, dtype=np.int64)
 
 
@@ -115,10 +141,11 @@ def case(request):
     return CASES[request.param]()
 
 
-def test_case_has_drifts_and_warnings(case):
-    make, x = case
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_case_has_drifts_and_warnings(name):
+    make, x = CASES[name]()
     sev = [d[1] for d in feed(make(), x, [N])]
-    assert "drift" in sev and "warning" in sev
+    assert "drift" in sev and ("warning" in sev or name in NO_WARNINGS)
 
 
 def test_one_batch_equals_one_by_one_and_random_chunks(case):

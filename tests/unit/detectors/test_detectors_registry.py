@@ -35,15 +35,17 @@ def test_alpha_per_test():
 
 def test_registry():
     assert {"ks": KSWindow, "chi2": Chi2Categorical, "ddm": DDM}.items() <= METHODS.items()
-    assert set(METHODS) == {"ks", "cvm", "cusum", "chi2", "ddm", "quality", "quality_cat", "pca"}
+    assert set(METHODS) == {
+        "ks", "cvm", "cusum", "chi2", "ddm", "quality", "quality_cat", "pca", "adwin", "page_hinkley",
+    }
     for method, cls in METHODS.items():
         assert cls.method == method
         assert type(make_detector(method)) is cls
     assert method_params("ks") == {"reference_size", "window", "stride", "alpha_drift", "alpha_warning"}
     assert method_params("chi2") == method_params("ks") | {"min_expected"}
     assert make_detector("ks", window=500, stride=50).window == 500
-    with pytest.raises(ValueError, match="known methods: chi2, cusum, cvm, ddm, ks, pca"):
-        make_detector("adwin")
+    with pytest.raises(ValueError, match="known methods: adwin, chi2, cusum, cvm, ddm, ks, page_hinkley, pca"):
+        make_detector("kswin")
     with pytest.raises(ValueError, match="windw"):
         make_detector("ks", windw=10)
     with pytest.raises(ValueError, match="stride"):

@@ -45,4 +45,5 @@ def test_review_selects_by_alert_or_time_and_records_the_range() -> None:
             name = "s"
 
     record = end_record(Cfg, "purge", active["a"], [12, 10, 11], "by command")  # type: ignore[arg-type]
-    assert record.status == "purged" and record.scope == {"partition": 0, "from_offset": 10, "to_offset": 12, "events": 3}
+    assert record.status == "purged" and record.scope == {"partition": 0, "from_offset": 10, "to_offset": 12, "events": 3,
+                                                          "condition": "command"}

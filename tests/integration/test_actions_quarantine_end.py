@@ -1,0 +1,81 @@
+"""A quarantine ends on its condition (quiet detector, rebaseline, command), once, never silently."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from driftline.consumers.cli import main
+from driftline.consumers.config import DriftlineConfig, ModelsConfig
+from driftline.consumers.service import group_id
+from driftline.stream.kafka_io import read_topic
+from driftline.stream.messages import ActionRecord
+from driftline.stream.synthetic import Drift, generate
+from roles_support import committed, fresh_config, produce, run_roles, wait_for, write_config
+
+pytestmark = pytest.mark.integration
+
+SHIFT_AT = 3000
+QUARANTINE = [{"when": {"kind": "data_drift", "detector": "ks-income"}, "do": ["quarantine"]}]
+
+
+def _config(bootstrap: str, tmp_path, quiet: int) -> DriftlineConfig:
+    cfg = fresh_config(bootstrap, policies=QUARANTINE)
+    models = ModelsConfig.model_validate({"quarantine_quiet_events": quiet})
+    return cfg.model_copy(update={"models": models, "state_dir": str(tmp_path / "state")})
+
+
+def _records(bootstrap: str, cfg: DriftlineConfig, action: str) -> list[ActionRecord]:
+    return [r for r in (ActionRecord.from_json(m.value) for m in read_topic(bootstrap, cfg.topics.actions))
+            if r.action == action]
+
+
+def test_a_quarantine_ends_once_its_detector_has_been_quiet(bootstrap_servers: str, tmp_path) -> None:
+    cfg = _config(bootstrap_servers, tmp_path, quiet=500)
+    events = list(generate(5000, [Drift("income mean shift", "data_drift", "income", SHIFT_AT, "x1.5")], seed=5))
+    produce(bootstrap_servers, cfg.topics.events, events)
+    runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner", "actions"])
+    try:
+        wait_for(lambda: bool(_records(bootstrap_servers, cfg, "release")), what="the quiet end")
+        # the learner reads action records between batches: the live stream goes on
+        later = list(generate(10, [], seed=9, start_ts=events[-1]["ts"] + 10))
+        for i, e in enumerate(later):
+            e["id"] = f"later-{i}"
+        produce(bootstrap_servers, cfg.topics.events, later)
+        wait_for(lambda: runner.stats["learner"].extra.get("replayed", 0) > 0, what="the replay of the held events")
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    (quarantine,) = _records(bootstrap_servers, cfg, "quarantine")
+    (release,) = _records(bootstrap_servers, cfg, "release")
+    assert release.alert_id == quarantine.alert_id and release.status == "released"
+    assert release.scope["condition"] == "quiet" and "quiet for 500 events" in release.detail
+    assert release.ts > quarantine.ts
+
+
+def test_a_rebaseline_by_command_ends_it_and_the_quiet_check_then_ends_nothing(bootstrap_servers: str, tmp_path) -> None:
+    cfg = _config(bootstrap_servers, tmp_path, quiet=3500)  # due only once the second batch is judged
+    first = list(generate(4000, [Drift("income mean shift", "data_drift", "income", SHIFT_AT, "x1.5")], seed=5))
+    produce(bootstrap_servers, cfg.topics.events, first)
+    runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner", "actions"])
+    try:
+        wait_for(lambda: bool(_records(bootstrap_servers, cfg, "quarantine")), what="the quarantine")
+        (quarantine,) = _records(bootstrap_servers, cfg, "quarantine")
+        config = write_config(cfg, tmp_path / "driftline.yaml")
+        assert main(["quarantine", "release", config, "--reason", "rebaseline"]) == 0
+        # more of the new normal (still shifted, new ids): the detector stays quiet past the quiet time
+        more = list(generate(3000, [Drift("income mean shift", "data_drift", "income", 0, "x1.5")], seed=6,
+                             start_ts=first[-1]["ts"] + 10))
+        for i, e in enumerate(more):
+            e["id"] = f"later-{i}"
+        produce(bootstrap_servers, cfg.topics.events, more)
+        learner = group_id(cfg, "learner")
+        wait_for(lambda: committed(bootstrap_servers, learner, cfg.topics.events) >= len(first) + len(more),
+                 what="the learner to judge every event")
+        time.sleep(2.5)  # the quiet check runs every second while the worker is idle
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    releases = _records(bootstrap_servers, cfg, "release")
+    assert [(r.alert_id, r.scope["condition"]) for r in releases] == [(quarantine.alert_id, "rebaseline")]
+    assert "on rebaseline" in releases[0].detail
