@@ -214,9 +214,8 @@ class ActionsRole(Role):
 
     def _still_active(self) -> set[str]:
         """Alert ids of the quarantines that ``driftline-actions`` has not ended (by any writer)."""
-        from driftline.consumers.quarantine_cli import (
-            active_quarantines,  # it imports the runner, which imports us
-        )
+        # imported here: quarantine_cli imports the runner, which imports this module
+        from driftline.consumers.quarantine_cli import active_quarantines
 
         assert self.worker is not None
         return set(active_quarantines(self.worker.data.actions()))

@@ -47,14 +47,16 @@ class LearnerRole(Role):
         self.core = LearnerCore(self.cfg, live=True)
         self.next_offset: dict[TopicPartition, int] = {}
         cp = self.store.load(self.group_id)
-        if cp is None:
-            return
-        self.core.load_state_dict(cp.state["core"], cp.blob)
+        if cp is not None:
+            self.core.load_state_dict(cp.state["core"], cp.blob)
         for tp in partitions:
-            offset = cp.offset(tp.topic, tp.partition)
-            if offset is not None:
-                self.consumer.seek(tp, offset)
-                self.next_offset[tp] = offset
+            offset = cp.offset(tp.topic, tp.partition) if cp is not None else None
+            if offset is None:  # nothing saved for it yet: start where consuming starts
+                offset = self.start_offset(tp)
+            self.consumer.seek(tp, offset)
+            self.next_offset[tp] = offset
+        if partitions:
+            self.save_state()  # a rewind before the next checkpoint comes back to exactly this
 
     def save_state(self, partitions: list[TopicPartition] | None = None) -> None:
         if not self.next_offset:

@@ -45,15 +45,21 @@ class MonitorRole(Role):
         return f"{self.group_id}/{tp.topic}/{tp.partition}"
 
     def restore(self, partitions: list[TopicPartition]) -> None:
+        fresh: list[TopicPartition] = []
         for tp in partitions:
             engine = DriftEngine(self.cfg, tp.partition, MONITOR_TARGETS)
             cp = self.store.load(self.checkpoint_key(tp))
             offset = cp.offset(tp.topic, tp.partition) if cp else None
             if cp is not None and offset is not None:
                 engine.load_state_dict(cp.state["engine"])
-                self.consumer.seek(tp, offset)
-                self.next_offset[tp.partition] = offset
+            else:  # first time: the empty state belongs where consuming starts; save it, so
+                offset = self.start_offset(tp)  # a rewind before the next checkpoint comes here
+                fresh.append(tp)
+            self.consumer.seek(tp, offset)
+            self.next_offset[tp.partition] = offset
             self.engines[tp.partition] = engine
+        if fresh:
+            self.save_state(fresh)
 
     def save_state(self, partitions: list[TopicPartition] | None = None) -> None:
         topic = self.cfg.topics.events

@@ -7,6 +7,7 @@ from .chi2 import Chi2Categorical
 from .cusum import RankCUSUM
 from .cvm import CvMWindow
 from .ddm import DDM
+from .distance import JSWindow, PSIWindow, WassersteinWindow
 from .ks import KSWindow
 from .page_hinkley import PageHinkley
 from .pca import PCAReconstruction
@@ -21,12 +22,15 @@ __all__ = [
     "CvMWindow",
     "Detection",
     "Detector",
+    "JSWindow",
     "KSWindow",
     "PCAReconstruction",
+    "PSIWindow",
     "PageHinkley",
     "QualityCategorical",
     "QualityNumeric",
     "RankCUSUM",
+    "WassersteinWindow",
     "alpha_per_test",
     "make_detector",
     "method_params",

@@ -11,6 +11,7 @@ from .chi2 import Chi2Categorical
 from .cusum import RankCUSUM
 from .cvm import CvMWindow
 from .ddm import DDM
+from .distance import JSWindow, PSIWindow, WassersteinWindow
 from .ks import KSWindow
 from .page_hinkley import PageHinkley
 from .pca import PCAReconstruction
@@ -20,7 +21,7 @@ METHODS: dict[str, type[Detector]] = {
     cls.method: cls
     for cls in (
         KSWindow, CvMWindow, RankCUSUM, Chi2Categorical, DDM, QualityNumeric, QualityCategorical,
-        PCAReconstruction, ADWIN, PageHinkley,
+        PCAReconstruction, ADWIN, PageHinkley, PSIWindow, JSWindow, WassersteinWindow,
     )
 }
 

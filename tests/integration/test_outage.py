@@ -105,3 +105,42 @@ def test_a_killed_broker_gives_a_clear_error_and_no_crash_loop(proxied_broker, c
     assert not runner.alive(), "the role must stop when told, broker or not"
     assert time.monotonic() - started < 90
     assert "rewinding" in caplog.text or "cannot reach" in caplog.text or runner.stats["monitor"].reasons
+
+
+def test_an_error_mid_batch_rewinds_to_the_last_checkpoint_and_loses_nothing(bootstrap_servers, tmp_path) -> None:
+    """A produce that fails after part of a batch went out: the role rewinds and redoes it."""
+    from kafka.errors import KafkaTimeoutError
+    from roles_support import fresh_config
+
+    cfg = fresh_config(bootstrap_servers)
+    data = cfg.model_dump(mode="json", by_alias=True)
+    data["kafka"]["max_poll_records"] = 500
+    data["checkpoint"] = {"store": "kafka", "every_seconds": 60, "every_events": 3000}
+    cfg = type(cfg).model_validate(data)
+    events = list(generate(N, DRIFTS, seed=23))
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    produce(bootstrap_servers, cfg.topics.events, events)
+
+    runner = RoleRunner(cfg, bootstrap_servers, ["monitor"])
+    role = runner.roles[0]
+    calls = {"n": 0}
+    original = type(role).commit
+
+    def failing_commit(self, records):  # the 3rd and the 20th batch fail after producing
+        calls["n"] += 1
+        if calls["n"] in (3, 20):
+            raise KafkaTimeoutError("injected: the broker did not acknowledge in time")
+        return original(self, records)
+
+    role.commit = failing_commit.__get__(role)
+    runner.start()
+    try:
+        wait_for(lambda: committed(bootstrap_servers, group_id(cfg, "monitor"), cfg.topics.events) >= N,
+                 timeout=90, what="the monitor to finish despite two failed batches")
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    assert role.stats.reasons["error: KafkaTimeoutError"] == 2
+    live = {Alert.from_json(m.value).alert_id for m in read_topic(bootstrap_servers, cfg.topics.alerts)}
+    assert live == {a.alert_id for a in backtest(cfg, path).alerts if a.kind != "concept_drift"}
