@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     ap.add_argument("--clean-events", type=int, default=100_000, help="length of each drift-free stream")
     args = ap.parse_args(argv)
     t0 = time.time()
-    print(f"{'scenario':32} {'detector':22} {'found':>7} {'median delay':>13} {'false (pre-drift)':>18}")
+    print(f"{'scenario':32} {'detector':28} {'found':>7} {'median delay':>13} {'false (pre-drift)':>18}")
     totals: dict[str, list] = {}
     for sc in SCENARIOS:
         xs = [sc.make(np.random.default_rng(1000 + s)) for s in range(args.seeds)]
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         for name, alarms in rows.items():
             found, delays, false = score(alarms)
             med = f"{statistics.median(delays):.0f}" if delays else "-"
-            print(f"{sc.name:32} {name:22} {found:>3}/{len(xs):<3} {med:>13} {false:>18}")
+            print(f"{sc.name:32} {name:28} {found:>3}/{len(xs):<3} {med:>13} {false:>18}")
             agg = totals.setdefault(name, [0, 0, [], 0])
             agg[0] += found
             agg[1] += len(xs)
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
             agg[3] += false
     print()
     print(f"drift-free streams: {args.seeds} x {args.clean_events:,} events per kind; false alarms per 100,000 events")
-    print(f"{'stream':32} {'detector':22} {'false alarms':>12} {'per 100k':>9}")
+    print(f"{'stream':32} {'detector':28} {'false alarms':>12} {'per 100k':>9}")
     for kind in ("numeric", "errors", "categorical"):
         xs = []
         for s in range(args.seeds):
@@ -201,12 +201,12 @@ def main(argv=None) -> int:
         events = args.seeds * args.clean_events
         for name, alarms in rows.items():
             n = sum(len(a) for a in alarms)
-            print(f"{kind + ' (no drift)':32} {name:22} {n:>12} {n / events * 1e5:>9.2f}")
+            print(f"{kind + ' (no drift)':32} {name:28} {n:>12} {n / events * 1e5:>9.2f}")
     print()
-    print(f"{'overall':32} {'detector':22} {'found':>9} {'median delay':>13} {'false (pre-drift)':>18}")
+    print(f"{'overall':32} {'detector':28} {'found':>9} {'median delay':>13} {'false (pre-drift)':>18}")
     for name, (found, n, delays, false) in totals.items():
         med = f"{statistics.median(delays):.0f}" if delays else "-"
-        print(f"{'all scenarios it runs on':32} {name:22} {found:>4}/{n:<4} {med:>13} {false:>18}")
+        print(f"{'all scenarios it runs on':32} {name:28} {found:>4}/{n:<4} {med:>13} {false:>18}")
     print(f"\n({time.time() - t0:.0f} s)")
     return 0
 

@@ -106,11 +106,14 @@ class StreamConfig(_Model):
 class ReferenceConfig(_Model):
     first_n: int | None = Field(default=None, ge=10)
     file: str | None = None
+    #: windowed tests (ks, cvm) compare their window with the N events just before it; the
+    #: other detectors take the first N events, and renew them after a drift
+    sliding: int | None = Field(default=None, ge=10)
 
     @model_validator(mode="after")
     def _one_source(self) -> ReferenceConfig:
-        if (self.first_n is None) == (self.file is None):
-            raise ValueError("give exactly one of first_n or file")
+        if sum(v is not None for v in (self.first_n, self.file, self.sliding)) != 1:
+            raise ValueError("give exactly one of first_n, file or sliding")
         return self
 
 

@@ -97,6 +97,21 @@ class DriftEngine:
             details=detector_details(detector),
         )
 
+    def rebaseline(self, detector: str | None = None) -> list[str]:
+        """Accept the data as it is now as the new normal: every detector (or the one named)
+        takes a new reference (windowed tests: their current window; the others: the events
+        that follow). Returns the names of the detectors rebaselined.
+        """
+        names = [p.name for p in self.planned]
+        if detector is not None and detector not in names:
+            raise ValueError(f"no detector {detector!r} on this stream; detectors: {', '.join(names)}")
+        done = []
+        for planned, det in zip(self.planned, self.detectors):
+            if detector is None or planned.name == detector:
+                det.rebaseline()
+                done.append(planned.name)
+        return done
+
     def state_dict(self) -> dict:
         return {
             "detectors": {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)},

@@ -49,14 +49,11 @@ class LearnerRole(Role):
         cp = self.store.load(self.group_id)
         if cp is not None:
             self.core.load_state_dict(cp.state["core"], cp.blob)
-        for tp in partitions:
+        for tp in partitions:  # inside the rebalance callback: no blocking call on the consumer
             offset = cp.offset(tp.topic, tp.partition) if cp is not None else None
-            if offset is None:  # nothing saved for it yet: start where consuming starts
-                offset = self.start_offset(tp)
-            self.consumer.seek(tp, offset)
-            self.next_offset[tp] = offset
-        if partitions:
-            self.save_state()  # a rewind before the next checkpoint comes back to exactly this
+            if offset is not None:
+                self.consumer.seek(tp, offset)
+                self.next_offset[tp] = offset
 
     def save_state(self, partitions: list[TopicPartition] | None = None) -> None:
         if not self.next_offset:
@@ -101,6 +98,11 @@ class LearnerRole(Role):
         stack.callback(self.watermark.close)
 
     def handle(self, records: dict[TopicPartition, list[Any]]) -> None:
+        fresh = [tp for tp in records if tp not in self.next_offset]
+        if fresh:  # no checkpoint for these yet: save the state as it stands at their first
+            for tp in fresh:  # offsets, so that a rewind before the next checkpoint comes here
+                self.next_offset[tp] = records[tp][0].offset
+            self.save_state()
         events = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.events}
         labels = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.labels}
         if self.cfg.learner.wait_for_monitor:

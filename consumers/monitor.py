@@ -45,21 +45,16 @@ class MonitorRole(Role):
         return f"{self.group_id}/{tp.topic}/{tp.partition}"
 
     def restore(self, partitions: list[TopicPartition]) -> None:
-        fresh: list[TopicPartition] = []
+        """Runs inside the consumer's rebalance callback: no blocking call on it here."""
         for tp in partitions:
             engine = DriftEngine(self.cfg, tp.partition, MONITOR_TARGETS)
             cp = self.store.load(self.checkpoint_key(tp))
             offset = cp.offset(tp.topic, tp.partition) if cp else None
             if cp is not None and offset is not None:
                 engine.load_state_dict(cp.state["engine"])
-            else:  # first time: the empty state belongs where consuming starts; save it, so
-                offset = self.start_offset(tp)  # a rewind before the next checkpoint comes here
-                fresh.append(tp)
-            self.consumer.seek(tp, offset)
-            self.next_offset[tp.partition] = offset
+                self.consumer.seek(tp, offset)
+                self.next_offset[tp.partition] = offset
             self.engines[tp.partition] = engine
-        if fresh:
-            self.save_state(fresh)
 
     def save_state(self, partitions: list[TopicPartition] | None = None) -> None:
         topic = self.cfg.topics.events
@@ -83,6 +78,11 @@ class MonitorRole(Role):
             self.next_offset.pop(tp.partition, None)
 
     def handle(self, records: dict[TopicPartition, list[Any]]) -> None:
+        fresh = [tp for tp in records if tp.partition not in self.next_offset]
+        if fresh:  # no checkpoint yet: the empty state belongs at the first offset read; saved,
+            for tp in fresh:  # a rewind before the next checkpoint comes back exactly here
+                self.next_offset[tp.partition] = records[tp][0].offset
+            self.save_state(fresh)
         for tp, msgs in records.items():
             batch, rejects = parse_events(
                 self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]

@@ -144,6 +144,10 @@ def build(cfg: DriftlineConfig, planned: list[PlannedDetector]) -> list[Detector
         options: dict[str, Any] = {}
         if "reference_size" in params and cfg.reference.first_n is not None:
             options["reference_size"] = cfg.reference.first_n
+        elif "reference_size" in params and cfg.reference.sliding is not None:
+            options["reference_size"] = cfg.reference.sliding
+            if "sliding" in params:
+                options["sliding"] = True
         options.update(p.options)
         if "alpha_drift" in params:
             probe = METHODS[p.method](**options)

@@ -213,14 +213,6 @@ class Role:
             self.save_state()
         self.telemetry.after_poll(records, time.perf_counter() - started)
 
-    def start_offset(self, tp: TopicPartition) -> int:
-        """Where consuming a partition with no checkpoint starts: the committed offset, or
-        the beginning of the log (``auto_offset_reset: earliest``)."""
-        committed = self.consumer.committed(tp)
-        if committed is not None:
-            return committed
-        return self.consumer.beginning_offsets([tp])[tp]
-
     def rewind(self) -> None:
         """After an error: drop unsaved state and resume from the last checkpoint."""
         assigned = list(self.consumer.assignment())

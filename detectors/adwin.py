@@ -19,7 +19,8 @@ class ADWIN(Detector):
     sum and sum of squared deviations). Every ``clock`` values, once ``W`` holds more than
     ``grace`` values, every split of ``W`` at a bucket boundary into an older part ``W0`` and a
     newer part ``W1`` (each at least ``min_part`` values) is tested: with
-    ``m = 1 / (1/n0 + 1/n1)`` and ``d = ln(2 ln|W| / delta)`` the split is a change when
+    ``1/m = 1/(n0 - min_part + 1) + 1/(n1 - min_part + 1)`` and ``d = ln(2 ln|W| / delta)``
+    the split is a change when
 
         ``|mean(W0) - mean(W1)| > sqrt(2 var(W) d / m) + 2 d / (3 m)``
 
@@ -182,7 +183,7 @@ class ADWIN(Detector):
                     return None
                 if n0 < self.min_part:
                     continue
-                m = 1.0 / (1.0 / n0 + 1.0 / n1)
+                m = 1.0 / (1.0 / (n0 - self.min_part + 1) + 1.0 / (n1 - self.min_part + 1))
                 stat = abs(s0 / n0 - (total - s0) / n1)
                 bound = math.sqrt(2.0 * var * d / m) + 2.0 * d / (3.0 * m)
                 if stat > bound:

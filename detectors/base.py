@@ -85,6 +85,14 @@ class Detector(ABC):
         self._reset()
         self._last_statistic = None
 
+    def rebaseline(self) -> None:
+        """Accept the data as it is now as the new normal: take a new reference.
+
+        By default the values that follow form it, as after a drift (error-rate detectors
+        start afresh); windowed tests make their current window the reference at once.
+        """
+        self._reset()
+
     @property
     def last_statistic(self) -> tuple[float, float] | None:
         """``(statistic, drift threshold on the statistic's scale)`` of the most recent test.

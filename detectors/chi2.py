@@ -6,6 +6,8 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import chi2
 
 from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version
@@ -28,6 +30,29 @@ def as_category_array(values: Any) -> tuple[np.ndarray, np.ndarray, int]:
     missing = np.equal(arr, None) | np.not_equal(arr, arr)  # x != x only for NaN
     keep = np.flatnonzero(~missing)
     return arr[keep].astype(str), keep, arr.shape[0]
+
+
+def factorize_categories(values: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(level names as str, code of every value (-1: missing), batch size)``, by hashing.
+
+    The same levels as :func:`as_category_array` (``None`` and NaN missing, other values by
+    their ``str``), several times faster than converting and sorting strings.
+
+    >>> names, codes, n = factorize_categories(np.array(["b", None, "a", "b", 1, "1"], dtype=object))
+    >>> names.tolist(), codes.tolist(), n
+    (['b', 'a', '1'], [0, -1, 1, 0, 2, 2], 6)
+    """
+    arr = np.asarray(values, dtype=object).reshape(-1)
+    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    codes = codes.astype(np.int64, copy=False)
+    names = [u if isinstance(u, str) else str(u) for u in uniques]
+    if len(set(names)) < len(names):  # e.g. 1 and "1": one level
+        first: dict[str, int] = {}
+        remap = np.array([first.setdefault(name, len(first)) for name in names] + [-1], dtype=np.int64)
+        codes, names = remap[codes], list(first)
+    out = np.empty(len(names), dtype=object)
+    out[:] = names
+    return out, codes, arr.shape[0]
 
 
 def chi2_statistic(table: np.ndarray) -> tuple[float, int]:
@@ -202,10 +227,10 @@ class Chi2Categorical(Detector):
 
     # ---------------------------------------------------------------- update
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        levels, keep, n = as_category_array(values)
+        uniq, all_codes, n = factorize_categories(values)  # encode once per batch
+        keep = np.flatnonzero(all_codes >= 0)
+        codes = all_codes[keep]
         ts_arr = as_ts_array(ts, n)[keep]
-        uniq, codes = np.unique(levels, return_inverse=True)  # encode once per batch
-        codes = codes.reshape(-1)
         detections: list[Detection] = []
         pos = 0
         while pos < codes.shape[0]:
@@ -240,6 +265,25 @@ class Chi2Categorical(Detector):
         while len(self._unseen) > MAX_UNSEEN_LEVELS:
             self._unseen.popitem(last=False)
 
+    def _statistics(self, combined: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`chi2_statistic` and its degrees of freedom for every window ending at ``stops``."""
+        n_cols, m = self._ref_counts.shape[0], self.window
+        if stops.size == 0:
+            return np.zeros(0), np.zeros(0, dtype=np.int64)
+        rows = sliding_window_view(combined, m)[stops - m]
+        flat = (rows + n_cols * np.arange(rows.shape[0])[:, None]).ravel()
+        cur = np.bincount(flat, minlength=rows.shape[0] * n_cols).reshape(rows.shape[0], n_cols)
+        ref = np.broadcast_to(self._ref_counts, cur.shape)
+        total = ref + cur
+        valid = total > 0
+        big_n = float(self._ref_counts.sum() + m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e_ref = self._ref_counts.sum() * total / big_n
+            e_cur = m * total / big_n
+            terms = np.where(valid, (ref - e_ref) ** 2 / e_ref + (cur - e_cur) ** 2 / e_cur, 0.0)
+        dofs = valid.sum(axis=1) - 1
+        return np.where(dofs > 0, terms.sum(axis=1), 0.0), np.maximum(dofs, 0)
+
     def _monitor(self, uniq, codes, tss, keep, pos, detections) -> int:
         """Feed ``codes[pos:]`` to the window; return where to continue (past a drift: renew)."""
         col_of = np.array([self._bucket_of.get(str(u), self._unseen_col) for u in uniq], np.int64)
@@ -252,11 +296,16 @@ class Chi2Categorical(Detector):
         c_end = c0 + new.shape[0]
         first = max(self.window, c0 + 1)
         first = -(-first // self.stride) * self.stride  # smallest test count past c0
-        n_cols = self._ref_counts.shape[0]
-        for c in range(first, c_end + 1, self.stride):
+        counts = np.arange(first, c_end + 1, self.stride)
+        stats, dofs = self._statistics(combined, offset + counts)
+        if stats.size and np.all(stats < self._crit[dofs]):  # nothing can fire (see below)
+            self._warned = False
+            last = np.flatnonzero(dofs > 0)
+            if last.size:
+                self._last_statistic = (float(stats[last[-1]]), float(self._drift_crit[dofs[last[-1]]]))
+            counts = counts[:0]
+        for c, stat, dof in zip(counts.tolist(), stats.tolist(), dofs.tolist()):
             stop = offset + c
-            cur = np.bincount(combined[stop - self.window : stop], minlength=n_cols)
-            stat, dof = chi2_statistic(np.vstack([self._ref_counts, cur]))
             if dof > 0:
                 self._last_statistic = (stat, float(self._drift_crit[dof]))
             if stat < self._crit[dof]:

@@ -1,17 +1,20 @@
 """Windowed distances to the reference (PSI, Jensen-Shannon, Wasserstein), calibrated by simulation.
 
 A distance has no p-value of its own. At setup each detector draws ``simulations`` windows
-from the reference (seeded, with replacement), computes their distances to it, and fits a
-scaled chi-square ``s * chi2(k)`` to them by their mean and variance (Satterthwaite, 1946):
-the null law of PSI and of the Jensen-Shannon divergence is asymptotically of that form, and
-for the Wasserstein distance it gives a smooth tail to extrapolate to the tiny levels the
-false-alarm budget asks for. The p-value of a distance ``D`` is ``chi2.sf(D / s, k)``; the
-window, schedule, drift, warning and renewal rules are those of
-:class:`~driftline.detectors.window.WindowTest`, so ``alpha_drift`` is calibrated like a
-KS test's.
+from the reference (seeded, with replacement) and computes their distances to it: the null
+distribution of the distance. A shifted, scaled chi-square ``a + s chi2(k)`` (Pearson's
+type III) fitted to its mean, variance and skewness extrapolates it to the tiny levels the
+false-alarm budget asks for (the null law of PSI and of the Jensen-Shannon divergence is
+asymptotically a scaled chi-square), after widening it for the reference's own sampling
+noise (a real window and the reference are two samples: variance ``1/n + 1/m``, not ``1/m``).
+The p-value of a distance ``D`` is ``chi2.sf((D - a) / s, k)``; the window, schedule,
+drift, warning and renewal rules are those of :class:`~driftline.detectors.window.WindowTest`,
+so ``alpha_drift`` is calibrated like a KS test's.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -21,22 +24,28 @@ from .window import WindowTest
 
 #: pseudo-count added to every bin's count before PSI takes logarithms
 PSI_PSEUDO_COUNT = 0.5
+#: the skewness below which the fitted null is taken as (nearly) normal
+MIN_SKEWNESS = 0.05
 #: simulated windows scored per vectorised step of the Wasserstein calibration
 _SIM_GROUP = 64
 
 
-def scaled_chi2_fit(null: np.ndarray) -> tuple[float, float]:
-    """``(s, k)`` of the scaled chi-square with the mean and variance of ``null``.
+def pearson3_fit(null: np.ndarray) -> tuple[float, float, float]:
+    """``(a, s, k)`` of the shifted, scaled chi-square ``a + s chi2(k)`` (Pearson's type III)
+    with the mean, variance and skewness of ``null``.
 
     >>> rng = np.random.default_rng(0)
-    >>> s, k = scaled_chi2_fit(3.0 * rng.chisquare(9, 100_000))
-    >>> round(s, 1), round(k)
-    (3.0, 9)
+    >>> a, s, k = pearson3_fit(1.0 + 3.0 * rng.chisquare(9, 200_000))
+    >>> round(s), round(k)
+    (3, 9)
     """
-    mean, var = float(np.mean(null)), float(np.var(null, ddof=1))
-    if not mean > 0 or not var > 0:
-        return max(mean, 1e-12), 1.0  # a degenerate reference: any distance is a change
-    return var / (2.0 * mean), 2.0 * mean * mean / var
+    mean, sd = float(np.mean(null)), float(np.std(null, ddof=1))
+    if not sd > 0:
+        return mean, 1e-12, 1.0  # a degenerate reference: any other distance is a change
+    third = float(np.mean((null - mean) ** 3)) / sd**3
+    k = 8.0 / max(third, MIN_SKEWNESS) ** 2
+    scale = sd / math.sqrt(2.0 * k)
+    return mean - scale * k, scale, k
 
 
 class _DistanceWindow(WindowTest):
@@ -64,14 +73,15 @@ class _DistanceWindow(WindowTest):
         self._prepare(reference)
         rng = np.random.default_rng(self.seed)
         picks = rng.integers(0, reference.shape[0], size=(self.simulations, self.window))
-        self._scale, self._dof = scaled_chi2_fit(self._null(picks) ** self._power)
+        shift, scale, self._dof = pearson3_fit(self._null(picks))
         # the simulated windows vary around the reference itself; a real window and the
         # reference are two samples, whose difference has variance 1/n + 1/m, not 1/m
-        self._scale *= 1.0 + self.window / reference.shape[0]
+        inflation = (1.0 + self.window / reference.shape[0]) ** self._power
+        self._shift, self._scale = shift * inflation, scale * inflation
 
-    #: the power of the distance fitted by the scaled chi-square: one that is quadratic in
-    #: the difference of the empirical distributions (PSI, JS), or its square (Wasserstein)
-    _power = 1
+    #: how the distance grows with the difference of the empirical distributions (PSI and
+    #: JS are quadratic in it, Wasserstein linear), for the two-sample inflation
+    _power = 1.0
 
     def _prepare(self, reference: np.ndarray) -> None:
         """Precompute from the sorted reference what the distance needs."""
@@ -81,10 +91,10 @@ class _DistanceWindow(WindowTest):
         return self._statistics(self._encode(self._reference[picks.ravel()]), np.arange(1, picks.shape[0] + 1) * self.window)
 
     def _p_value(self, statistic: float) -> float:
-        return float(chi2.sf(statistic**self._power / self._scale, self._dof))
+        return float(chi2.sf(max(statistic - self._shift, 0.0) / self._scale, self._dof))
 
     def _critical(self, alpha: float) -> float:
-        return (float(chi2.isf(alpha, self._dof)) * self._scale) ** (1.0 / self._power)
+        return self._shift + float(chi2.isf(alpha, self._dof)) * self._scale
 
 
 class _BinnedDistance(_DistanceWindow):
@@ -134,7 +144,7 @@ class PSIWindow(_BinnedDistance):
     >>> rng = np.random.default_rng(7)
     >>> stream = np.concatenate([rng.normal(0, 1, 20_000), rng.normal(0.5, 1, 5_000)])
     >>> [(d.index, d.severity) for d in PSIWindow().update(stream)]
-    [(20299, 'warning'), (20399, 'drift')]
+    [(20399, 'warning'), (20499, 'drift')]
 
     References
     ----------
@@ -164,7 +174,7 @@ class JSWindow(_BinnedDistance):
     >>> rng = np.random.default_rng(7)
     >>> stream = np.concatenate([rng.normal(0, 1, 20_000), rng.normal(0.5, 1, 5_000)])
     >>> [(d.index, d.severity) for d in JSWindow().update(stream)]
-    [(20299, 'warning'), (20399, 'drift')]
+    [(20399, 'warning'), (20499, 'drift')]
 
     References
     ----------
@@ -207,7 +217,7 @@ class WassersteinWindow(_DistanceWindow):
     """
 
     method = "wasserstein"
-    _power = 2  # linear in the CDFs' difference: its square is nearly quadratic
+    _power = 0.5
 
     def _prepare(self, reference: np.ndarray) -> None:
         sd = float(np.std(reference))

@@ -6,11 +6,12 @@ from abc import abstractmethod
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.stats import betabinom, hypergeom
 
 from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
 from .base import hysteresis_fires
-from .chi2 import as_category_array
+from .chi2 import factorize_categories
 from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
 
 #: p-values of strange counts remembered per reference, at most
@@ -328,12 +329,9 @@ class QualityCategorical(_QualityWindow):
     strange_check = "unseen_level"
 
     def _split(self, values):
-        levels, keep, n = as_category_array(values)
-        missing = np.ones(n, dtype=bool)
-        missing[keep] = False
-        out = np.empty(n, dtype=object)
-        out[keep] = levels
-        return missing, out
+        names, codes, _ = factorize_categories(values)
+        missing = codes < 0
+        return missing, names[np.where(missing, 0, codes)] if names.size else np.full(codes.shape[0], None)
 
     def _fit(self, present):
         uniq, counts = np.unique(present.astype(str), return_counts=True) if present.size else ([], [])
@@ -342,7 +340,9 @@ class QualityCategorical(_QualityWindow):
         self._n_obs = int(present.shape[0])
 
     def _strange(self, present):
-        return np.fromiter((v not in self._levels for v in present), dtype=bool, count=present.shape[0])
+        codes, uniques = pd.factorize(present)  # one set lookup per level, not per value
+        unseen = np.array([u not in self._levels for u in uniques], dtype=bool)
+        return unseen[codes] if unseen.size else np.zeros(present.shape[0], dtype=bool)
 
     def _strange_p(self, k, m):
         a, b = self._f1 + 1, max(self._n_obs - self._f1, 1)

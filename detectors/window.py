@@ -130,15 +130,19 @@ class WindowTest(Detector):
         stride: int = 100,
         alpha_drift: float = 1e-6,
         alpha_warning: float | None = 1e-4,
+        sliding: bool = False,
     ) -> None:
         validate_window_params(
             type(self).__name__, reference_size, window, stride, alpha_drift, alpha_warning
         )
+        if not isinstance(sliding, bool):
+            raise ValueError(f"{type(self).__name__}: sliding must be true or false, got {sliding!r}")
         self.reference_size = int(reference_size)
         self.window = int(window)
         self.stride = int(stride)
         self.alpha_drift = float(alpha_drift)
         self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        self.sliding = sliding
         self._reset()
 
     @property
@@ -182,6 +186,7 @@ class WindowTest(Detector):
         self._win = np.empty(0, dtype=np.float64)  # last min(count, window) values
         self._win_ts = np.empty(0, dtype=np.int64)
         self._win_enc = np.empty(0, dtype=np.float64)  # ``_encode`` of ``_win``
+        self._hist = np.empty(0, dtype=np.float64)  # sliding: the values before the window
         self._count = 0  # non-missing values seen since the reference was completed
         self._warned = False
         self._prefilter = math.inf
@@ -195,7 +200,7 @@ class WindowTest(Detector):
         self._count = 0
         self._warned = False
         self._fit(sorted_values)
-        self._win_enc = self._encode(self._win)
+        self._win_enc = self._enc(self._win)
         self._drift_crit = self._critical(self.alpha_drift)
         # a warning re-arms below this statistic: every test above it computes its p-value
         rearm = self.alpha_drift if self.alpha_warning is None else self.alpha_warning**WARNING_REARM_EXPONENT
@@ -208,21 +213,29 @@ class WindowTest(Detector):
         order statistics, which keeps the state bounded and the ECDF nearly unchanged.
         """
         arr = as_float_array(values)
-        arr = np.sort(arr[~np.isnan(arr)])
+        arr = arr[~np.isnan(arr)]
         if arr.shape[0] < MIN_SIZE:
             raise ValueError(
                 f"{type(self).__name__}.fit_reference: needs at least {MIN_SIZE} non-missing "
                 f"values, got {arr.shape[0]}"
             )
+        if self.sliding:  # the most recent values, in their order, start the history
+            history = arr[-self.reference_size :]
+            self._set_reference(np.sort(history))
+            self._hist = history.copy()
+            return
+        arr = np.sort(arr)
         if arr.shape[0] > self.reference_size:
             keep = np.linspace(0, arr.shape[0] - 1, self.reference_size).round().astype(np.int64)
             arr = arr[keep]
         self._set_reference(arr)
 
     def rebaseline(self) -> None:
-        """Make the current window the new reference (needs a full window)."""
-        if self._win.shape[0] < MIN_SIZE:
-            raise ValueError(f"{type(self).__name__}.rebaseline: the window holds too few values")
+        """Make the current window the new reference; with fewer than ``MIN_SIZE`` values in
+        the window, the values that follow form it (as after a drift)."""
+        if self._win.shape[0] < MIN_SIZE or self.sliding:  # a sliding reference starts over
+            self._reset()
+            return
         self._set_reference(np.sort(self._win))
 
     def state_dict(self) -> dict[str, Any]:
@@ -230,7 +243,9 @@ class WindowTest(Detector):
             "version": STATE_VERSION,
             "method": self.method,
             "reference_buffer": self._ref_buf[: self._ref_fill].tolist(),
-            "reference": None if self._reference is None else self._reference.tolist(),
+            # a sliding reference is the history's, at each test
+            "reference": None if self._reference is None or self.sliding else self._reference.tolist(),
+            "history": self._hist.tolist(),
             "window": self._win.tolist(),
             "window_ts": self._win_ts.tolist(),
             "count": self._count,
@@ -241,15 +256,19 @@ class WindowTest(Detector):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state_version(state, type(self))
         self._reset()
+        history = np.asarray(state.get("history", []), dtype=np.float64)
         if state["reference"] is not None:
             self._set_reference(np.asarray(state["reference"], dtype=np.float64))
+        elif self.sliding and history.shape[0]:
+            self._set_reference(np.sort(history[-self.reference_size :]))
+        self._hist = history
         buf = np.asarray(state["reference_buffer"], dtype=np.float64)
         self._ref_buf[: buf.shape[0]] = buf
         self._ref_fill = buf.shape[0]
         self._win = np.asarray(state["window"], dtype=np.float64)
         self._win_ts = np.asarray(state["window_ts"], dtype=np.int64)
         if self._reference is not None:
-            self._win_enc = self._encode(self._win)
+            self._win_enc = self._enc(self._win)
         self._count = int(state["count"])
         self._warned = bool(state["warned"])
         last = state.get("last_statistic")
@@ -276,6 +295,8 @@ class WindowTest(Detector):
         self._ref_fill += take
         if self._ref_fill == self.reference_size:
             self._set_reference(np.sort(self._ref_buf))
+            if self.sliding:
+                self._hist = self._ref_buf.copy()  # in arrival order: the oldest leave first
             self._ref_buf = np.empty(self.reference_size, dtype=np.float64)
         return pos + take
 
@@ -303,7 +324,7 @@ class WindowTest(Detector):
         new, new_ts = vals[pos:end], tss[pos:end]
         combined = np.concatenate([self._win, new])
         combined_ts = np.concatenate([self._win_ts, new_ts])
-        combined_enc = np.concatenate([self._win_enc, self._encode(new)])
+        combined_enc = np.concatenate([self._win_enc, self._enc(new)])
         offset = self._win.shape[0] - c0  # combined[offset + c - 1] holds the value of count c
         c_end = c0 + new.shape[0]
         first = max(self.window, c0 + 1)
@@ -312,7 +333,9 @@ class WindowTest(Detector):
         group = max(1, _GROUP_VALUES // self.window)
         for g in range(0, counts.shape[0], group):
             cs = counts[g : g + group]
-            stats = self._statistics(combined_enc, offset + cs)
+            stats = self._sliding_statistics(combined, offset + cs) if self.sliding else (
+                self._statistics(combined_enc, offset + cs)
+            )
             if stats[-1] < self._prefilter and np.all(stats < self._prefilter):
                 self._warned = False  # nothing can fire in this group (see ``_judge``)
                 self._last_statistic = (float(stats[-1]), self._drift_crit)
@@ -321,10 +344,28 @@ class WindowTest(Detector):
                 if self._check(c, stat, c0, pos, offset, keep, combined_ts, detections):
                     return pos + c - c0
         self._count = c_end
+        if self.sliding:
+            before = combined[: max(combined.shape[0] - self.window, 0)]
+            self._hist = np.concatenate([self._hist, before])[-self.reference_size :].copy()
         self._win = combined[-self.window :].copy()
         self._win_ts = combined_ts[-self.window :].copy()
         self._win_enc = combined_enc[-self.window :].copy()
         return pos + new.shape[0]
+
+    def _enc(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`_encode`, which is against a fixed reference: a sliding one keeps the values."""
+        return values if self.sliding else self._encode(values)
+
+    def _sliding_statistics(self, combined: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """Each window against the ``reference_size`` values just before it (``sliding``)."""
+        full = np.concatenate([self._hist, combined])
+        out = []
+        for stop in (stops + self._hist.shape[0]).tolist():
+            start = stop - self.window
+            self._reference = np.sort(full[start - self.reference_size : start])
+            self._fit(self._reference)
+            out.append(self._statistic(full[start:stop]))
+        return np.array(out)
 
     def _check(self, c, stat, c0, pos, offset, keep, combined_ts, detections) -> bool:
         """Judge the test after count ``c``; True on a drift (the reference is then renewed)."""

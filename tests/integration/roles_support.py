@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -31,6 +32,8 @@ def fresh_config(
             "reference": {"first_n": reference},
             "learner": {"preprocessing": ["river.preprocessing.StandardScaler"]},
             "policies": policies or [],
+            # never the repository's driftline-state/: each test its own registry and checkpoints
+            "state_dir": tempfile.mkdtemp(prefix="driftline-test-"),
         }
     )
     ensure_topics(bootstrap, topic_partitions(cfg))

@@ -33,8 +33,8 @@ def test_bad_input_matrix(bootstrap_servers: str) -> None:
         huge: "larger than 1000000",
     }
     extra = [
-        orjson.dumps({"id": "extra-1", "ts": 5, "features": {"income": 1.0}, "colour": "red"}),
-        orjson.dumps({"id": "extra-2", "ts": 6, "features": {"income": 2.0, "shoe_size": 44}}),
+        orjson.dumps({"id": "extra-1", "ts": 1767225600005, "features": {"income": 1.0}, "colour": "red"}),
+        orjson.dumps({"id": "extra-2", "ts": 1767225600006, "features": {"income": 2.0, "shoe_size": 44}}),
     ]
     messages = good[:1000] + list(bad) + extra + good[1000:]
     produce(bootstrap_servers, cfg.topics.events, messages)

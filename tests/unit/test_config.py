@@ -96,6 +96,17 @@ def test_auto_plans_a_detector_per_feature_label_and_error() -> None:
     assert [p.name for p in plan(other) if p.kind == "concept_drift"] == ["adwin-error"]
 
 
+def test_a_sliding_reference_reaches_the_windowed_tests() -> None:
+    from driftline.consumers.plan import build
+
+    cfg = parse_config(MINIMAL + "reference: {sliding: 5000}\n")
+    built = {p.name: d for p, d in zip(plan(cfg), build(cfg, plan(cfg)))}
+    assert built["ks-income"].sliding and built["ks-income"].reference_size == 5000
+    assert built["cusum-income"].reference_size == 5000  # first 5000, renewed after a drift
+    [(key, _, message)] = problems(MINIMAL + "reference: {first_n: 100, sliding: 100}\n")
+    assert key == "reference" and "exactly one" in message
+
+
 def test_validate_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(MINIMAL)

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftline.detectors import (
-    ADWIN, DDM, Chi2Categorical, CvMWindow, KSWindow, PageHinkley, PCAReconstruction, QualityCategorical,
-    QualityNumeric, RankCUSUM,
+    ADWIN, DDM, Chi2Categorical, CvMWindow, JSWindow, KSWindow, PageHinkley, PCAReconstruction, PSIWindow,
+    QualityCategorical, QualityNumeric, RankCUSUM, WassersteinWindow,
 )
 
 N = 6_000
@@ -92,6 +92,13 @@ def pca_case():
     return make, x
 
 
+def ks_sliding_case():
+    make_fixed, x = ks_case()
+    make = lambda: KSWindow(reference_size=300, window=100, stride=10, alpha_drift=1e-4, alpha_warning=1e-2,
+                            sliding=True)
+    return make, x
+
+
 def cusum_up_case():
     rng = np.random.default_rng(19)
     x = (rng.random(N) < np.repeat([0.1, 0.3, 0.1], 2_000)).astype(float)
@@ -114,10 +121,22 @@ def page_hinkley_case():
     return PageHinkley, x
 
 
+def distance_case(cls, seed):
+    def case():
+        rng = np.random.default_rng(seed)
+        x = np.concatenate([rng.normal(0, 1, 2_000), rng.normal(0.8, 1, 2_000), rng.normal(0, 2, 2_000)])
+        x[rng.random(N) < 0.05] = np.nan
+        make = lambda: cls(reference_size=300, window=100, stride=10, alpha_drift=1e-4, alpha_warning=1e-2,
+                           simulations=200)
+        return make, x
+    return case
+
+
 CASES = {
     "ks": ks_case, "chi2": chi2_case, "ddm": ddm_case, "cvm": cvm_case, "cusum": cusum_case,
     "quality": quality_case, "quality_cat": quality_cat_case, "pca": pca_case, "cusum_up": cusum_up_case,
-    "adwin": adwin_case, "page_hinkley": page_hinkley_case,
+    "adwin": adwin_case, "page_hinkley": page_hinkley_case, "ks_sliding": ks_sliding_case, "psi": distance_case(PSIWindow, 22),
+    "js": distance_case(JSWindow, 23), "wasserstein": distance_case(WassersteinWindow, 24),
 }
 #: detectors without a warning level: their cases need only drifts
 NO_WARNINGS = {"adwin", "page_hinkley"}
@@ -188,6 +207,8 @@ def test_state_is_bounded(case):
     dims = x.shape[1] if x.ndim == 2 else 1
     assert len(json.dumps(state)) <= 30 * dims * (sizes[0] + 2 * sizes[1]) + 2_000
     assert state["version"] == 1
+    if state.get("history"):
+        assert len(state["history"]) <= det.reference_size and state["reference"] is None
     for key in ("window", "window_ts"):
         if key in state:
             assert len(state[key]) <= det.window

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.stats import poisson
 
-from driftline.detectors import Chi2Categorical, KSWindow, alpha_per_test, parse_rate
+from driftline.detectors import (
+    Chi2Categorical, JSWindow, KSWindow, PSIWindow, WassersteinWindow, alpha_per_test, parse_rate,
+)
 
 TRIALS, LENGTH = 20, 50_000
 BUDGET = "1 per 100,000 events"
@@ -38,3 +41,17 @@ def test_chi2_false_alarms_within_budget():
         x = np.random.default_rng(2_000 + seed).choice(levels, LENGTH, p=p / p.sum())
         alarms += sum(d.severity == "drift" for d in det.update(x))
     assert alarms <= allowed(rate)
+
+
+@pytest.mark.parametrize("cls", [PSIWindow, JSWindow, WassersteinWindow])
+def test_simulated_distance_thresholds_give_the_level(cls):
+    """The fitted null's level is the drift-free alarm rate within a factor of 2 (mean run
+    length within 3x of the budget): 1,800 tests per detector at 1 in 500."""
+    alpha, alarms, tests = 2e-3, 0, 0
+    for seed in range(2):
+        det = cls(reference_size=2_000, window=200, stride=50, alpha_drift=alpha, alpha_warning=None)
+        x = np.random.default_rng(3_000 + seed).lognormal(0, 0.5, 92_000)
+        n = sum(d.severity == "drift" for d in det.update(x))
+        alarms += n
+        tests += (x.size - det.reference_size * (n + 1)) // det.stride
+    assert alpha * tests / 2 <= alarms <= alpha * tests * 2

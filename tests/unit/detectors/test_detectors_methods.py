@@ -144,3 +144,14 @@ def test_rebaseline_makes_the_window_the_reference():
     det.rebaseline()
     assert det.update(rng.normal(0, 1, 500)) == []
     assert det.state_dict()["reference"] is not None and len(det.state_dict()["reference"]) == 500
+
+
+def test_sliding_reference_is_the_values_just_before_the_window():
+    from driftline.detectors.ks import ks_statistic
+
+    x = np.random.default_rng(4).normal(size=2_000)
+    det = KSWindow(reference_size=500, window=200, stride=100, alpha_warning=None, sliding=True)
+    assert det.update(x) == []
+    # the last test ran 1,500 values after the reference: window x[1800:], reference x[1300:1800]
+    assert det.last_statistic[0] == ks_statistic(np.sort(x[1_300:1_800]), x[1_800:])
+    assert det.state_dict()["history"] == x[1_300:1_800].tolist()
