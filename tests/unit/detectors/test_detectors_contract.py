@@ -93,7 +93,7 @@ def pca_case():
 
 
 def ks_sliding_case():
-    make_fixed, x = ks_case()
+    _, x = ks_case()
     make = lambda: KSWindow(reference_size=300, window=100, stride=10, alpha_drift=1e-4, alpha_warning=1e-2,
                             sliding=True)
     return make, x

@@ -34,5 +34,5 @@ def test_one_sided_cusum_ignores_a_falling_error_rate():
     assert [d for d in RankCUSUM(direction="up").update(falling) if d.severity == "drift"] == []
     assert [d for d in RankCUSUM(direction="both").update(falling) if d.severity == "drift"]
     rising = (rng.random(30_000) < np.repeat([0.1, 0.2], [15_000, 15_000])).astype(float)
-    first = [d.index for d in RankCUSUM(direction="up").update(rising) if d.severity == "drift"][0]
+    first = next(d.index for d in RankCUSUM(direction="up").update(rising) if d.severity == "drift")
     assert 15_000 <= first < 16_000
