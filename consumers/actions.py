@@ -23,6 +23,8 @@ from collections import OrderedDict
 from contextlib import ExitStack
 from typing import Any
 
+from kafka import TopicPartition
+
 from driftline.consumers.model_actions import ModelActions
 from driftline.consumers.policies import actions_for
 from driftline.consumers.retrain import Job, RetrainWorker
@@ -30,7 +32,6 @@ from driftline.consumers.service import Role
 from driftline.stream.events import Reject
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import ActionRecord, Alert, action_id
-from kafka import TopicPartition
 
 log = logging.getLogger("driftline")
 

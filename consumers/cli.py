@@ -146,7 +146,6 @@ def _stop_on_signals(stop) -> None:  # type: ignore[no-untyped-def]
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from driftline.consumers.backtest import backtest
-
     from driftline.consumers.stats import StatsRecorder
 
     cfg = load_config(args.config)
@@ -202,9 +201,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from driftline.consumers.demo import run_demo
-
-    from driftline.consumers.demo import DEFAULT_REPORT
+    from driftline.consumers.demo import DEFAULT_REPORT, run_demo
 
     run_demo(events=args.events, rate=args.rate, report=args.report or DEFAULT_REPORT)
     return 0

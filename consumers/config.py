@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from pydantic import (
 from driftline.consumers.yamlsource import SourceDoc, load_yaml
 from driftline.detectors.calibration import parse_rate
 from driftline.detectors.registry import METHODS, method_params
+from driftline.learners.imports import import_attribute
 
 FeatureType = Literal["numeric", "categorical"]
 TargetType = Literal["binary", "multiclass", "regression"]
@@ -175,7 +175,9 @@ class LearnerConfig(_Model):
     max_pending_age_ms: int | None = Field(default=7 * 24 * 3600 * 1000, ge=1)
     #: the one concept-drift detector ``detectors: auto`` runs on the learner's errors:
     #: ``cusum`` (calibrated to the false-alarm budget), ``ddm``, ``adwin`` or ``page_hinkley``
-    concept_detector: Literal["cusum", "ddm", "adwin", "page_hinkley"] = "cusum"
+    #: the detector on the learner's errors; auto: ADWIN on 0/1 errors (classification), the
+    #: rank CUSUM on absolute errors (regression)
+    concept_detector: Literal["auto", "cusum", "ddm", "adwin", "page_hinkley"] = "auto"
     #: train on an event only after the monitor has judged it (committed past it), so that a
     #: quarantine that the monitor's alert calls for is applied before anything is learned
     wait_for_monitor: bool = True
@@ -387,11 +389,7 @@ def resolve_class(dotted: str) -> type:
     module_name, _, attr = dotted.rpartition(".")
     if not module_name:
         raise ValueError(f"{dotted!r} is not a dotted path like river.linear_model.LogisticRegression")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r}: {exc}") from None
-    obj = getattr(module, attr, None)
+    obj = import_attribute(module_name, attr)
     if obj is None or not inspect.isclass(obj):
         raise ValueError(f"{module_name!r} has no class {attr!r}")
     return obj

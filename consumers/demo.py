@@ -18,8 +18,8 @@ from typing import IO, Any
 import orjson
 
 from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.runner import RoleRunner, topic_partitions
 from driftline.consumers.models_cli import model_summary, wait_for_models
+from driftline.consumers.runner import RoleRunner, topic_partitions
 from driftline.stream.broker import EmbeddedBroker
 from driftline.stream.kafka_io import make_producer, read_topic
 from driftline.stream.messages import ActionRecord, Alert
@@ -43,7 +43,9 @@ def demo_config(bootstrap: str = "embedded", reference: int = 5000) -> Driftline
             },
             "reference": {"first_n": reference},
             "state_dir": tempfile.mkdtemp(prefix="driftline-demo-"),
-            "models": {"quarantine_quiet_events": 6000, "retrain": {"window": 4000, "wait_seconds": 30}},
+            "models": {"quarantine_quiet_events": 6000, "retrain": {"window": 4000, "wait_seconds": 30,
+                                                                  # the demo runs a day's stream in seconds
+                                                                  "debounce_seconds": 3}},
             "stats": {"every_seconds": 1.0, "every_events": 5000},
             "learner": {"model": "river.linear_model.LogisticRegression",
                         "preprocessing": ["river.preprocessing.StandardScaler"]},
@@ -172,8 +174,9 @@ def _wait_caught_up(runner: RoleRunner, produced: int, say: Callable[[str], None
     while time.monotonic() < deadline and not runner.stop.is_set():
         s = runner.stats
         alerts = s["monitor"].alerts + s["learner"].alerts
-        if s["monitor"].consumed >= produced and s["learner"].extra.get("pending", 1) == 0 \
-                and s["learner"].consumed >= produced and s["actions"].consumed >= alerts:
+        valid = produced - s["monitor"].dead_letters
+        if s["monitor"].consumed >= produced and s["learner"].extra.get("seen", 0) >= valid \
+                and s["actions"].consumed >= alerts:
             _progress(runner, produced, say)
             return
         if time.monotonic() - last >= 1.0:

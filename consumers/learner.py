@@ -15,6 +15,8 @@ from contextlib import ExitStack
 from typing import Any
 
 import orjson
+from kafka import TopicPartition
+
 from driftline.consumers.learning import LearnerCore
 from driftline.consumers.schema import stream_schema
 from driftline.consumers.service import Role, group_id
@@ -22,7 +24,6 @@ from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.events import Reject, parse_events, parse_label_messages
 from driftline.stream.kafka_io import READ_TIMEOUT_MS, make_consumer, read_topic
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
-from kafka import TopicPartition
 
 log = logging.getLogger("driftline")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from driftline.consumers.config import ComponentSpec, DriftlineConfig
 from driftline.consumers.engine import DriftEngine
 from driftline.consumers.policies import quarantines

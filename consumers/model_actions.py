@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from driftline.consumers.config import DriftlineConfig
 from driftline.learners.lineage import drift_start, healthy_target
 from driftline.learners.registry import ModelVersion, Registry

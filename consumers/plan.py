@@ -95,17 +95,22 @@ def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
 def _concept_detector(cfg: DriftlineConfig) -> PlannedDetector:
     """The one detector on the learner's errors (one concept drift, one alert).
 
-    ``learner.concept_detector`` names it; the default, ``cusum``, is calibrated to the budget
-    and watches only a rise (a learner that gets better is no alarm). Regression errors are
-    absolute errors: DDM, for 0/1 errors only, is replaced by the CUSUM there.
+    ``learner.concept_detector`` names it. ``auto`` is ADWIN (Bifet & Gavaldà, 2007) on 0/1
+    errors, its confidence ``delta`` set from the budget: a learner's error stream drifts slowly
+    as it learns, and ADWIN, which compares sub-windows of the recent errors rather than the
+    errors against a fixed early reference, stays quiet through that (the rank CUSUM raised a
+    false concept drift on the demo's stream). For regression, ``auto`` is the rank CUSUM on
+    absolute errors, watching only a rise; DDM, for 0/1 errors only, is replaced by it there.
     """
     method = cfg.learner.concept_detector
     assert cfg.stream.label is not None
     regression = cfg.stream.label.type == "regression"
+    if method == "auto":
+        method = "cusum" if regression else "adwin"
     if regression and method == "ddm":
         method = "cusum"
     options: dict[str, Any] = {}
-    if method == "cusum":
+    if method in ("cusum", "adwin"):
         options["direction"] = "up"
     elif method == "page_hinkley":
         options["mode"] = "up"

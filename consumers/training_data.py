@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from kafka import TopicPartition
+
 from driftline.consumers.config import DriftlineConfig
 from driftline.consumers.model_actions import now_ms
 from driftline.consumers.schema import stream_schema
@@ -17,7 +19,6 @@ from driftline.learners import dataset
 from driftline.stream.events import parse_events, parse_label_messages
 from driftline.stream.kafka_io import make_consumer, read_topic
 from driftline.stream.messages import ActionRecord, Alert
-from kafka import TopicPartition
 
 
 class TrainingData:

@@ -47,6 +47,9 @@ class ADWIN(Detector):
         Fewest values in either part of a tested split.
     grace
         Values in ``W`` before the first check.
+    direction
+        ``both`` reports any change of the mean; ``up`` only a rise (on a learner's error rate:
+        a fall, the learner getting better, restarts the window without an alarm).
 
     Examples
     --------
@@ -72,13 +75,17 @@ class ADWIN(Detector):
         max_buckets: int = 5,
         min_part: int = 5,
         grace: int = 10,
+        direction: str = "both",
     ) -> None:
         if not isinstance(alpha_drift, (int, float)) or not 0.0 < alpha_drift < 1.0:
             raise ValueError(f"ADWIN: alpha_drift must be in (0, 1), got {alpha_drift!r}")
         for name, value in (("clock", clock), ("max_buckets", max_buckets), ("min_part", min_part), ("grace", grace)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"ADWIN: {name} must be an integer >= 1, got {value!r}")
+        if direction not in ("both", "up"):
+            raise ValueError(f"ADWIN: direction must be 'both' or 'up', got {direction!r}")
         self.alpha_drift = float(alpha_drift)
+        self.direction = direction
         self.clock = int(clock)
         self.max_buckets = int(max_buckets)
         self.min_part = int(min_part)
@@ -147,7 +154,10 @@ class ADWIN(Detector):
         if found is not None:
             start_ts = self._start_ts
             self._reset()  # start afresh from the next value
-            return (*found, start_ts)
+            stat, bound, n0, n1, newer_minus_older = found
+            if self.direction == "up" and newer_minus_older < 0:
+                return None  # a fall (a learner getting better): adapt, no alarm
+            return stat, bound, n0, n1, start_ts
         return None
 
     def _insert(self, x: float) -> None:
@@ -166,7 +176,7 @@ class ADWIN(Detector):
             self._rows[i + 1].append([s1 + s2, q])
             size *= 2
 
-    def _check(self) -> tuple[float, float, int, int] | None:
+    def _check(self) -> tuple[float, float, int, int, float] | None:
         """The first split, oldest buckets first, whose means differ beyond the bound."""
         width, total = self._width, self._total
         var = self._m2 / width
@@ -184,10 +194,11 @@ class ADWIN(Detector):
                 if n0 < self.min_part:
                     continue
                 m = 1.0 / (1.0 / (n0 - self.min_part + 1) + 1.0 / (n1 - self.min_part + 1))
-                stat = abs(s0 / n0 - (total - s0) / n1)
+                diff = (total - s0) / n1 - s0 / n0
+                stat = abs(diff)
                 bound = math.sqrt(2.0 * var * d / m) + 2.0 * d / (3.0 * m)
                 if stat > bound:
                     self._last_statistic = (stat, bound)
-                    return stat, bound, n0, n1
+                    return stat, bound, n0, n1, diff
         self._last_statistic = (stat, bound)
         return None

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import betabinom, hypergeom
 
-from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
-from .base import hysteresis_fires
+from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version, hysteresis_fires
 from .chi2 import factorize_categories
 from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
 

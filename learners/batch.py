@@ -10,7 +10,6 @@ logistic or linear regression) over a few seeded passes of the data.
 
 from __future__ import annotations
 
-import importlib
 import math
 import random
 from collections.abc import Callable
@@ -18,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from driftline.learners.imports import import_attribute
 from driftline.learners.online import EstimatorSpec, build_pipeline
 
 DEFAULT_TRAINER = "driftline.learners.batch:train_river"
@@ -30,11 +31,7 @@ def resolve_trainer(entry_point: str) -> Trainer:
     module_name, sep, attr = entry_point.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"{entry_point!r} is not an entry point like 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r}: {exc}") from None
-    fn = getattr(module, attr, None)
+    fn = import_attribute(module_name, attr)
     if not callable(fn):
         raise ValueError(f"{module_name!r} has no function {attr!r}")
     return fn

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from driftline.stream.events import EventBatch
 from driftline.stream.messages import ActionRecord
 

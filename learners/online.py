@@ -8,7 +8,6 @@ performance on data it has not seen (Dawid, 1984; Gama, Sebastião & Rodrigues, 
 
 from __future__ import annotations
 
-import importlib
 import pickle
 from collections import deque
 from collections.abc import Sequence
@@ -17,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 from river import compose, preprocessing
+
+from driftline.learners.imports import import_attribute
 
 TargetType = Literal["binary", "multiclass", "regression"]
 
@@ -30,7 +31,9 @@ class EstimatorSpec:
 
     def build(self) -> Any:
         module_name, _, attr = self.path.rpartition(".")
-        cls = getattr(importlib.import_module(module_name), attr)
+        cls = import_attribute(module_name, attr)
+        if cls is None:
+            raise ValueError(f"{module_name!r} has no attribute {attr!r}")
         return cls(**(self.params or {}))
 
 

@@ -27,8 +27,9 @@ import time
 from typing import Any, Literal
 
 import orjson
-from driftline.learners.store import LocalDirStore, Store
 from pydantic import BaseModel, ConfigDict, Field
+
+from driftline.learners.store import LocalDirStore, Store
 
 ALIAS_LOG = "aliases.jsonl"
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+
 from driftline.stream.kafka_io import READ_TIMEOUT_MS
 
 MAGIC = b"DLCK"
@@ -135,8 +136,9 @@ class KafkaCheckpointStore:
     """Checkpoints on a compacted topic, keyed by ``key``; the latest record per key wins."""
 
     def __init__(self, bootstrap_servers: str, topic: str, client: dict[str, Any] | None = None):
-        from driftline.stream.kafka_io import make_consumer, make_producer
         from kafka import TopicPartition
+
+        from driftline.stream.kafka_io import make_consumer, make_producer
 
         self.topic = topic
         self._producer = make_producer(bootstrap_servers, client=client, compression_type=None)

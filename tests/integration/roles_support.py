@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
+
 from driftline.consumers.config import DriftlineConfig
 from driftline.consumers.runner import RoleRunner, topic_partitions
 from driftline.stream.kafka_io import make_producer

@@ -6,6 +6,8 @@ import pickle
 
 import orjson
 import pytest
+from roles_support import fresh_config, produce, run_roles, wait_for, write_config
+
 from driftline.consumers.config import DriftlineConfig, ModelsConfig
 from driftline.consumers.model_actions import open_registry
 from driftline.consumers.schema import stream_schema
@@ -16,7 +18,6 @@ from driftline.stream.events import parse_events
 from driftline.stream.kafka_io import make_producer, read_topic
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent
 from driftline.stream.synthetic import FEATURES, Drift, generate
-from roles_support import fresh_config, produce, run_roles, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 

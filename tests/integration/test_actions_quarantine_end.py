@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from roles_support import committed, fresh_config, produce, run_roles, wait_for, write_config
+
 from driftline.consumers.cli import main
 from driftline.consumers.config import DriftlineConfig, ModelsConfig
 from driftline.consumers.service import group_id
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import ActionRecord
 from driftline.stream.synthetic import Drift, generate
-from roles_support import committed, fresh_config, produce, run_roles, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -8,13 +8,14 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from roles_support import fresh_config, produce, run_roles, wait_for
+
 from driftline.consumers.config import ModelsConfig
 from driftline.consumers.model_actions import open_registry
 from driftline.learners.batch import train_river
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import ActionRecord, ModelEvent
 from driftline.stream.synthetic import Drift, generate
-from roles_support import fresh_config, produce, run_roles, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,14 +10,13 @@ from pathlib import Path
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from roles_support import fresh_config, produce, run_roles, wait_for, write_config
 
 from driftline.consumers.model_actions import open_registry
 from driftline.learners.registry import Registry
 from driftline.stream.kafka_io import make_producer, read_topic
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent
 from driftline.stream.synthetic import Drift, generate
-
-from roles_support import fresh_config, produce, run_roles, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -6,14 +6,12 @@ import io
 
 import orjson
 import pytest
-
-from driftline.consumers.backtest import backtest
-from driftline.stream.messages import ActionRecord, Alert
-from driftline.stream.synthetic import Drift, generate
-
 from roles_support import fresh_config, produce, run_roles, wait_for
 
+from driftline.consumers.backtest import backtest
 from driftline.stream.kafka_io import read_topic
+from driftline.stream.messages import ActionRecord, Alert
+from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration
 

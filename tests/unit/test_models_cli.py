@@ -6,6 +6,7 @@ import pickle
 import re
 
 import yaml
+
 from driftline.consumers.cli import main
 from driftline.learners.registry import Registry
 

@@ -13,8 +13,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftline.detectors import (
-    ADWIN, DDM, Chi2Categorical, CvMWindow, JSWindow, KSWindow, PageHinkley, PCAReconstruction, PSIWindow,
-    QualityCategorical, QualityNumeric, RankCUSUM, WassersteinWindow,
+    ADWIN,
+    DDM,
+    Chi2Categorical,
+    CvMWindow,
+    JSWindow,
+    KSWindow,
+    PageHinkley,
+    PCAReconstruction,
+    PSIWindow,
+    QualityCategorical,
+    QualityNumeric,
+    RankCUSUM,
+    WassersteinWindow,
 )
 
 N = 6_000

@@ -7,7 +7,13 @@ import pytest
 from scipy.stats import poisson
 
 from driftline.detectors import (
-    Chi2Categorical, JSWindow, KSWindow, PSIWindow, WassersteinWindow, alpha_per_test, parse_rate,
+    Chi2Categorical,
+    JSWindow,
+    KSWindow,
+    PSIWindow,
+    WassersteinWindow,
+    alpha_per_test,
+    parse_rate,
 )
 
 TRIALS, LENGTH = 20, 50_000

@@ -10,7 +10,13 @@ import pytest
 from scipy.stats import betabinom, cramervonmises_2samp, fisher_exact
 
 from driftline.detectors import (
-    CvMWindow, KSWindow, PCAReconstruction, QualityCategorical, QualityNumeric, RankCUSUM, make_detector,
+    CvMWindow,
+    KSWindow,
+    PCAReconstruction,
+    QualityCategorical,
+    QualityNumeric,
+    RankCUSUM,
+    make_detector,
 )
 from driftline.detectors.cvm import cvm_limit_sf, cvm_statistic
 from driftline.detectors.registry import METHODS

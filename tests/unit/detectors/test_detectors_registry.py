@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from driftline.detectors import (
-    DDM, METHODS, Chi2Categorical, KSWindow, alpha_per_test, make_detector, method_params, parse_rate,
+    DDM,
+    METHODS,
+    Chi2Categorical,
+    KSWindow,
+    alpha_per_test,
+    make_detector,
+    method_params,
+    parse_rate,
 )
 
 

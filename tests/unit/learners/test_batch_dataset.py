@@ -6,6 +6,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+
 from driftline.learners import dataset
 from driftline.learners.batch import evaluate, resolve_trainer, train_river
 from driftline.stream.events import StreamSchema, parse_events

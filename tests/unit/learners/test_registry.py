@@ -6,6 +6,7 @@ import multiprocessing
 import pickle
 
 import pytest
+
 from driftline.learners.lineage import drift_start, healthy_target
 from driftline.learners.registry import Registry, RegistryError
 from driftline.learners.store import LocalDirStore, StoreError
