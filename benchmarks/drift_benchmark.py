@@ -10,8 +10,8 @@ every alarm on the long drift-free streams are false alarms, reported per 100,00
 
 driftline runs what ``detectors: auto`` builds for the column (numeric feature: ks, cusum,
 quality; categorical: chi2, quality_cat; two numeric features: also pca; the learner's 0/1
-errors: the one ``learner.concept_detector``, by default cusum; ddm, adwin and page_hinkley
-are shown as the alternatives), calibrated to a budget of 1 false alarm per 1,000,000 events for that stream.
+errors: the one ``learner.concept_detector``, by default ADWIN watching a rise; cusum, ddm and
+page_hinkley are shown as the alternatives), calibrated to a budget of 1 false alarm per 1,000,000 events for that stream.
 River runs ADWIN, KSWIN and PageHinkley per feature with their defaults (an alarm of any
 counts for "River (any)"), and DDM and ADWIN on the error stream.
 """
@@ -86,10 +86,10 @@ SCENARIOS = [
 
 
 #: the concept detectors shown next to auto's default on the error streams
-CONCEPT_ALTERNATIVES = ("ddm", "adwin", "page_hinkley")
+CONCEPT_ALTERNATIVES = ("cusum", "ddm", "page_hinkley")
 
 
-def driftline_detectors(kind: str, concept: str = "cusum"):
+def driftline_detectors(kind: str, concept: str = "auto"):
     """What ``detectors: auto`` builds for one column of this kind (calibrated)."""
     features = {"numeric": {"x": "numeric"}, "categorical": {"x": "categorical"},
                 "multivariate": {"x": "numeric", "y": "numeric"}, "errors": {"x": "numeric"}}[kind]
@@ -106,7 +106,7 @@ def driftline_detectors(kind: str, concept: str = "cusum"):
     return planned, build(cfg, planned)
 
 
-def run_driftline(kind: str, x: np.ndarray, concept: str = "cusum") -> list[int]:
+def run_driftline(kind: str, x: np.ndarray, concept: str = "auto") -> list[int]:
     planned, dets = driftline_detectors(kind, concept)
     alarms = []
     for p, det in zip(planned, dets):
