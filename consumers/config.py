@@ -177,7 +177,7 @@ class LearnerConfig(_Model):
     #: ``cusum`` (calibrated to the false-alarm budget), ``ddm``, ``adwin`` or ``page_hinkley``
     #: the detector on the learner's errors; auto: ADWIN on 0/1 errors (classification), the
     #: rank CUSUM on absolute errors (regression)
-    concept_detector: Literal["auto", "cusum", "ddm", "adwin", "page_hinkley"] = "auto"
+    concept_detector: Literal["auto", "cusum", "ddm", "adwin", "page_hinkley", "eddm", "hddm"] = "auto"
     #: train on an event only after the monitor has judged it (committed past it), so that a
     #: quarantine that the monitor's alert calls for is applied before anything is learned
     wait_for_monitor: bool = True

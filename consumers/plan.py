@@ -100,14 +100,14 @@ def _concept_detector(cfg: DriftlineConfig) -> PlannedDetector:
     as it learns, and ADWIN, which compares sub-windows of the recent errors rather than the
     errors against a fixed early reference, stays quiet through that (the rank CUSUM raised a
     false concept drift on the demo's stream). For regression, ``auto`` is the rank CUSUM on
-    absolute errors, watching only a rise; DDM, for 0/1 errors only, is replaced by it there.
+    absolute errors, watching only a rise; DDM, EDDM and HDDM, for 0/1 errors only, are replaced by it there.
     """
     method = cfg.learner.concept_detector
     assert cfg.stream.label is not None
     regression = cfg.stream.label.type == "regression"
     if method == "auto":
         method = "cusum" if regression else "adwin"
-    if regression and method == "ddm":
+    if regression and method in ("ddm", "eddm", "hddm"):  # 0/1 error detectors
         method = "cusum"
     options: dict[str, Any] = {}
     if method in ("cusum", "adwin"):

@@ -8,6 +8,8 @@ from .cusum import RankCUSUM
 from .cvm import CvMWindow
 from .ddm import DDM
 from .distance import JSWindow, PSIWindow, WassersteinWindow
+from .eddm import EDDM
+from .hddm import HDDM
 from .ks import KSWindow
 from .page_hinkley import PageHinkley
 from .pca import PCAReconstruction
@@ -17,6 +19,8 @@ from .registry import METHODS, make_detector, method_params
 __all__ = [
     "ADWIN",
     "DDM",
+    "EDDM",
+    "HDDM",
     "METHODS",
     "Chi2Categorical",
     "CvMWindow",

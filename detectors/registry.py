@@ -12,6 +12,8 @@ from .cusum import RankCUSUM
 from .cvm import CvMWindow
 from .ddm import DDM
 from .distance import JSWindow, PSIWindow, WassersteinWindow
+from .eddm import EDDM
+from .hddm import HDDM
 from .ks import KSWindow
 from .page_hinkley import PageHinkley
 from .pca import PCAReconstruction
@@ -21,7 +23,7 @@ METHODS: dict[str, type[Detector]] = {
     cls.method: cls
     for cls in (
         KSWindow, CvMWindow, RankCUSUM, Chi2Categorical, DDM, QualityNumeric, QualityCategorical,
-        PCAReconstruction, ADWIN, PageHinkley, PSIWindow, JSWindow, WassersteinWindow,
+        PCAReconstruction, ADWIN, PageHinkley, PSIWindow, JSWindow, WassersteinWindow, EDDM, HDDM,
     )
 }
 

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from driftline.detectors import (
     ADWIN,
     DDM,
+    EDDM,
+    HDDM,
     Chi2Categorical,
     CvMWindow,
     JSWindow,
@@ -132,6 +134,20 @@ def page_hinkley_case():
     return PageHinkley, x
 
 
+def eddm_case():
+    rng = np.random.default_rng(25)
+    x = (rng.random(N) < np.repeat([0.1, 0.4, 0.1], 2_000)).astype(float)
+    x[rng.random(N) < 0.05] = np.nan
+    return EDDM, x
+
+
+def hddm_case():
+    rng = np.random.default_rng(26)
+    x = (rng.random(N) < np.repeat([0.1, 0.4, 0.1], 2_000)).astype(float)
+    x[rng.random(N) < 0.05] = np.nan
+    return HDDM, x
+
+
 def distance_case(cls, seed):
     def case():
         rng = np.random.default_rng(seed)
@@ -148,6 +164,7 @@ CASES = {
     "quality": quality_case, "quality_cat": quality_cat_case, "pca": pca_case, "cusum_up": cusum_up_case,
     "adwin": adwin_case, "page_hinkley": page_hinkley_case, "ks_sliding": ks_sliding_case, "psi": distance_case(PSIWindow, 22),
     "js": distance_case(JSWindow, 23), "wasserstein": distance_case(WassersteinWindow, 24),
+    "eddm": eddm_case, "hddm": hddm_case,
 }
 #: detectors without a warning level: their cases need only drifts
 NO_WARNINGS = {"adwin", "page_hinkley"}
