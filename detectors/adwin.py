@@ -7,7 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
+from .base import (
+    STATE_VERSION,
+    Detection,
+    Detector,
+    as_float_array,
+    as_ts_array,
+    check_state_version,
+    restored_last_statistic,
+)
 from .window import ts_or_none
 
 
@@ -124,8 +132,7 @@ class ADWIN(Detector):
         self._rows = [[[float(s), float(q)] for s, q in row] for row in state["rows"]]
         self._width, self._total, self._m2 = int(state["width"]), float(state["total"]), float(state["m2"])
         self._ticks, self._start_ts = int(state["ticks"]), int(state["start_ts"])
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
 
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
         arr = as_float_array(values)

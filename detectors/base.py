@@ -162,3 +162,23 @@ def as_ts_array(ts: Any, n: int) -> np.ndarray:
     if arr.shape[0] != n:
         raise ValueError(f"ts has {arr.shape[0]} entries for {n} values")
     return arr
+
+
+def restored_last_statistic(state: dict[str, Any]) -> tuple[float, float] | None:
+    """The ``last_statistic`` a ``state_dict`` saved (None when no test had run)."""
+    last = state.get("last_statistic")
+    return None if last is None else (float(last[0]), float(last[1]))
+
+
+def binary_input(values: Any, ts: Any, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A batch of 0/1 outcomes: (outcomes as int64, their timestamps, their batch indices).
+
+    NaN (missing) values are skipped; anything but 0, 1 and NaN is a ValueError naming ``who``.
+    """
+    arr = as_float_array(values)
+    ts_arr = as_ts_array(ts, arr.shape[0])
+    keep = np.flatnonzero(~np.isnan(arr))
+    vals = arr[keep]
+    if np.any((vals != 0.0) & (vals != 1.0)):
+        raise ValueError(f"{who}: values must be 0 (correct) or 1 (error), or NaN (missing)")
+    return vals.astype(np.int64), ts_arr[keep], keep

@@ -10,7 +10,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import chi2
 
-from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version
+from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version, restored_last_statistic
 from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
 
 RARE = "(rare)"
@@ -222,8 +222,7 @@ class Chi2Categorical(Detector):
         self._count = int(state["count"])
         self._warned = bool(state["warned"])
         self._unseen = OrderedDict.fromkeys(state["unseen"])
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
 
     # ---------------------------------------------------------------- update
     def update(self, values: Any, ts: Any = None) -> list[Detection]:

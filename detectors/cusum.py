@@ -16,6 +16,7 @@ from .base import (
     as_ts_array,
     check_state_version,
     hysteresis_fires,
+    restored_last_statistic,
 )
 from .window import MIN_SIZE, reference_ranks, ts_or_none
 
@@ -217,8 +218,7 @@ class RankCUSUM(Detector):
         self._charts = np.asarray(state["charts"], dtype=np.int64)
         self._armed = bool(state["armed"])
         self._count = int(state["count"])
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
 
     # ---------------------------------------------------------------- update
     def update(self, values: Any, ts: Any = None) -> list[Detection]:

@@ -11,10 +11,10 @@ from .base import (
     STATE_VERSION,
     Detection,
     Detector,
-    as_float_array,
-    as_ts_array,
+    binary_input,
     check_state_version,
     hysteresis_fires,
+    restored_last_statistic,
 )
 from .window import ts_or_none
 
@@ -139,18 +139,11 @@ class DDM(Detector):
         self._s_min = math.nan if state["s_min"] is None else float(state["s_min"])
         self._min_at = int(state["min_at"])
         self._armed = bool(state["armed"])
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
         self._start_ts = int(state["start_ts"])
 
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        arr = as_float_array(values)
-        ts_arr = as_ts_array(ts, arr.shape[0])
-        keep = np.flatnonzero(~np.isnan(arr))
-        vals = arr[keep]
-        if np.any((vals != 0.0) & (vals != 1.0)):
-            raise ValueError("DDM: values must be 0 (correct) or 1 (error), or NaN (missing)")
-        errs, tss = vals.astype(np.int64), ts_arr[keep]
+        errs, tss, keep = binary_input(values, ts, "DDM")
         detections: list[Detection] = []
         pos = 0
         while pos < errs.shape[0]:

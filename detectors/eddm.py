@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
+from .base import (
+    STATE_VERSION,
+    Detection,
+    Detector,
+    binary_input,
+    check_state_version,
+    restored_last_statistic,
+)
 from .window import ts_or_none
 
 
@@ -139,20 +146,13 @@ class EDDM(Detector):
         self._max = float(state["max"])
         self._armed = bool(state["armed"])
         self._start_ts = int(state["start_ts"])
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
 
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        arr = as_float_array(values)
-        ts_arr = as_ts_array(ts, arr.shape[0])
-        keep = np.flatnonzero(~np.isnan(arr))
-        vals = arr[keep]
-        if np.any((vals != 0.0) & (vals != 1.0)):
-            raise ValueError("EDDM: values must be 0 (correct) or 1 (error), or NaN (missing)")
-        tss = ts_arr[keep]
-        error_at = np.flatnonzero(vals == 1.0).tolist()
+        errs, tss, keep = binary_input(values, ts, "EDDM")
+        error_at = np.flatnonzero(errs == 1).tolist()
         detections: list[Detection] = []
-        pos = 0  # next value (in vals) to process
+        pos = 0  # next value (in errs) to process
         for j in error_at:
             if self._n == 0:
                 self._start_ts = int(tss[pos])
@@ -177,10 +177,10 @@ class EDDM(Detector):
             )
             if severity == "drift":
                 self._reset()  # start afresh from the next value
-        if pos < vals.shape[0]:
+        if pos < errs.shape[0]:
             if self._n == 0:
                 self._start_ts = int(tss[pos])
-            self._n += vals.shape[0] - pos
+            self._n += errs.shape[0] - pos
         return detections
 
     def _error(self) -> tuple[str, float, float] | None:

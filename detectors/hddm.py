@@ -11,10 +11,10 @@ from .base import (
     STATE_VERSION,
     Detection,
     Detector,
-    as_float_array,
-    as_ts_array,
+    binary_input,
     check_state_version,
     hysteresis_fires,
+    restored_last_statistic,
 )
 from .window import WARNING_REARM_EXPONENT, ts_or_none
 
@@ -123,17 +123,10 @@ class HDDM(Detector):
         self._cut_n, self._cut_errors = int(state["cut_n"]), int(state["cut_errors"])
         self._armed = bool(state["armed"])
         self._start_ts = int(state["start_ts"])
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
 
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        arr = as_float_array(values)
-        ts_arr = as_ts_array(ts, arr.shape[0])
-        keep = np.flatnonzero(~np.isnan(arr))
-        vals = arr[keep]
-        if np.any((vals != 0.0) & (vals != 1.0)):
-            raise ValueError("HDDM: values must be 0 (correct) or 1 (error), or NaN (missing)")
-        errs, tss = vals.astype(np.int64), ts_arr[keep]
+        errs, tss, keep = binary_input(values, ts, "HDDM")
         detections: list[Detection] = []
         pos = 0
         while pos < errs.shape[0]:

@@ -7,7 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
+from .base import (
+    STATE_VERSION,
+    Detection,
+    Detector,
+    as_float_array,
+    as_ts_array,
+    check_state_version,
+    restored_last_statistic,
+)
 from .window import ts_or_none
 
 _MODES = ("up", "down", "both")
@@ -107,8 +115,7 @@ class PageHinkley(Detector):
         self._reset()
         self._n, self._start_ts = int(state["n"]), int(state["start_ts"])
         self._mean, self._up, self._up_min, self._down, self._down_max = map(float, state["sums"])
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
 
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
         arr = as_float_array(values)

@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import betabinom, hypergeom
 
-from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version, hysteresis_fires
+from .base import (
+    STATE_VERSION,
+    Detection,
+    Detector,
+    as_float_array,
+    as_ts_array,
+    check_state_version,
+    hysteresis_fires,
+    restored_last_statistic,
+)
 from .chi2 import factorize_categories
 from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
 
@@ -167,8 +176,7 @@ class _QualityWindow(Detector):
         self._codes_ts = np.asarray(state["codes_ts"], dtype=np.int64)
         self._count, self._armed = int(state["count"]), bool(state["armed"])
         self._last_check = state["last_check"]
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
 
     # ---------------------------------------------------------------- update
     def update(self, values: Any, ts: Any = None) -> list[Detection]:

@@ -14,7 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from .base import STATE_VERSION, Detection, Detector, as_float_array, as_ts_array, check_state_version
+from .base import (
+    STATE_VERSION,
+    Detection,
+    Detector,
+    as_float_array,
+    as_ts_array,
+    check_state_version,
+    restored_last_statistic,
+)
 
 #: the smallest reference and window sizes accepted
 MIN_SIZE = 10
@@ -271,8 +279,7 @@ class WindowTest(Detector):
             self._win_enc = self._enc(self._win)
         self._count = int(state["count"])
         self._warned = bool(state["warned"])
-        last = state.get("last_statistic")
-        self._last_statistic = None if last is None else (float(last[0]), float(last[1]))
+        self._last_statistic = restored_last_statistic(state)
 
     # ---------------------------------------------------------------- update
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
