@@ -14,6 +14,15 @@ errors: the one ``learner.concept_detector``, by default ADWIN watching a rise; 
 page_hinkley are shown as the alternatives), calibrated to a budget of 1 false alarm per 1,000,000 events for that stream.
 River runs ADWIN, KSWIN and PageHinkley per feature with their defaults (an alarm of any
 counts for "River (any)"), and DDM and ADWIN on the error stream.
+
+Data quality: a numeric feature whose missing values rise or whose values leave the
+reference's range, a categorical feature whose missing values rise. The column's whole auto set
+runs, calibrated together, and only the ``data_quality`` alarms (``quality``/``quality_cat``)
+count, in the row "driftline auto (quality)". River has no such detector.
+Label and prediction drift: the stream declares ``stream.label`` (or ``stream.prediction``) and
+runs auto's planned detectors with that target (chi2 on the classes, fed as the strings "0",
+"1", ...; ks and cusum on a regression target), calibrated to the budget. River's ADWIN runs on
+the 0/1 binary stream, and ADWIN, KSWIN and PageHinkley on the regression target.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ BUDGET = "1 per 1000000 events"
 @dataclass
 class Scenario:
     name: str
-    kind: str  # numeric | categorical | errors | multivariate
+    kind: str  # numeric | categorical | errors | multivariate | a key of QUALITY_KINDS or TARGET_KINDS
     make: Callable[[np.random.Generator], np.ndarray]  # values (or rows) with drift at PRE
 
 
@@ -62,6 +71,36 @@ def _errors(p_after):
     return lambda rng: (rng.random(PRE + POST) < np.repeat([0.1, p_after], [PRE, POST])).astype(float)
 
 
+def _missing(p_before, p_after, categorical=False):
+    """A feature whose missing-value rate (NaN, or None for a categorical) goes from p_before to p_after."""
+    def make(rng):
+        if categorical:
+            x = _cat([0.4, 0.3, 0.2, 0.1])(rng)
+        else:
+            x = rng.normal(0, 1, PRE + POST)
+        miss = rng.random(PRE + POST) < np.repeat([p_before, p_after], [PRE, POST])
+        x[miss] = None if categorical else np.nan
+        return x
+    return make
+
+
+def _out_of_range(share, factor=10.0):
+    """``share`` of the values after PRE at ``factor`` times the reference's (first 10,000) max."""
+    def make(rng):
+        x = rng.normal(0, 1, PRE + POST)
+        x[PRE:][rng.random(POST) < share] = factor * x[:10_000].max()
+        return x
+    return make
+
+
+def _classes(p_before, p_after):
+    """Class labels as strings "0", "1", ... with proportions p_before, then p_after from PRE."""
+    def make(rng):
+        levels = np.array([str(i) for i in range(len(p_before))], dtype=object)
+        return np.concatenate([rng.choice(levels, PRE, p=p_before), rng.choice(levels, POST, p=p_after)])
+    return make
+
+
 def _corr_flip(rng):
     a = rng.normal(size=PRE + POST)
     r = np.where(np.arange(PRE + POST) < PRE, 0.8, -0.8)
@@ -82,7 +121,26 @@ SCENARIOS = [
     Scenario("error rate 0.10 -> 0.15", "errors", _errors(0.15)),
     Scenario("error rate 0.10 -> 0.25", "errors", _errors(0.25)),
     Scenario("correlation +0.8 -> -0.8", "multivariate", _corr_flip),
+    Scenario("missing 1% -> 10% (numeric)", "quality", _missing(0.01, 0.10)),
+    Scenario("2% at 10x ref max (numeric)", "quality", _out_of_range(0.02)),
+    Scenario("missing 1% -> 5% (categorical)", "quality-cat", _missing(0.01, 0.05, categorical=True)),
+    Scenario("label binary 30% -> 45%", "label-binary", _classes([0.7, 0.3], [0.55, 0.45])),
+    Scenario("label 4 classes mix shift", "label-multiclass",
+             _classes([0.4, 0.3, 0.2, 0.1], [0.3, 0.3, 0.2, 0.2])),
+    Scenario("label regression mean +0.5 sd", "label-regression",
+             _shift(lambda rng, t: rng.normal(0.5, 1, t.size))),
+    Scenario("prediction binary 30% -> 45%", "prediction-binary", _classes([0.7, 0.3], [0.55, 0.45])),
 ]
+
+#: data-quality scenarios: the column's feature type (its auto set runs, its data_quality alarms count)
+QUALITY_KINDS = {"quality": "numeric", "quality-cat": "categorical"}
+#: label / prediction scenarios: (target, stream.label or stream.prediction type)
+TARGET_KINDS = {
+    "label-binary": ("label", "binary"),
+    "label-multiclass": ("label", "multiclass"),
+    "label-regression": ("label", "regression"),
+    "prediction-binary": ("prediction", "binary"),
+}
 
 
 #: the concept detectors shown next to auto's default on the error streams
@@ -91,11 +149,19 @@ CONCEPT_ALTERNATIVES = ("cusum", "ddm", "page_hinkley")
 
 def driftline_detectors(kind: str, concept: str = "auto"):
     """What ``detectors: auto`` builds for one column of this kind (calibrated)."""
-    features = {"numeric": {"x": "numeric"}, "categorical": {"x": "categorical"},
-                "multivariate": {"x": "numeric", "y": "numeric"}, "errors": {"x": "numeric"}}[kind]
+    if kind in QUALITY_KINDS:
+        features = {"x": QUALITY_KINDS[kind]}
+    elif kind in TARGET_KINDS:
+        features = {"x": "numeric"}
+    else:
+        features = {"numeric": {"x": "numeric"}, "categorical": {"x": "categorical"},
+                    "multivariate": {"x": "numeric", "y": "numeric"}, "errors": {"x": "numeric"}}[kind]
     stream = {"name": "bench", "features": features}
     if kind == "errors":
         stream["label"] = {"field": "label", "type": "binary"}
+    if kind in TARGET_KINDS:
+        target, ttype = TARGET_KINDS[kind]
+        stream[target] = {"field": target, "type": ttype}
     cfg = DriftlineConfig.model_validate(
         {"stream": stream, "reference": {"first_n": 10_000}, "false_alarms": {"drift": BUDGET, "warning": None},
          "learner": {"concept_detector": concept}}
@@ -103,6 +169,8 @@ def driftline_detectors(kind: str, concept: str = "auto"):
     planned = plan(cfg)
     if kind == "errors":
         planned = [p for p in planned if p.target == "error"]
+    elif kind in TARGET_KINDS:
+        planned = [p for p in planned if p.target == TARGET_KINDS[kind][0]]
     return planned, build(cfg, planned)
 
 
@@ -114,7 +182,9 @@ def run_driftline(kind: str, x: np.ndarray, concept: str = "auto") -> list[int]:
             values = x if p.features else x[:, ["x", "y"].index(p.feature)]
         else:
             values = x
-        alarms += [d.index for d in det.update(values) if d.severity == "drift"]
+        found = [d.index for d in det.update(values) if d.severity == "drift"]
+        if kind not in QUALITY_KINDS or p.kind == "data_quality":  # quality scenarios: only its alarms count
+            alarms += found
     return sorted(alarms)
 
 
@@ -155,9 +225,12 @@ def main(argv=None) -> int:
     totals: dict[str, list] = {}
     for sc in SCENARIOS:
         xs = [sc.make(np.random.default_rng(1000 + s)) for s in range(args.seeds)]
-        rows = {"driftline auto": [run_driftline(sc.kind, x) for x in xs]}
-        if sc.kind == "categorical":
-            pass  # River has no categorical drift detector
+        auto = "driftline auto (quality)" if sc.kind in QUALITY_KINDS else "driftline auto"
+        rows = {auto: [run_driftline(sc.kind, x) for x in xs]}
+        if sc.kind in ("categorical", "quality", "quality-cat", "label-multiclass"):
+            pass  # River has no categorical, data-quality or multiclass-proportion detector
+        elif sc.kind in ("label-binary", "prediction-binary"):
+            rows["River ADWIN"] = [run_river(rdrift.ADWIN, x.astype(float)) for x in xs]
         elif sc.kind == "errors":
             for method in CONCEPT_ALTERNATIVES:
                 rows[f"driftline {method}-error"] = [run_driftline(sc.kind, x, method) for x in xs]
@@ -179,7 +252,7 @@ def main(argv=None) -> int:
     print()
     print(f"drift-free streams: {args.seeds} x {args.clean_events:,} events per kind; false alarms per 100,000 events")
     print(f"{'stream':32} {'detector':28} {'false alarms':>12} {'per 100k':>9}")
-    for kind in ("numeric", "errors", "categorical"):
+    for kind in ("numeric", "errors", "categorical", "label-binary"):
         xs = []
         for s in range(args.seeds):
             rng = np.random.default_rng(5000 + s)
@@ -187,6 +260,8 @@ def main(argv=None) -> int:
                 xs.append(rng.lognormal(0, 0.5, args.clean_events))
             elif kind == "errors":
                 xs.append((rng.random(args.clean_events) < 0.1).astype(float))
+            elif kind == "label-binary":
+                xs.append(rng.choice(np.array(["0", "1"], dtype=object), args.clean_events, p=[0.7, 0.3]))
             else:
                 xs.append(rng.choice(np.array(list("abcd"), dtype=object), args.clean_events, p=[0.4, 0.3, 0.2, 0.1]))
         rows = {"driftline auto": [run_driftline(kind, x) for x in xs]}
@@ -198,6 +273,8 @@ def main(argv=None) -> int:
             for method in CONCEPT_ALTERNATIVES:
                 rows[f"driftline {method}-error"] = [run_driftline(kind, x, method) for x in xs]
             rows |= {f"River {name}": [run_river(make, x) for x in xs] for name, make in RIVER_ERRORS.items()}
+        elif kind == "label-binary":
+            rows["River ADWIN"] = [run_river(rdrift.ADWIN, x.astype(float)) for x in xs]
         events = args.seeds * args.clean_events
         for name, alarms in rows.items():
             n = sum(len(a) for a in alarms)
