@@ -10,16 +10,15 @@ import numpy as np
 from .base import (
     STATE_VERSION,
     Detection,
-    Detector,
-    binary_input,
     check_state_version,
     hysteresis_fires,
     restored_last_statistic,
 )
+from .error_rate import CumulativeErrorRate
 from .window import ts_or_none
 
 
-class DDM(Detector):
+class DDM(CumulativeErrorRate):
     """Drift Detection Method of Gama et al. (2004) on a learner's 0/1 error stream.
 
     With ``i`` values since the last reset and error rate ``p_i``, the detector uses
@@ -71,7 +70,6 @@ class DDM(Detector):
     SBIA 2004, LNCS 3171, 286-295.
     """
 
-    input_type = "binary"
     method = "ddm"
 
     def __init__(
@@ -142,23 +140,8 @@ class DDM(Detector):
         self._last_statistic = restored_last_statistic(state)
         self._start_ts = int(state["start_ts"])
 
-    def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        errs, tss, keep = binary_input(values, ts, "DDM")
-        detections: list[Detection] = []
-        pos = 0
-        while pos < errs.shape[0]:
-            pos = self._run(errs, tss, keep, pos, detections)
-        return detections
-
     def _run(self, errs, tss, keep, pos, detections) -> int:
-        """Process ``errs[pos:]`` up to and including the first drift; return where to go on."""
-        seg = errs[pos:]
-        k = seg.shape[0]
-        if self._n == 0:
-            self._start_ts = int(tss[pos])
-        n = self._n + np.arange(1, k + 1, dtype=np.int64)
-        e = self._errors + np.cumsum(seg)
-        p = e / n
+        k, n, e, p = self._running(errs, tss, pos)
         s = np.sqrt(p * (1.0 - p) / n)
         ps = p + s
         active = n > self.min_n

@@ -10,16 +10,15 @@ import numpy as np
 from .base import (
     STATE_VERSION,
     Detection,
-    Detector,
-    binary_input,
     check_state_version,
     hysteresis_fires,
     restored_last_statistic,
 )
+from .error_rate import CumulativeErrorRate
 from .window import WARNING_REARM_EXPONENT, ts_or_none
 
 
-class HDDM(Detector):
+class HDDM(CumulativeErrorRate):
     """HDDM_A of Frías-Blanco et al. (2015) on a learner's 0/1 error stream, one-sided.
 
     With ``n`` values and error rate ``p_n`` since the last reset, the detector keeps a cut
@@ -71,7 +70,6 @@ class HDDM(Detector):
     Hoeffding's Bounds. IEEE Transactions on Knowledge and Data Engineering 27(3), 810-823.
     """
 
-    input_type = "binary"
     method = "hddm"
 
     def __init__(self, alpha_drift: float = 0.001, alpha_warning: float | None = 0.005) -> None:
@@ -125,23 +123,8 @@ class HDDM(Detector):
         self._start_ts = int(state["start_ts"])
         self._last_statistic = restored_last_statistic(state)
 
-    def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        errs, tss, keep = binary_input(values, ts, "HDDM")
-        detections: list[Detection] = []
-        pos = 0
-        while pos < errs.shape[0]:
-            pos = self._run(errs, tss, keep, pos, detections)
-        return detections
-
     def _run(self, errs, tss, keep, pos, detections) -> int:
-        """Process ``errs[pos:]`` up to and including the first drift; return where to go on."""
-        seg = errs[pos:]
-        k = seg.shape[0]
-        if self._n == 0:
-            self._start_ts = int(tss[pos])
-        n = self._n + np.arange(1, k + 1, dtype=np.int64)
-        e = self._errors + np.cumsum(seg)
-        p = e / n
+        k, n, e, p = self._running(errs, tss, pos)
         f = p + np.sqrt(math.log(1.0 / self.alpha_drift) / (2.0 * n))
         cummin = np.minimum.accumulate(np.concatenate([[self._f_min], f]))
         record = f <= cummin[:-1]  # River: x_min + eps_x >= z + eps_z moves the cut point
