@@ -30,7 +30,6 @@ class BacktestResult:
     alerts: list[Alert] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     quarantined: int = 0
-    learner_metric: float | None = None
     #: the learner as it stands after the file (None when the stream has no label)
     learner: LearnerCore | None = None
 
@@ -64,6 +63,5 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
             for alert in alerts:
                 out.write(alert.to_json() + b"\n")
     if learner is not None:
-        result.learner_metric = learner.learner.metric
         result.learner = learner
     return result

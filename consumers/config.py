@@ -24,6 +24,7 @@ from pydantic import (
 from driftline.consumers.yamlsource import SourceDoc, load_yaml
 from driftline.detectors.calibration import parse_rate
 from driftline.detectors.registry import METHODS, method_params
+from driftline.learners.batch import DEFAULT_TRAINER
 from driftline.learners.imports import import_attribute
 
 FeatureType = Literal["numeric", "categorical"]
@@ -226,7 +227,7 @@ class BatchModelConfig(_Model):
     """How the batch model is trained, and where the deployed one comes from."""
 
     #: ``module:function(X, y, **params)`` returning a model with ``predict``
-    trainer: str = "driftline.learners.batch:train_river"
+    trainer: str = DEFAULT_TRAINER
     params: dict[str, Any] = Field(default_factory=dict)
     #: a pickled model file to register as the deployed version at start (trusted: it is
     #: yours); without it the deployed version is trained on the reference

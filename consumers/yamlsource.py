@@ -10,7 +10,6 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -94,8 +93,3 @@ def _substitute(value: str, path: Path_, doc: SourceDoc, env: Mapping[str, str])
         return ""
 
     return _ENV.sub(repl, value)
-
-
-def read_yaml_file(path: str | Path, env: Mapping[str, str] | None = None) -> SourceDoc:
-    path = Path(path)
-    return load_yaml(path.read_text(encoding="utf-8"), filename=str(path), env=env)

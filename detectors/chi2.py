@@ -13,8 +13,6 @@ from scipy.stats import chi2
 from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version, restored_last_statistic
 from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
 
-RARE = "(rare)"
-UNSEEN = "(unseen)"
 #: how many unseen level names :attr:`Chi2Categorical.unseen_levels` remembers
 MAX_UNSEEN_LEVELS = 20
 #: relative slack of the pre-filter on the statistic (the decision is made on the p-value)

@@ -108,14 +108,6 @@ def parse_events(
     return build_batch(schema, partition, docs, kept, offsets, values, keys, rejects)
 
 
-def parse_records(
-    schema: StreamSchema, partition: int, offsets: Sequence[int], records: Sequence[dict[str, Any]]
-) -> tuple[EventBatch, list[Reject]]:
-    """Validate already-decoded events (e.g. rows of a CSV or Parquet file)."""
-    raws = [orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) for r in records]
-    return build_batch(schema, partition, list(records), list(range(len(records))), offsets, raws, None, [])
-
-
 def _decode(
     partition: int, offsets: Sequence[int], values: Sequence[bytes | None], max_bytes: int = 1_000_000
 ) -> tuple[list[dict[str, Any]], list[Reject], list[int]]:
