@@ -10,8 +10,9 @@ every alarm on the long drift-free streams are false alarms, reported per 100,00
 
 driftline runs what ``detectors: auto`` builds for the column (numeric feature: ks, cusum,
 quality; categorical: chi2, quality_cat; two numeric features: also pca; the learner's 0/1
-errors: the one ``learner.concept_detector``, by default ADWIN watching a rise; cusum, ddm and
-page_hinkley are shown as the alternatives), calibrated to a budget of 1 false alarm per 1,000,000 events for that stream.
+errors: the one ``learner.concept_detector``, by default the rank CUSUM watching a rise; adwin,
+ddm and page_hinkley are shown as the alternatives), calibrated to a budget of 1 false alarm per
+1,000,000 events for that stream.
 River runs ADWIN, KSWIN and PageHinkley per feature with their defaults (an alarm of any
 counts for "River (any)"), and DDM and ADWIN on the error stream.
 
@@ -21,8 +22,13 @@ runs, calibrated together, and only the ``data_quality`` alarms (``quality``/``q
 count, in the row "driftline auto (quality)". River has no such detector.
 Label and prediction drift: the stream declares ``stream.label`` (or ``stream.prediction``) and
 runs auto's planned detectors with that target (chi2 on the classes, fed as the strings "0",
-"1", ...; ks and cusum on a regression target), calibrated to the budget. River's ADWIN runs on
+"1", ...; for a binary target also the CUSUM's location charts on its 0/1 values; ks and cusum
+on a regression target), calibrated to the budget. River's ADWIN runs on
 the 0/1 binary stream, and ADWIN, KSWIN and PageHinkley on the regression target.
+
+The last table puts each River detector head to head with driftline auto on exactly the drifts
+that River detector runs on: drifts found, median delays over the same drifts, false alarms
+(before the drifts and on the drift-free streams of the same kinds).
 """
 
 from __future__ import annotations
@@ -144,7 +150,7 @@ TARGET_KINDS = {
 
 
 #: the concept detectors shown next to auto's default on the error streams
-CONCEPT_ALTERNATIVES = ("cusum", "ddm", "page_hinkley")
+CONCEPT_ALTERNATIVES = ("adwin", "ddm", "page_hinkley")
 
 
 def driftline_detectors(kind: str, concept: str = "auto"):
@@ -180,6 +186,8 @@ def run_driftline(kind: str, x: np.ndarray, concept: str = "auto") -> list[int]:
     for p, det in zip(planned, dets):
         if kind == "multivariate":
             values = x if p.features else x[:, ["x", "y"].index(p.feature)]
+        elif kind in TARGET_KINDS and det.input_type == "numeric" and x.dtype == object:
+            values = x.astype(float)  # a binary target's classes "0"/"1" as the monitor feeds them: 0/1
         else:
             values = x
         found = [d.index for d in det.update(values) if d.severity == "drift"]
@@ -204,15 +212,51 @@ def run_river(make, x: np.ndarray) -> list[int]:
     return sorted(alarms)
 
 
-def score(alarms_per_seed: list[list[int]]):
-    delays, false, found = [], 0, 0
+def first_delays(alarms_per_seed: list[list[int]]) -> list[int | None]:
+    """Per seed, the delay of the first alarm within ``HORIZON`` of the drift (None: missed)."""
+    out: list[int | None] = []
     for alarms in alarms_per_seed:
-        false += sum(a < PRE for a in alarms)
         after = [a - PRE for a in alarms if PRE <= a < PRE + HORIZON]
-        if after:
-            found += 1
-            delays.append(after[0])
-    return found, delays, false
+        out.append(after[0] if after else None)
+    return out
+
+
+def score(alarms_per_seed: list[list[int]]):
+    delays = [d for d in first_delays(alarms_per_seed) if d is not None]
+    false = sum(sum(a < PRE for a in alarms) for alarms in alarms_per_seed)
+    return len(delays), delays, false
+
+
+def head_to_head(results: dict[str, dict[str, list[list[int]]]], clean_false: dict[str, int]) -> None:
+    """Each River detector against driftline auto on exactly the drifts River's detector runs on.
+
+    Both medians are over the same drifts: those both detected ("both found"), and all of them
+    with a missed drift counted as a delay of ``HORIZON`` ("misses as horizon").
+    """
+    print(f"head to head, on the drifts each River detector runs on ({HORIZON:,} = missed):")
+    print(f"{'River detector':16} {'drifts':>6} {'found River/ours':>17} {'median delay, both found':>25} "
+          f"{'misses as horizon':>18} {'false alarms River/ours':>24}")
+    for name, per_scenario in results.items():
+        if not name.startswith("River") or name == "River (any)":
+            continue
+        ours_all, theirs_all, both_ours, both_theirs, false = [], [], [], [], [0, 0]
+        for scenario, alarms in per_scenario.items():
+            theirs = first_delays(alarms)
+            ours = first_delays(results["driftline auto"][scenario])
+            for t, o in zip(theirs, ours):
+                theirs_all.append(HORIZON if t is None else t)
+                ours_all.append(HORIZON if o is None else o)
+                if t is not None and o is not None:
+                    both_theirs.append(t)
+                    both_ours.append(o)
+            false[0] += sum(sum(a < PRE for a in seed) for seed in alarms)
+            false[1] += sum(sum(a < PRE for a in seed) for seed in results["driftline auto"][scenario])
+        false[0] += clean_false.get(name, 0)
+        false[1] += clean_false.get(f"driftline auto vs {name}", 0)
+        found = f"{sum(t < HORIZON for t in theirs_all)}/{sum(o < HORIZON for o in ours_all)}"
+        both = f"{statistics.median(both_theirs):.0f} / {statistics.median(both_ours):.0f}" if both_ours else "-"
+        horizon = f"{statistics.median(theirs_all):.0f} / {statistics.median(ours_all):.0f}"
+        print(f"{name:16} {len(theirs_all):>6} {found:>17} {both:>25} {horizon:>18} {f'{false[0]} / {false[1]}':>24}")
 
 
 def main(argv=None) -> int:
@@ -223,6 +267,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     print(f"{'scenario':32} {'detector':28} {'found':>7} {'median delay':>13} {'false (pre-drift)':>18}")
     totals: dict[str, list] = {}
+    results: dict[str, dict[str, list[list[int]]]] = {}  # detector -> scenario -> alarms per seed
     for sc in SCENARIOS:
         xs = [sc.make(np.random.default_rng(1000 + s)) for s in range(args.seeds)]
         auto = "driftline auto (quality)" if sc.kind in QUALITY_KINDS else "driftline auto"
@@ -241,6 +286,7 @@ def main(argv=None) -> int:
             rows |= {f"River {name}": v for name, v in per.items()}
             rows["River (any)"] = [sorted(sum((per[n][i] for n in per), [])) for i in range(len(xs))]
         for name, alarms in rows.items():
+            results.setdefault("driftline auto" if name.startswith("driftline auto") else name, {})[sc.name] = alarms
             found, delays, false = score(alarms)
             med = f"{statistics.median(delays):.0f}" if delays else "-"
             print(f"{sc.name:32} {name:28} {found:>3}/{len(xs):<3} {med:>13} {false:>18}")
@@ -252,6 +298,7 @@ def main(argv=None) -> int:
     print()
     print(f"drift-free streams: {args.seeds} x {args.clean_events:,} events per kind; false alarms per 100,000 events")
     print(f"{'stream':32} {'detector':28} {'false alarms':>12} {'per 100k':>9}")
+    clean_false: dict[str, int] = {}  # River detector -> its alarms; "driftline auto vs <it>" -> ours there
     for kind in ("numeric", "errors", "categorical", "label-binary"):
         xs = []
         for s in range(args.seeds):
@@ -278,12 +325,18 @@ def main(argv=None) -> int:
         events = args.seeds * args.clean_events
         for name, alarms in rows.items():
             n = sum(len(a) for a in alarms)
+            if name.startswith("River"):
+                clean_false[name] = clean_false.get(name, 0) + n
+                ours = sum(len(a) for a in rows["driftline auto"])
+                clean_false[f"driftline auto vs {name}"] = clean_false.get(f"driftline auto vs {name}", 0) + ours
             print(f"{kind + ' (no drift)':32} {name:28} {n:>12} {n / events * 1e5:>9.2f}")
     print()
     print(f"{'overall':32} {'detector':28} {'found':>9} {'median delay':>13} {'false (pre-drift)':>18}")
     for name, (found, n, delays, false) in totals.items():
         med = f"{statistics.median(delays):.0f}" if delays else "-"
         print(f"{'all scenarios it runs on':32} {name:28} {found:>4}/{n:<4} {med:>13} {false:>18}")
+    print()
+    head_to_head(results, clean_false)
     print(f"\n({time.time() - t0:.0f} s)")
     return 0
 

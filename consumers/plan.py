@@ -10,12 +10,13 @@
   ``quality-<f>`` detector (missing values rising, levels never seen in the reference);
 * with two numeric features or more: ``pca-features``, the PCA reconstruction error over all
   numeric features (a change of their joint distribution that no marginal shows);
-* on the label and on the predictions: chi-square for classes, KS and rank CUSUM for a
-  regression target;
+* on the label and on the predictions: chi-square for classes (and the rank CUSUM's location
+  charts on a binary target's 0/1 values), KS and rank CUSUM for a regression target;
 * on the learner's errors, one detector (``learner.concept_detector``): by default a rank
   CUSUM watching the error rate rise (``cusum-error``, calibrated to the budget), on 0/1
-  errors or, for regression, on absolute errors (``cusum-abs-error``); ``ddm``, ``adwin``
-  (its ``delta`` calibrated to the budget) and ``page_hinkley`` can be chosen instead.
+  errors or, for regression, on absolute errors (``cusum-abs-error``); ``ddm``, ``eddm``,
+  ``hddm``, ``adwin`` (its ``delta`` calibrated to the budget) and ``page_hinkley`` can be
+  chosen instead.
 
 The false-alarm budget is split over all calibrated detectors and their tests
 (:func:`driftline.detectors.calibration.alpha_per_test`).
@@ -32,6 +33,14 @@ from driftline.detectors.registry import METHODS, method_params
 
 #: test stride of the per-feature KS tests in auto plans (window 1000)
 AUTO_KS_STRIDE = 250
+#: auto's detectors on a label or prediction, by its type: the classes' proportions (chi2), and
+#: for a binary target also the rank CUSUM's two location charts on its 0/1 values, which
+#: catch a shift of the positive rate within a few blocks
+_TARGET_METHODS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "regression": [("ks", {}), ("cusum", {})],
+    "binary": [("chi2", {}), ("cusum", {"direction": "location"})],
+    "multiclass": [("chi2", {})],
+}
 #: the name of the multivariate detector's "feature" set in auto plans
 MULTIVARIATE_NAME = "features"
 
@@ -84,9 +93,8 @@ def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
     for target, spec in (("label", cfg.stream.label), ("prediction", cfg.stream.prediction)):
         if spec is None:
             continue
-        methods = ["ks", "cusum"] if spec.type == "regression" else ["chi2"]
-        for method in methods:
-            out.append(PlannedDetector(f"{method}-{target}", f"{target}_drift", target, None, method))
+        for method, options in _TARGET_METHODS[spec.type]:
+            out.append(PlannedDetector(f"{method}-{target}", f"{target}_drift", target, None, method, dict(options)))
     if cfg.stream.label is not None and cfg.learner.enabled:
         out.append(_concept_detector(cfg))
     return out
@@ -95,19 +103,17 @@ def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
 def _concept_detector(cfg: DriftlineConfig) -> PlannedDetector:
     """The one detector on the learner's errors (one concept drift, one alert).
 
-    ``learner.concept_detector`` names it. ``auto`` is ADWIN (Bifet & Gavaldà, 2007) on 0/1
-    errors, its confidence ``delta`` set from the budget: a learner's error stream drifts slowly
-    as it learns, and ADWIN, which compares sub-windows of the recent errors rather than the
-    errors against a fixed early reference, stays quiet through that (the rank CUSUM raised a
-    false concept drift on the demo's stream). For regression, ``auto`` is the rank CUSUM on
-    absolute errors, watching only a rise; DDM, EDDM and HDDM, for 0/1 errors only, are replaced by it there.
+    ``learner.concept_detector`` names it. ``auto`` is the rank CUSUM's upward location chart
+    (Page, 1954), on 0/1 errors or, for regression, on absolute errors: it compares the errors
+    with those of the reference (the first ``reference.first_n`` labelled events), and its
+    threshold, calibrated on the reference's own error distribution, keeps the budget on a
+    skewed 0/1 stream. A learner improving as it learns makes no alarm: only a rise is watched.
+    DDM, EDDM and HDDM, for 0/1 errors only, are replaced by it for regression.
     """
     method = cfg.learner.concept_detector
     assert cfg.stream.label is not None
     regression = cfg.stream.label.type == "regression"
-    if method == "auto":
-        method = "cusum" if regression else "adwin"
-    if regression and method in ("ddm", "eddm", "hddm"):  # 0/1 error detectors
+    if method == "auto" or (regression and method in ("ddm", "eddm", "hddm")):  # 0/1 error detectors
         method = "cusum"
     options: dict[str, Any] = {}
     if method in ("cusum", "adwin"):

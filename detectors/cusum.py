@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.special import logsumexp
 
 from .base import (
     STATE_VERSION,
@@ -27,34 +28,72 @@ _CHUNK_BLOCKS = 256
 #: the charts are kept in fixed point, in units of 2**-FIXED_BITS
 FIXED_BITS = 32
 _ONE = float(2**FIXED_BITS)
+#: the smallest threshold (a budget so loose that any rise of a chart would be an alarm)
+_MIN_H = 1e-9
 #: one-sided charts run together: location up/down, scale up/down
 N_CHARTS = 4
 #: the charts each ``direction`` watches (indices into location up, down, scale up, down)
-DIRECTIONS = {"both": (0, 1, 2, 3), "up": (0,), "down": (1,)}
+DIRECTIONS = {"both": (0, 1, 2, 3), "location": (0, 1), "up": (0,), "down": (1,)}
 
 
-def siegmund_arl(h: float, allowance: float) -> float:
-    """In-control average run length (in blocks) of a one-sided normal CUSUM.
+def siegmund_arl(h: float, allowance: float, theta: float | None = None) -> float:
+    """In-control average run length (in blocks) of a one-sided CUSUM of increments ``z - k``.
 
-    ``ARL = (exp(2 k b) - 2 k b - 1) / (2 k^2)`` with ``b = h + 1.166`` (Siegmund, 1985,
-    for N(0, 1) increments, allowance ``k`` and threshold ``h``).
+    ``ARL = (exp(theta b) - theta b - 1) / (theta k)`` with ``b = h + 1.166`` (Siegmund, 1985,
+    Ch. X), where ``theta`` is the adjustment coefficient of the increments: the positive root of
+    ``E[exp(theta (z - k))] = 1``. For N(0, 1) scores ``theta = 2 k`` (the default), which gives
+    the classic ``(exp(2 k b) - 2 k b - 1) / (2 k^2)``.
 
     >>> round(siegmund_arl(4.0, 0.5))  # Montgomery's table: 336 (one-sided, h=4, k=0.5)
     338
     """
+    theta = 2.0 * allowance if theta is None else theta
     b = h + _OVERSHOOT
-    x = 2.0 * allowance * b
-    return (math.expm1(x) - x) / (2.0 * allowance**2)
+    x = theta * b
+    return (math.expm1(x) - x) / (theta * allowance)
 
 
-def cusum_threshold(alpha: float, allowance: float, charts: int = N_CHARTS) -> float:
+def cusum_threshold(alpha: float, allowance: float, charts: int = N_CHARTS, theta: float | None = None) -> float:
     """Threshold ``h`` so that ``charts`` charts together fire with probability ``alpha``
-    per block (``ARL`` of one chart ``= charts / alpha``)."""
+    per block (``ARL`` of one chart ``= charts / alpha``; ``theta`` as in :func:`siegmund_arl`)."""
+    theta = 2.0 * allowance if theta is None else theta
     target = charts / alpha
-    if siegmund_arl(0.0, allowance) >= target:
+    if siegmund_arl(0.0, allowance, theta) >= target:
         return 0.0
-    upper = 700.0 / (2.0 * allowance)  # expm1 stays finite
-    return brentq(lambda h: math.log(siegmund_arl(h, allowance) / target), 0.0, upper, xtol=1e-10)
+    upper = 700.0 / theta  # expm1 stays finite
+    return brentq(lambda h: math.log(siegmund_arl(h, allowance, theta) / target), 0.0, upper, xtol=1e-10)
+
+
+def adjustment_coefficient(scores: np.ndarray, weights: np.ndarray, block: int, allowance: float) -> float:
+    """The positive root ``theta`` of ``block * log E[exp(theta s / sqrt(block))] = theta k``.
+
+    ``s`` takes the values ``scores`` (standardised: mean 0, variance 1) with probabilities
+    proportional to ``weights``: the reference's distribution of one value's score. The block
+    score ``z`` is the standardised mean of ``block`` independent scores, so the root is the
+    adjustment (Cramér-Lundberg) coefficient of the increments ``z - k``: exact for the
+    reference's distribution, where a normal approximation (``theta = 2 k``) understates the
+    upper tail of a skewed score, such as the rare 1s of a 0/1 error stream. A score whose block
+    mean can never exceed ``k`` cannot raise its chart; it gets ``theta = 2 k``.
+
+    >>> s = np.array([-1.0, 1.0]); w = np.array([1.0, 1.0])  # symmetric, light tails: about 2k
+    >>> round(adjustment_coefficient(s, w, block=25, allowance=0.5), 3)
+    1.007
+    >>> p = 0.1; s = np.array([-p, 1 - p]) / np.sqrt(p * (1 - p))  # rare 1s: a heavy upper tail
+    >>> round(adjustment_coefficient(s, np.array([1 - p, p]), block=10, allowance=0.5), 3)
+    0.8
+    """
+    root_b = math.sqrt(block)
+    if scores.max() * root_b <= allowance:
+        return 2.0 * allowance
+    log_w = np.log(weights / weights.sum())
+
+    def g(theta: float) -> float:
+        return block * float(logsumexp(log_w + scores * (theta / root_b))) - theta * allowance
+
+    lo, hi = 1e-9, 2.0 * allowance  # g < 0 just above 0, since g'(0) = -k
+    while g(hi) <= 0.0:
+        lo, hi = hi, hi * 2.0
+    return brentq(g, lo, hi, xtol=1e-12)
 
 
 class RankCUSUM(Detector):
@@ -68,17 +107,22 @@ class RankCUSUM(Detector):
     ``S = max(0, S + z - k)`` (Page, 1954) watch them: location up and down, scale up and down.
     A gradual drift accumulates in the charts, so it is caught long before a window test sees it.
 
-    The threshold ``h`` on ``max S`` is set so that the four charts together fire with
-    probability ``alpha_drift`` per block (in-control ARL by Siegmund's approximation, with
-    the allowance lowered by ``sqrt(block / n)`` for the error of the reference's moments);
-    since ``u`` is distribution-free this calibration holds for any continuous feature
-    (``tests_per_value = 1 / block``). ``drift`` fires when ``max S > h``; the next
-    ``reference_size`` values then form a new reference. ``warning`` fires when
-    ``max S > h_warning`` and re-arms once ``max S <= h_warning / 2``.
+    Each chart has its own threshold ``h``, set so that the watched charts together fire
+    with probability ``alpha_drift`` per block: the in-control ARL of each is Siegmund's
+    approximation with the adjustment coefficient of its increments computed exactly from the
+    reference's distribution of ``u`` (:func:`adjustment_coefficient`), and the allowance
+    lowered by ``sqrt(block / n)`` for the error of the reference's moments. For a continuous
+    feature ``u`` is uniform whatever the feature's distribution, so the calibration is
+    distribution-free; for a discrete or skewed one (a 0/1 error stream with rare errors, a
+    binary label) the coefficient accounts for the skewed block sums that a normal
+    approximation would under-count (``tests_per_value = 1 / block``). ``drift`` fires when a
+    chart exceeds its ``h``; the next ``reference_size`` values then form a new reference.
+    ``warning`` fires when a chart exceeds its ``h_warning`` and re-arms once every chart is
+    at or below half of its ``h_warning``.
 
-    ``Detection.statistic`` is ``max S``, ``threshold`` is ``h`` (``p_value`` is None),
-    ``current_n`` the values since the reference was completed, ``start_ts`` the timestamp of
-    the firing block's first value. NaN values are skipped.
+    ``Detection.statistic`` is the firing chart's ``S``, ``threshold`` its ``h`` (``p_value``
+    is None), ``current_n`` the values since the reference was completed, ``start_ts`` the
+    timestamp of the firing block's first value. NaN values are skipped.
 
     Parameters
     ----------
@@ -92,8 +136,10 @@ class RankCUSUM(Detector):
     alpha_drift, alpha_warning
         Probability per block of a false drift (warning); ``alpha_warning=None`` disables warnings.
     direction
-        ``"both"`` (all four charts), or only the location chart ``"up"`` (values rising: the
-        right choice for a learner's errors, whose fall is no alarm) or ``"down"``.
+        ``"both"`` (all four charts), ``"location"`` (the two location charts: for a 0/1
+        stream, whose scale chart would repeat its location chart), or only the location chart
+        ``"up"`` (values rising: the right choice for a learner's errors, whose fall is no
+        alarm) or ``"down"``.
 
     Examples
     --------
@@ -102,7 +148,7 @@ class RankCUSUM(Detector):
     >>> stream = np.concatenate([rng.normal(0, 1, 20_000), rng.normal(0, 1.3, 5_000)])
     >>> det = RankCUSUM()
     >>> [(d.index, d.severity) for d in det.update(stream)]
-    [(20274, 'warning'), (20424, 'drift')]
+    [(20239, 'warning'), (20409, 'drift')]
 
     References
     ----------
@@ -116,7 +162,7 @@ class RankCUSUM(Detector):
     def __init__(
         self,
         reference_size: int = 10_000,
-        block: int = 25,
+        block: int = 10,
         allowance: float = 0.5,
         alpha_drift: float = 1e-6,
         alpha_warning: float | None = 1e-4,
@@ -159,7 +205,8 @@ class RankCUSUM(Detector):
         self._charts = np.zeros(N_CHARTS, dtype=np.int64)  # in units of 2**-FIXED_BITS
         self._armed = True
         self._count = 0
-        self._h = self._h_warn = math.inf  # set with the reference
+        self._h = np.full(N_CHARTS, math.inf)  # per chart, set with the reference
+        self._h_warn = np.full(N_CHARTS, math.inf)
 
     def _set_reference(self, sorted_values: np.ndarray) -> None:
         self._reset()
@@ -172,9 +219,17 @@ class RankCUSUM(Detector):
         # the reference moments are estimates: their error biases every z by about
         # sqrt(block / n) standard deviations, which the calibration takes off the allowance
         k = max(self.allowance - math.sqrt(self.block / n), self.allowance / 2)
+        levels, counts = np.unique(r2, return_counts=True)  # the reference's score distribution
+        mu_u, sd_u, mu_v, sd_v = self._moments
+        z_u = (levels / (2.0 * n) - mu_u) / sd_u
+        z_v = (np.abs(levels - n) / (2.0 * n) - mu_v) / sd_v
         charts = len(self._watched)
-        self._h = cusum_threshold(self.alpha_drift, k, charts)
-        self._h_warn = math.inf if self.alpha_warning is None else cusum_threshold(self.alpha_warning, k, charts)
+        scores_of = (z_u, -z_u, z_v, -z_v)
+        for j in self._watched:
+            theta = adjustment_coefficient(scores_of[j], counts.astype(np.float64), self.block, k)
+            self._h[j] = max(cusum_threshold(self.alpha_drift, k, charts, theta), _MIN_H)
+            if self.alpha_warning is not None:
+                self._h_warn[j] = max(cusum_threshold(self.alpha_warning, k, charts, theta), _MIN_H)
 
     def _ranks2(self, x: np.ndarray) -> np.ndarray:
         """Twice the mid-rank of ``x`` in the reference, as integers: ``u = ranks2 / (2 n)``."""
@@ -262,23 +317,31 @@ class RankCUSUM(Detector):
         c = np.cumsum(np.round(incr * _ONE).astype(np.int64), axis=0)
         floor = np.minimum.accumulate(np.vstack([-self._charts, c]), axis=0)[1:]
         charts = c - np.minimum(floor, 0)  # Lindley's recursion S = max(0, S + x), vectorised
-        stat = charts[:, self._watched].max(axis=1) / _ONE
-        drifts = np.flatnonzero(stat > self._h)
+        watched = charts[:, self._watched] / _ONE
+        h, h_warn = self._h[self._watched], self._h_warn[self._watched]
+        ratio = watched / h  # each chart against its own threshold
+        top = ratio.argmax(axis=1)  # the chart nearest to (or furthest past) its threshold
+        rows = np.arange(top.shape[0])
+        stat, at = watched[rows, top], h[top]
+        drifts = np.flatnonzero(ratio[rows, top] > 1.0)
         n_blocks = int(drifts[0]) + 1 if drifts.size else ends.size
-        high = (stat[:n_blocks] > self._h_warn) & (stat[:n_blocks] <= self._h)
-        fires, armed = hysteresis_fires(high, stat[:n_blocks] <= self._h_warn / 2, self._armed)
+        warn_all = watched[:n_blocks] / h_warn
+        warn_top = warn_all.argmax(axis=1)
+        warn_ratio = warn_all[rows[:n_blocks], warn_top]
+        high = (warn_ratio > 1.0) & (ratio[rows[:n_blocks], top[:n_blocks]] <= 1.0)
+        fires, armed = hysteresis_fires(high, warn_ratio <= 0.5, self._armed)
         first_ts = self._block_ts if self._in_block else int(seg_ts[0])
         starts = np.concatenate([[first_ts], seg_ts[ends[:-1] + 1]])
-        self._last_statistic = (float(stat[n_blocks - 1]), self._h)
+        self._last_statistic = (float(stat[n_blocks - 1]), float(at[n_blocks - 1]))
 
         def detection(b: int, severity: str) -> Detection:
             i = int(ends[b])
             return Detection(
                 index=int(keep[pos + i]),
                 severity=severity,  # type: ignore[arg-type]
-                statistic=float(stat[b]),
+                statistic=float(stat[b] if severity == "drift" else watched[b, warn_top[b]]),
                 p_value=None,
-                threshold=self._h if severity == "drift" else self._h_warn,
+                threshold=float(at[b] if severity == "drift" else h_warn[warn_top[b]]),
                 reference_n=int(self._reference.shape[0]),
                 current_n=self._count + i + 1,
                 start_ts=ts_or_none(int(starts[b])),
