@@ -35,7 +35,13 @@ class ADWIN(Detector):
     (the Bernstein form of the paper's bound, as in MOA and River). Bifet & Gavaldà bound
     the probability that a check finds a false split by ``delta``, so ``alpha_drift`` is
     that ``delta`` and a check is one test (``tests_per_value = 1 / clock``): driftline's
-    budget calibrates it like the other detectors' levels (the bound is conservative).
+    budget calibrates it like the other detectors' levels. The bound is for values in
+    ``[0, 1]`` (0/1 errors, rates), and there it is very conservative: measured on 3 seeded
+    steady 0/1 streams of 1,000,000 values at a budget of 1 per 20,000, no false alarm where
+    the budget allows about 150, so the run length between false alarms is far longer than
+    the budget's and detection slower than a calibrated detector's (the rank CUSUM). On
+    unbounded values (a raw feature, absolute errors) the bound does not hold: the same
+    measurement on lognormal values gave 3.9 times the budget at 1 per 100,000.
 
     On a change ADWIN reports ``drift`` once and starts afresh from the next value (one
     alert per change, where the original drops the old buckets and may fire again while the
