@@ -50,7 +50,7 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
         batch, duplicates = monitor.admit(batch)
         result.rejects += sorted(rejects + duplicates, key=lambda r: r.offset)
         result.events += len(batch)
-        alerts = monitor.process(batch, live=False)
+        alerts = monitor.process(batch, live=False, rejects=rejects)
         monitor_alerts = alerts
         if learner is not None:
             learner.observe(alerts)

@@ -344,7 +344,12 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
 def _detector_problems(cfg: DriftlineConfig, det: DetectorConfig) -> list[tuple[str, str]]:
     problems = []
     input_type = METHODS[det.method].input_type
-    if det.kind in ("data_drift", "data_quality"):
+    if input_type == "messages":  # watches the stream's messages, not a column
+        if det.kind != "data_quality":
+            problems.append(("kind", f"method {det.method!r} watches the messages' schema: its kind is data_quality"))
+        if det.features:
+            problems.append(("features", f"method {det.method!r} watches no features; remove 'features'"))
+    elif det.kind in ("data_drift", "data_quality"):
         if not det.features:
             problems.append(("features", f"kind {det.kind} needs a list of features"))
         for feature in det.features:

@@ -34,7 +34,7 @@ class DriftEngine:
         reference = load_reference(cfg)
         if reference is not None:
             for planned, detector in zip(self.planned, self.detectors):
-                if planned.target != "error":
+                if planned.target not in ("error", "messages"):  # the schema's reference: the first messages
                     detector.fit_reference(column(reference, planned))  # type: ignore[attr-defined]
 
     def __len__(self) -> int:
@@ -44,11 +44,17 @@ class DriftEngine:
         """The batch without events whose id this partition has seen recently (rejected)."""
         return self.recent_ids.split(batch)
 
-    def process(self, batch: EventBatch, *, live: bool = True) -> list[Alert]:
-        """Alerts fired by the feature, label and prediction detectors over ``batch``."""
+    def process(self, batch: EventBatch, *, live: bool = True, rejects: Sequence[Reject] = ()) -> list[Alert]:
+        """Alerts fired by the feature, label and prediction detectors over ``batch``, and by
+        the schema detector over the messages of the same poll (``batch`` and the ``rejects``
+        of its parsing, in offset order)."""
         alerts = []
         for planned, detector in zip(self.planned, self.detectors):
             if planned.target == "error":
+                continue
+            if planned.target == "messages":
+                flags, offsets, ts = messages(batch, rejects)
+                alerts += [self._alert(planned, detector, det, offsets, ts, live) for det in detector.update(flags, ts)]
                 continue
             values = column(batch, planned)
             for det in detector.update(values, batch.ts):
@@ -137,10 +143,25 @@ def detector_details(detector: Detector) -> dict:
     return details
 
 
+def messages(batch: EventBatch, rejects: Sequence[Reject]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rejected flags, offsets, ts)`` of a poll's messages in offset order (1 = rejected).
+
+    A rejected message has no timestamp of its own: it takes the previous message's.
+    """
+    offsets = np.concatenate([batch.offsets, np.array([r.offset for r in rejects], dtype=np.int64)])
+    flags = np.concatenate([np.zeros(batch.offsets.shape[0]), np.ones(len(rejects))])
+    ts = np.concatenate([batch.ts, np.full(len(rejects), -1, dtype=np.int64)])
+    order = np.argsort(offsets, kind="stable")
+    offsets, flags, ts = offsets[order], flags[order], ts[order]
+    known = np.maximum.accumulate(np.where(ts >= 0, np.arange(ts.shape[0]), 0)) if ts.shape[0] else ts
+    return flags, offsets, np.where(ts >= 0, ts, ts[known]) if ts.shape[0] else ts
+
+
 def column(batch: EventBatch, planned: PlannedDetector) -> np.ndarray:
     """The values ``planned`` watches: a feature column, or the label or predictions."""
     if planned.target == "feature" and planned.features:  # a multivariate detector: rows
-        return np.column_stack([batch.numeric[f] for f in planned.features])
+        # stacked as rows (a copy per feature), returned transposed: each feature stays contiguous
+        return np.stack([batch.numeric[f] for f in planned.features]).T
     if planned.target == "feature":
         assert planned.feature is not None
         if planned.feature in batch.numeric:

@@ -20,7 +20,7 @@ from driftline.consumers.service import Role
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.events import parse_events
 
-MONITOR_TARGETS = ("feature", "label", "prediction")
+MONITOR_TARGETS = ("feature", "label", "prediction", "messages")
 
 
 class MonitorRole(Role):
@@ -91,7 +91,7 @@ class MonitorRole(Role):
             batch, duplicates = engine.admit(batch)
             for reject in rejects + duplicates:
                 self.outbox.dead_letter(tp.topic, reject)
-            alerts = engine.process(batch)
+            alerts = engine.process(batch, rejects=rejects)
             for alert in alerts:
                 self.outbox.alert(alert)
             self.telemetry.observe(tp.partition, self.engines[tp.partition], batch, alerts)

@@ -10,6 +10,8 @@
   ``quality-<f>`` detector (missing values rising, levels never seen in the reference);
 * with two numeric features or more: ``pca-features``, the PCA reconstruction error over all
   numeric features (a change of their joint distribution that no marginal shows);
+* per stream: ``schema-errors`` (``data_quality``), the share of messages rejected as
+  unreadable or for a value of the wrong type rising;
 * on the label and on the predictions: chi-square for classes (and the rank CUSUM's location
   charts on a binary target's 0/1 values), KS and rank CUSUM for a regression target;
 * on the learner's errors, one detector (``learner.concept_detector``): by default a rank
@@ -44,7 +46,9 @@ _TARGET_METHODS: dict[str, list[tuple[str, dict[str, Any]]]] = {
 #: the name of the multivariate detector's "feature" set in auto plans
 MULTIVARIATE_NAME = "features"
 
-Target = Literal["feature", "label", "prediction", "error"]
+#: what a detector watches: a feature column, the label, the predictions, the learner's
+#: errors, or the stream's messages themselves (read or rejected: schema errors)
+Target = Literal["feature", "label", "prediction", "error", "messages"]
 
 _TARGET_OF_KIND: dict[str, Target] = {
     "data_drift": "feature",
@@ -90,6 +94,7 @@ def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
         out.append(
             PlannedDetector(f"pca-{MULTIVARIATE_NAME}", "data_drift", "feature", None, "pca", features=tuple(numeric))
         )
+    out.append(PlannedDetector("schema-errors", "data_quality", "messages", None, "schema"))
     for target, spec in (("label", cfg.stream.label), ("prediction", cfg.stream.prediction)):
         if spec is None:
             continue
@@ -129,7 +134,9 @@ def _explicit(cfg: DriftlineConfig) -> list[PlannedDetector]:
     assert isinstance(cfg.detectors, list)
     for det in cfg.detectors:
         target = _TARGET_OF_KIND[det.kind]
-        if target == "feature" and getattr(METHODS[det.method], "multivariate", False):
+        if det.method == "schema":
+            out.append(PlannedDetector(det.name, det.kind, "messages", None, det.method, dict(det.options)))
+        elif target == "feature" and getattr(METHODS[det.method], "multivariate", False):
             out.append(
                 PlannedDetector(det.name, det.kind, target, None, det.method, dict(det.options), tuple(det.features))
             )

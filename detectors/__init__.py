@@ -15,6 +15,7 @@ from .page_hinkley import PageHinkley
 from .pca import PCAReconstruction
 from .quality import QualityCategorical, QualityNumeric
 from .registry import METHODS, make_detector, method_params
+from .schema import SchemaErrors
 
 __all__ = [
     "ADWIN",
@@ -34,6 +35,7 @@ __all__ = [
     "QualityCategorical",
     "QualityNumeric",
     "RankCUSUM",
+    "SchemaErrors",
     "WassersteinWindow",
     "alpha_per_test",
     "make_detector",

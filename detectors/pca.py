@@ -85,7 +85,8 @@ class PCAReconstruction(Detector):
         super().reset()
 
     def _reset(self) -> None:
-        self._rows: list[list[float]] = []  # reference rows while collecting
+        self._rows: list[np.ndarray] = []  # reference rows while collecting, in blocks
+        self._n_rows = 0
         self._mean = self._sd = self._basis = None  # set with the reference (basis: discarded PCs)
         previous = getattr(self, "_inner", None)
         self._inner = KSWindow(**self._inner_args)
@@ -95,6 +96,7 @@ class PCAReconstruction(Detector):
     def _fit(self, rows: np.ndarray) -> None:
         if rows.shape[0] < MIN_SIZE or rows.shape[1] < 2:
             raise ValueError("PCAReconstruction: needs at least 10 complete rows of at least 2 features")
+        rows = np.ascontiguousarray(rows)  # the reductions' rounding depends on the memory layout
         self._mean = rows.mean(axis=0)
         self._sd = np.where(rows.std(axis=0) > 0, rows.std(axis=0), 1.0)
         z = (rows - self._mean) / self._sd
@@ -107,19 +109,22 @@ class PCAReconstruction(Detector):
         q = min(int(np.searchsorted(share, self.variance)) + 1, rows.shape[1] - 1)
         self._basis = eigvec[:, q:]  # the discarded components: SPE is the energy in them
         self._inner.fit_reference(self._spe(rows))
-        self._rows = []
+        self._rows, self._n_rows = [], 0
 
     def _spe(self, rows: np.ndarray) -> np.ndarray:
         """``||z - P P^T z||^2 = ||Q^T z||^2`` with ``Q`` the discarded components (orthonormal
-        complement of ``P``), row by row in a fixed order of element-wise operations (no BLAS),
-        so that a row's SPE is bit-for-bit the same in any batch."""
-        z = (rows - self._mean) / self._sd
-        d, r = self._basis.shape
+        complement of ``P``), row by row in a fixed order of element-wise operations (no BLAS):
+        ``score_j = z_0 q_0j + z_1 q_1j + ...`` summed left to right, then ``SPE = 0 + score_0^2
+        + score_1^2 + ...``. So a row's SPE is bit-for-bit the same in any batch and any memory
+        layout of ``rows`` (features as columns, as the engine passes them, is the fastest)."""
+        cols = np.ascontiguousarray(rows.T)  # one row per feature (a view for the engine's layout)
+        z = (cols - self._mean[:, None]) / self._sd[:, None]
+        basis = self._basis[:, :, None]  # basis[i] multiplies feature i, for every component
+        scores = z[0] * basis[0]  # one row per discarded component
+        for i in range(1, z.shape[0]):
+            scores += z[i] * basis[i]
         spe = np.zeros(rows.shape[0])
-        for j in range(r):
-            score = z[:, 0] * self._basis[0, j]
-            for i in range(1, d):
-                score += z[:, i] * self._basis[i, j]
+        for score in scores:
             spe += score * score
         return spe
 
@@ -137,7 +142,7 @@ class PCAReconstruction(Detector):
         return {
             "version": STATE_VERSION,
             "method": self.method,
-            "rows": [list(r) for r in self._rows],
+            "rows": np.concatenate(self._rows).tolist() if self._rows else [],
             "mean": self._mean.tolist() if ready else None,
             "sd": self._sd.tolist() if ready else None,
             "complement": self._basis.tolist() if ready else None,
@@ -147,7 +152,9 @@ class PCAReconstruction(Detector):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state_version(state, type(self))
         self._reset()
-        self._rows = [list(map(float, r)) for r in state["rows"]]
+        if state["rows"]:
+            self._rows = [np.asarray(state["rows"], dtype=np.float64)]
+            self._n_rows = self._rows[0].shape[0]
         if state.get("complement") is not None:
             self._mean = np.asarray(state["mean"])
             self._sd = np.asarray(state["sd"])
@@ -165,16 +172,12 @@ class PCAReconstruction(Detector):
         arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
         ts_arr = as_ts_array(ts, arr.shape[0])
         keep = np.flatnonzero(~np.isnan(arr).any(axis=1))
-        rows, tss = arr[keep], ts_arr[keep]
+        rows, tss = (arr, ts_arr) if keep.shape[0] == arr.shape[0] else (arr[keep], ts_arr[keep])
         out: list[Detection] = []
         pos = 0
         while pos < rows.shape[0]:
             if self._basis is None:
-                take = min(self.reference_size - len(self._rows), rows.shape[0] - pos)
-                self._rows.extend(rows[pos : pos + take].tolist())
-                pos += take
-                if len(self._rows) == self.reference_size:
-                    self._fit(np.asarray(self._rows))
+                pos = self._collect(rows, pos)
                 continue
             found = self._inner.update(self._spe(rows[pos:]), tss[pos:])
             drift = next((d for d in found if d.severity == "drift"), None)
@@ -187,6 +190,15 @@ class PCAReconstruction(Detector):
             pos += drift.index + 1
             self._reset()  # a new reference and a new PCA from the next rows
         return out
+
+    def _collect(self, rows: np.ndarray, pos: int) -> int:
+        """Add rows ``pos:`` to the reference until it is complete (then fit it); return where to continue."""
+        take = min(self.reference_size - self._n_rows, rows.shape[0] - pos)
+        self._rows.append(np.array(rows[pos : pos + take], order="C"))  # a copy: the caller's array may change
+        self._n_rows += take
+        if self._n_rows == self.reference_size:
+            self._fit(np.concatenate(self._rows))
+        return pos + take
 
 
 def _shift(d: Detection, keep: np.ndarray, pos: int) -> Detection:

@@ -18,12 +18,14 @@ from .ks import KSWindow
 from .page_hinkley import PageHinkley
 from .pca import PCAReconstruction
 from .quality import QualityCategorical, QualityNumeric
+from .schema import SchemaErrors
 
 METHODS: dict[str, type[Detector]] = {
     cls.method: cls
     for cls in (
         KSWindow, CvMWindow, RankCUSUM, Chi2Categorical, DDM, QualityNumeric, QualityCategorical,
         PCAReconstruction, ADWIN, PageHinkley, PSIWindow, JSWindow, WassersteinWindow, EDDM, HDDM,
+        SchemaErrors,
     )
 }
 

@@ -55,6 +55,8 @@ class Reject:
     offset: int
     raw: bytes | None
     error: str
+    #: the feature whose value had the wrong type (a schema error), when that is why
+    feature: str | None = None
 
 
 @dataclass
@@ -181,18 +183,21 @@ def build_batch(
                 feats[i] = {}
 
     numeric: dict[str, np.ndarray] = {}
+    bad_feature: dict[int, str] = {}  # the feature of a schema error, per bad event
     for name in schema.numeric:
         col = [f.get(name) for f in feats]
         if not _only(col, (*_NUMBER, _NONE)):
             for i, v in enumerate(col):
                 if v is not None and (type(v) is bool or not isinstance(v, _NUMBER)):
                     bad.setdefault(i, f"feature {name!r} is numeric, got {type(v).__name__} {v!r:.60}")
+                    bad_feature.setdefault(i, name)
                     col[i] = None
         arr = np.array(col, dtype=np.float64) if n else np.empty(0)
         infinite = np.isinf(arr)
         if infinite.any():
             for i in np.flatnonzero(infinite):
                 bad.setdefault(int(i), f"feature {name!r} is not a finite number")
+                bad_feature.setdefault(int(i), name)
             arr[infinite] = np.nan
         numeric[name] = arr
 
@@ -205,6 +210,7 @@ def build_batch(
                     col[i] = str(v)
                 elif v is not None and not isinstance(v, str):
                     bad.setdefault(i, f"feature {name!r} is categorical, got {type(v).__name__} {v!r:.60}")
+                    bad_feature.setdefault(i, name)
                     col[i] = None
         categorical[name] = _objects(col)
 
@@ -219,7 +225,9 @@ def build_batch(
     for i, reason in bad.items():
         keep[i] = False
         j = kept[i]
-        rejects.append(Reject(partition, offsets[j], values[j], reason))
+        # a feature's type error is named only when it is the reason given
+        feature = bad_feature.get(i) if reason.startswith("feature ") else None
+        rejects.append(Reject(partition, offsets[j], values[j], reason, feature))
     rejects.sort(key=lambda r: r.offset)
     idx = np.flatnonzero(keep)
     all_kept = keep.all()

@@ -66,6 +66,18 @@ def run_roles(cfg: DriftlineConfig, bootstrap: str, roles: list[str]) -> RoleRun
     return RoleRunner(cfg, bootstrap, roles).start()
 
 
+def monitor_all(cfg: DriftlineConfig, bootstrap: str, values: list[bytes]) -> RoleRunner:
+    """Produce ``values`` to the events topic and run the monitor until it has read them all."""
+    produce(bootstrap, cfg.topics.events, values)
+    runner = run_roles(cfg, bootstrap, ["monitor"])
+    try:
+        wait_for(lambda: runner.stats["monitor"].consumed >= len(values), what="the monitor to read every event")
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    return runner
+
+
 def write_config(cfg: DriftlineConfig, path: Any) -> str:
     """The configuration as a YAML file, for roles started as separate processes."""
     import yaml

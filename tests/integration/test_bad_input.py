@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from roles_support import fresh_config, produce, run_roles, wait_for
+from roles_support import fresh_config, monitor_all, produce, run_roles, wait_for
 
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.synthetic import generate
@@ -70,3 +70,27 @@ def test_bad_input_matrix(bootstrap_servers: str) -> None:
     learner = runner.stats["learner"].extra
     assert learner["seen"] == len(good)  # every readable, labelled, not duplicated event was scored
     assert learner["pending"] == len(extra)  # the two without a label wait for one
+
+
+def test_a_burst_of_schema_errors_is_one_data_quality_alert_live_and_in_backtest(bootstrap_servers: str,
+                                                                                 tmp_path) -> None:
+    from driftline.consumers.backtest import backtest
+
+    cfg = fresh_config(bootstrap_servers)
+    messages = [orjson.dumps(e) for e in generate(6000, [], seed=5)]
+    for i in range(4000, 6000, 20):  # from offset 4000 on, one message in 20 has a wrongly typed income
+        messages[i] = orjson.dumps({"id": f"typo-{i}", "ts": 1767225600000 + i, "features": {"income": "n/a"}})
+    runner = monitor_all(cfg, bootstrap_servers, messages)
+    alerts = [orjson.loads(m.value) for m in read_topic(bootstrap_servers, cfg.topics.alerts)]
+    schema = [a for a in alerts if a["detector"] == "schema-errors"]
+    drifts = [a for a in schema if a["severity"] == "drift"]
+    assert len(drifts) == 1, schema
+    [alert] = drifts
+    assert alert["kind"] == "data_quality" and alert["feature"] is None
+    assert 4000 <= alert["position"]["offset"] < 5000 and alert["details"]["check"] == "schema_errors"
+    assert runner.stats["monitor"].dead_letters == 100  # every bad message is still dead-lettered
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(messages) + b"\n")
+    replayed = [a for a in backtest(cfg, path).alerts if a.detector == "schema-errors"]
+    assert [a.alert_id for a in replayed] == [a["alert_id"] for a in schema]

@@ -6,7 +6,7 @@ import io
 
 import orjson
 import pytest
-from roles_support import fresh_config, produce, run_roles, wait_for
+from roles_support import fresh_config, monitor_all, produce, run_roles, wait_for
 
 from driftline.consumers.backtest import backtest
 from driftline.stream.kafka_io import read_topic
@@ -29,13 +29,7 @@ def test_known_shift_alerts_and_bad_messages_go_to_dead_letter(bootstrap_servers
     bad = [b"{not json", b"\xff\xfe", b"[1, 2]", b'{"id": "x", "ts": 1, "features": {"income": "high"}}']
     for i, raw in enumerate(bad):
         values.insert(3000 + i * 1000, raw)
-    produce(bootstrap_servers, cfg.topics.events, values)
-    runner = run_roles(cfg, bootstrap_servers, ["monitor"])
-    try:
-        wait_for(lambda: runner.stats["monitor"].consumed >= len(values), what="the monitor to read every event")
-    finally:
-        runner.shutdown()
-    assert not runner.errors
+    runner = monitor_all(cfg, bootstrap_servers, values)
 
     alerts = _alerts(bootstrap_servers, cfg.topics.alerts)
     income = [a for a in alerts if a.detector == "ks-income" and a.severity == "drift"]

@@ -89,7 +89,7 @@ def test_auto_plans_a_detector_per_feature_label_and_error() -> None:
     names = [(p.name, p.kind) for p in plan(cfg)]
     assert names == [
         ("ks-income", "data_drift"), ("cusum-income", "data_drift"), ("quality-income", "data_quality"),
-        ("chi2-country", "data_drift"), ("quality-country", "data_quality"),
+        ("chi2-country", "data_drift"), ("quality-country", "data_quality"), ("schema-errors", "data_quality"),
         ("chi2-label", "label_drift"), ("cusum-label", "label_drift"), ("cusum-error", "concept_drift"),
     ]
     other = parse_config(MINIMAL + "learner: {concept_detector: adwin}\n")

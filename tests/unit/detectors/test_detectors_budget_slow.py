@@ -39,8 +39,12 @@ def test_auto_detectors_keep_the_budget_on_a_million_drift_free_events():
             cols[name] = rng.choice(levels, BATCH, p=p_levels)
         for i in range(20):
             cols[f"x{i}"][rng.random(BATCH) < 0.01] = np.nan
+        cols["messages"] = (rng.random(BATCH) < 0.001).astype(float)  # a steady 0.1% of unreadable messages
         for p, det in zip(planned, detectors):
-            values = np.column_stack([cols[f] for f in p.features]) if p.features else cols[p.feature]
+            if p.target == "messages":
+                values = cols["messages"]
+            else:
+                values = np.column_stack([cols[f] for f in p.features]) if p.features else cols[p.feature]
             alarms += [(p.name, start + d.index) for d in det.update(values) if d.severity == "drift"]
     # the budget promises at most EVENTS * BUDGET = 1 false alarm on average
     assert len(alarms) <= poisson.ppf(1 - 1e-3, EVENTS * BUDGET), alarms

@@ -27,6 +27,7 @@ from driftline.detectors import (
     QualityCategorical,
     QualityNumeric,
     RankCUSUM,
+    SchemaErrors,
     WassersteinWindow,
 )
 
@@ -148,6 +149,13 @@ def hddm_case():
     return HDDM, x
 
 
+def schema_case():
+    rng = np.random.default_rng(27)
+    x = (rng.random(N) < np.repeat([0.01, 0.08, 0.01], 2_000)).astype(float)  # rejected messages
+    make = lambda: SchemaErrors(reference_size=300, window=100, stride=10, alpha_drift=1e-4, alpha_warning=1e-2)
+    return make, x
+
+
 def distance_case(cls, seed):
     def case():
         rng = np.random.default_rng(seed)
@@ -164,7 +172,7 @@ CASES = {
     "quality": quality_case, "quality_cat": quality_cat_case, "pca": pca_case, "cusum_up": cusum_up_case,
     "adwin": adwin_case, "page_hinkley": page_hinkley_case, "ks_sliding": ks_sliding_case, "psi": distance_case(PSIWindow, 22),
     "js": distance_case(JSWindow, 23), "wasserstein": distance_case(WassersteinWindow, 24),
-    "eddm": eddm_case, "hddm": hddm_case,
+    "eddm": eddm_case, "hddm": hddm_case, "schema": schema_case,
 }
 #: detectors without a warning level: their cases need only drifts
 NO_WARNINGS = {"adwin", "page_hinkley"}

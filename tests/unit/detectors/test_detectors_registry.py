@@ -44,7 +44,7 @@ def test_registry():
     assert {"ks": KSWindow, "chi2": Chi2Categorical, "ddm": DDM}.items() <= METHODS.items()
     assert set(METHODS) == {
         "ks", "cvm", "cusum", "chi2", "ddm", "quality", "quality_cat", "pca", "adwin", "page_hinkley",
-        "psi", "js", "wasserstein", "eddm", "hddm",
+        "psi", "js", "wasserstein", "eddm", "hddm", "schema",
     }
     for method, cls in METHODS.items():
         assert cls.method == method
