@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import logsumexp
 
 from .base import (
     STATE_VERSION,
@@ -91,7 +90,9 @@ def adjustment_coefficient(scores: np.ndarray, weights: np.ndarray, block: int, 
     log_w = np.log(weights / weights.sum())
 
     def g(theta: float) -> float:
-        return block * float(logsumexp(log_w + scores * (theta / root_b))) - theta * allowance
+        a = log_w + scores * (theta / root_b)
+        top = a.max()
+        return block * (top + math.log(np.exp(a - top).sum())) - theta * allowance  # a stable log-sum-exp
 
     lo, hi = 1e-9, 2.0 * allowance  # g < 0 just above 0, since g'(0) = -k
     while g(hi) <= 0.0:
