@@ -11,6 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import chi2
 
 from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version, restored_last_statistic
+from .calibration import WindowedTests
 from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
 
 #: how many unseen level names :attr:`Chi2Categorical.unseen_levels` remembers
@@ -74,13 +75,23 @@ class Chi2Categorical(Detector):
     ``[reference counts; window counts]`` (columns with zero total dropped), with p-value
     ``chi2.sf(X^2, K - 1)`` (Pearson, 1900). The columns are the reference's levels; levels
     whose expected count in a window (``share in the reference * window``) is below
-    ``min_expected`` are pooled into one ``"(rare)"`` column, and levels never seen in the
-    reference go to an ``"(unseen)"`` column (their names: :attr:`unseen_levels`).
+    ``min_expected`` are pooled into one ``"(rare)"`` column (which joins the least frequent
+    other level's column when the pool itself is expected fewer than ``min_expected`` times),
+    and levels never seen in the reference go to an ``"(unseen)"`` column (their names:
+    :attr:`unseen_levels`).
+
+    The asymptotic chi-square p-value is optimistic at strict levels when a column is expected
+    only a few times per window: the count of a rare column has a heavier upper tail than the
+    normal approximation (on a 10-level stream whose smallest columns are expected 5 and 15
+    times per window, the share of windows exceeding the level is 1.2, 1.4 and 1.8 times the
+    level at 1e-3, 1e-4 and 1e-5).
 
     Reference, window, test schedule (a test after the value with count ``c`` since the
     reference was completed, when ``c >= window`` and ``c % stride == 0``), drift and
-    warning rules are those of :class:`~driftline.detectors.ks.KSWindow`. ``None`` (and NaN)
-    values are missing and skipped.
+    warning rules are those of :class:`~driftline.detectors.ks.KSWindow`, and so is the
+    false-alarm budget, which counts one alarm per cluster of exceedances of the overlapping
+    windows (see ``calibration.alpha_per_test``). ``None`` (and NaN) values are missing and
+    skipped.
 
     Parameters
     ----------
@@ -133,7 +144,8 @@ class Chi2Categorical(Detector):
 
     @property
     def tests_per_value(self) -> float:
-        return 1.0 / self.stride
+        """``1 / stride`` overlapping windows (see :class:`~driftline.detectors.calibration.WindowedTests`)."""
+        return WindowedTests(self.window, self.stride)
 
     @property
     def unseen_levels(self) -> list[str]:
@@ -160,6 +172,10 @@ class Chi2Categorical(Detector):
         common = sorted(level for level, k in counts.items() if k >= min_count)
         self._bucket_of = {level: i for i, level in enumerate(common)}
         rare, unseen = len(common), len(common) + 1
+        if common and 0 < sum(k for k in counts.values() if k < min_count) < min_count:
+            # the pooled rare levels are themselves rare: they join the least frequent
+            # common level, so that no column is expected fewer than min_expected times
+            rare = self._bucket_of[min(common, key=lambda level: (counts[level], level))]
         ref_counts = np.zeros(len(common) + 2, dtype=np.int64)
         for level, k in counts.items():
             col = self._bucket_of.setdefault(level, rare)

@@ -111,6 +111,7 @@ class CvMWindow(WindowTest):
     """
 
     method = "cvm"
+    budget_clusters = True
 
     def _fit(self, reference: np.ndarray) -> None:
         n, m = reference.shape[0], self.window

@@ -54,7 +54,8 @@ class KSWindow(WindowTest):
     window
         Number of most recent values tested against the reference.
     stride
-        A test runs every ``stride`` values (``tests_per_value = 1 / stride``).
+        A test runs every ``stride`` values (``tests_per_value = 1 / stride``, whose
+        overlapping windows' exceedances the budget counts once per cluster).
     alpha_drift
         Significance level of a drift (see ``calibration.alpha_per_test``).
     alpha_warning
@@ -77,6 +78,7 @@ class KSWindow(WindowTest):
     """
 
     method = "ks"
+    budget_clusters = True
 
     def _fit(self, reference: np.ndarray) -> None:
         n, m = reference.shape[0], self.window

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .base import (
     check_state_version,
     restored_last_statistic,
 )
+from .calibration import WindowedTests
 
 #: the smallest reference and window sizes accepted
 MIN_SIZE = 10
@@ -153,8 +154,19 @@ class WindowTest(Detector):
         self.sliding = sliding
         self._reset()
 
+    #: whether the false-alarm budget counts clusters of exceedances (the detector raises one
+    #: alarm per cluster) rather than exceedances: set by the tests whose p-values and
+    #: clusters were measured against the model of ``calibration.window_extremal_index``
+    budget_clusters: ClassVar[bool] = False
+
     @property
     def tests_per_value(self) -> float:
+        """``1 / stride``; a :class:`~driftline.detectors.calibration.WindowedTests` when
+        :attr:`budget_clusters` is set, so that ``alpha_per_test`` budgets one alarm per
+        cluster of exceedances of these overlapping windows (the detector raises one, then
+        renews its reference)."""
+        if self.budget_clusters:
+            return WindowedTests(self.window, self.stride)
         return 1.0 / self.stride
 
     # ------------------------------------------------------------ the test

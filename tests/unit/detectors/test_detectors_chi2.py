@@ -28,9 +28,12 @@ def test_statistic_equals_scipy(seed):
 def pooled_table(ref_values, window_values, window, min_expected=5.0):
     levels, counts = np.unique(ref_values, return_counts=True)
     common = [lv for lv, c in zip(levels, counts) if c / len(ref_values) * window >= min_expected]
+    rare_expected = sum(c for lv, c in zip(levels, counts) if lv not in common) / len(ref_values) * window
+    # a pool of rare levels expected fewer than min_expected times joins the least frequent level
+    pool = min(common, key=lambda lv: counts[list(levels).index(lv)]) if 0 < rare_expected < min_expected else "(rare)"
     cols = common + ["(rare)", "(unseen)"]
     def column(v):
-        return v if v in common else ("(rare)" if v in set(levels) else "(unseen)")
+        return v if v in common else (pool if v in set(levels) else "(unseen)")
     table = np.zeros((2, len(cols)), dtype=int)
     for row, vals in enumerate([ref_values, window_values]):
         for v in vals:

@@ -1,4 +1,9 @@
-"""False alarms on drift-free streams stay within the budget given by alpha_per_test."""
+"""False alarms on drift-free streams stay within the budget given by alpha_per_test.
+
+The levels come from each detector's own ``tests_per_value``, as ``plan.build`` computes them
+(for the windowed tests: one alarm per cluster of exceedances, see
+``test_detectors_run_length.py`` for the run length between alarms).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ def allowed(rate):
 
 def test_ks_false_alarms_within_budget():
     rate = parse_rate(BUDGET)
-    alpha = alpha_per_test(rate, tests_per_value=1 / 100, n_detectors=1)
+    alpha = alpha_per_test(rate, KSWindow(stride=100).tests_per_value, n_detectors=1)
     alarms = 0
     for seed in range(TRIALS):
         det = KSWindow(stride=100, alpha_drift=alpha, alpha_warning=None)
@@ -38,7 +43,7 @@ def test_ks_false_alarms_within_budget():
 
 def test_chi2_false_alarms_within_budget():
     rate = parse_rate(BUDGET)
-    alpha = alpha_per_test(rate, tests_per_value=1 / 100, n_detectors=1)
+    alpha = alpha_per_test(rate, Chi2Categorical(stride=100).tests_per_value, n_detectors=1)
     levels = np.array(list("abcdefgh") + ["rare1", "rare2"], dtype=object)
     p = np.array([0.3, 0.2, 0.15, 0.1, 0.1, 0.08, 0.05, 0.015, 0.003, 0.002])
     alarms = 0
