@@ -184,7 +184,9 @@ def run_driftline(kind: str, x: np.ndarray, concept: str = "auto") -> list[int]:
     planned, dets = driftline_detectors(kind, concept)
     alarms = []
     for p, det in zip(planned, dets):
-        if kind == "multivariate":
+        if p.target == "messages":
+            values = np.zeros(x.shape[0])  # every message readable: the schema detector stays quiet
+        elif kind == "multivariate":
             values = x if p.features else x[:, ["x", "y"].index(p.feature)]
         elif kind in TARGET_KINDS and det.input_type == "numeric" and x.dtype == object:
             values = x.astype(float)  # a binary target's classes "0"/"1" as the monitor feeds them: 0/1

@@ -218,6 +218,9 @@ class WassersteinWindow(_DistanceWindow):
 
     method = "wasserstein"
     _power = 0.5
+    #: its simulated null keeps the budget with one alarm budgeted per cluster of exceedances
+    #: (see ``calibration.window_extremal_index``); measured in the run-length conformance tests
+    budget_clusters = True
 
     def _prepare(self, reference: np.ndarray) -> None:
         sd = float(np.std(reference))
