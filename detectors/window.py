@@ -55,7 +55,12 @@ def reference_ranks(reference_sorted: np.ndarray, x: np.ndarray) -> tuple[np.nda
         return last[2], last[3]
     order = np.argsort(x)
     xs = x[order]
-    right_s = np.searchsorted(reference_sorted, xs, side="right").astype(np.int64)
+    n = reference_sorted.shape[0]
+    # a stable merge of the two sorted arrays puts each reference value before the values of
+    # ``x`` equal to it, so a value's place in the merge, less the values of ``x`` before it,
+    # is ``#ref <= x`` (a linear merge: about twice as fast as searching)
+    merged = np.argsort(np.concatenate([reference_sorted, xs]), kind="stable")
+    right_s = np.flatnonzero(merged >= n) - np.arange(xs.shape[0])
     tied = (right_s > 0) & (reference_sorted[right_s - 1] == xs)
     left_s = right_s.copy()
     if tied.any():
