@@ -319,13 +319,15 @@ class RankCUSUM(Detector):
         k = seg.shape[0]
         n = self._reference.shape[0]
         r2 = self._ranks2(seg)
-        feats = np.stack([r2, np.abs(r2 - n)], axis=1)
-        cum = self._partial + np.cumsum(feats, axis=0)  # exact sums since the current block began
-        filled = self._in_block + np.arange(1, k + 1)
-        ends = np.flatnonzero(filled % self.block == 0)  # positions closing a block
+        # exact integer sums since the current block began, of u and of |u - 1/2| (times 2n)
+        cum_u = np.cumsum(r2) + self._partial[0]
+        cum_v = np.cumsum(np.abs(r2 - n)) + self._partial[1]
+        last = np.array([cum_u[-1], cum_v[-1]])
+        ends = np.arange(self.block - self._in_block - 1, k, self.block)  # positions closing a block
         if ends.size == 0:
-            return self._carry(cum[-1], seg_ts, pos, k, 0)
-        sums = np.diff(np.vstack([np.zeros(2, np.int64), cum[ends]]), axis=0) / (2.0 * n)  # 1st: + partial
+            return self._carry(last, seg_ts, pos, k, 0)
+        at_ends = np.stack([cum_u[ends], cum_v[ends]], axis=1)
+        sums = np.diff(at_ends, axis=0, prepend=np.zeros((1, 2), np.int64)) / (2.0 * n)  # 1st: + partial
         mu_u, sd_u, mu_v, sd_v = self._moments
         scale = math.sqrt(self.block)
         z_u = (sums[:, 0] / self.block - mu_u) / sd_u * scale
@@ -376,7 +378,7 @@ class RankCUSUM(Detector):
         last_end = int(ends[-1])
         self._in_block = 0
         self._count += last_end + 1
-        return self._carry(cum[-1] - cum[last_end], seg_ts, pos, k, last_end + 1)
+        return self._carry(last - at_ends[-1], seg_ts, pos, k, last_end + 1)
 
     def _carry(self, partial: np.ndarray, seg_ts: np.ndarray, pos: int, k: int, open_at: int) -> int:
         """Keep the sums of the open block, which holds ``seg[open_at:]`` after what it held."""
