@@ -18,7 +18,7 @@ from .base import (
     hysteresis_fires,
     restored_last_statistic,
 )
-from .window import MIN_SIZE, reference_ranks, ts_or_none
+from .window import MIN_SIZE, reference_ranks, run_starts, ts_or_none
 
 #: Siegmund's correction of the threshold for the overshoot of a normal CUSUM
 _OVERSHOOT = 1.166
@@ -229,6 +229,7 @@ class RankCUSUM(Detector):
     def _set_reference(self, sorted_values: np.ndarray) -> None:
         self._reset()
         self._reference = sorted_values
+        self._starts = run_starts(sorted_values)
         n = sorted_values.shape[0]
         r2 = self._ranks2(sorted_values)
         u, v = r2 / (2.0 * n), np.abs(r2 - n) / (2.0 * n)
@@ -251,7 +252,7 @@ class RankCUSUM(Detector):
 
     def _ranks2(self, x: np.ndarray) -> np.ndarray:
         """Twice the mid-rank of ``x`` in the reference, as integers: ``u = ranks2 / (2 n)``."""
-        left, right = reference_ranks(self._reference, x)
+        left, right = reference_ranks(self._reference, x, self._starts)
         return left + right
 
     def fit_reference(self, values: Any) -> None:

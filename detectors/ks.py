@@ -8,7 +8,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import kolmogi, kolmogorov
 
-from .window import MIN_SIZE, WindowTest, reference_ranks, ts_or_none, validate_window_params
+from .window import MIN_SIZE, WindowTest, reference_ranks, run_starts, ts_or_none, validate_window_params
 
 __all__ = ["KSWindow", "MIN_SIZE", "ks_statistic", "ts_or_none", "validate_window_params"]
 
@@ -88,6 +88,7 @@ class KSWindow(WindowTest):
         # 32-bit codes sort and convert to float about twice as fast, when they fit
         self._code_type = np.int32 if 2 * self._shift < 31 else np.int64
         self._cur_right, self._cur_left = np.arange(1, m + 1) / m, np.arange(m) / m
+        self._starts = run_starts(reference)
 
     def _statistic(self, window: np.ndarray) -> float:
         return ks_statistic(self._reference, window)
@@ -98,7 +99,7 @@ class KSWindow(WindowTest):
         The codes sort as the values do, and two values share a code only when they are equal
         or no reference point lies between them.
         """
-        left, right = reference_ranks(self._reference, values)
+        left, right = reference_ranks(self._reference, values, self._starts)
         return ((right << self._shift) | left).astype(self._code_type)
 
     def _statistics(self, encoded: np.ndarray, stops: np.ndarray) -> np.ndarray:
