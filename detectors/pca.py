@@ -14,12 +14,14 @@ from .window import MIN_SIZE
 class PCAReconstruction(Detector):
     """Windowed KS test of the PCA reconstruction error (SPE) of rows of several features.
 
-    On the reference rows (standardised with the reference mean and deviation) the principal
+    On every other reference row (standardised with their mean and deviation) the principal
     components that explain ``variance`` of the total (at most ``d - 1`` of ``d``) are kept.
     Each row's squared prediction error ``SPE = ||z - P P^T z||^2`` (Jackson & Mudholkar,
     1979) measures how far it lies off the reference's correlation structure: when two
     features' correlation flips while both marginals stay the same, no per-feature test can
-    see it, but the SPE grows. The SPE stream is tested against the reference rows' SPE by a
+    see it, but the SPE grows. The SPE stream is tested against the SPE of the reference rows
+    left out of the fit (so that both are SPEs of rows the fit has not seen, exchangeable under
+    no drift: an in-sample SPE is biased low, measured 7% on 20 features) by a
     :class:`~driftline.detectors.ks.KSWindow` with the same ``window``, ``stride`` and levels
     (its schedule, drift, warning and renewal rules apply; after a drift the next
     ``reference_size`` complete rows form a new reference and a new PCA).
@@ -96,7 +98,12 @@ class PCAReconstruction(Detector):
     def _fit(self, rows: np.ndarray) -> None:
         if rows.shape[0] < MIN_SIZE or rows.shape[1] < 2:
             raise ValueError("PCAReconstruction: needs at least 10 complete rows of at least 2 features")
-        rows = np.ascontiguousarray(rows)  # the reductions' rounding depends on the memory layout
+        # the components are fitted on every other reference row and the reference SPEs taken
+        # from the rows in between: an SPE of a row the fit has seen is biased low (the fit
+        # chose the discarded directions to have the least energy in those very rows), which
+        # a KS test against new rows would take for a drift
+        held = np.ascontiguousarray(rows[1::2])
+        rows = np.ascontiguousarray(rows[0::2])  # the reductions' rounding depends on the memory layout
         self._mean = rows.mean(axis=0)
         self._sd = np.where(rows.std(axis=0) > 0, rows.std(axis=0), 1.0)
         z = (rows - self._mean) / self._sd
@@ -108,7 +115,7 @@ class PCAReconstruction(Detector):
         share = np.cumsum(eigval) / eigval.sum()
         q = min(int(np.searchsorted(share, self.variance)) + 1, rows.shape[1] - 1)
         self._basis = eigvec[:, q:]  # the discarded components: SPE is the energy in them
-        self._inner.fit_reference(self._spe(rows))
+        self._inner.fit_reference(self._spe(held))
         self._rows, self._n_rows = [], 0
 
     def _spe(self, rows: np.ndarray) -> np.ndarray:
