@@ -166,11 +166,18 @@ class LearnerCore:
         return alerts
 
     def rollback_online(self, partition: int, before_offset: int) -> int | None:
-        """Restore the newest snapshot from before ``before_offset``; the offset it was taken at."""
+        """Restore the newest snapshot from before ``before_offset``; the offset it was taken at.
+
+        The concept detectors then watch another model's errors: each takes a new reference
+        from the errors that follow (as after a drift), so the restored model's error level,
+        high on a changed concept, is its new normal rather than a second drift.
+        """
         snap = self.snapshots.before(partition, before_offset)
         if snap is None:
             return None
         self.learner.pipeline = copy.deepcopy(snap.pipeline)
+        for engine in self.engines.values():
+            engine.rebaseline()
         return snap.offset
 
     def replay(self, batch: EventBatch) -> int:

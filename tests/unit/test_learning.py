@@ -104,3 +104,17 @@ def test_state_round_trip_gives_identical_future_output() -> None:
     assert [x.alert_id for x in a] == [x.alert_id for x in b] and a
     assert restored.pending == whole.pending == 200
     assert restored.learner.metric == whole.learner.metric
+
+
+def test_a_rollback_restarts_the_concept_detectors_reference() -> None:
+    cfg = config(preprocessing=["river.preprocessing.StandardScaler"])
+    events = list(generate(6000, [Drift("concept drift", "concept_drift", None, 3000, "flip")], seed=3))
+    core = LearnerCore(cfg, live=False)
+    concept = [a for a in core.process_events(batch(cfg, events[:3600])).alerts
+               if a.kind == "concept_drift" and a.severity == "drift"]
+    assert concept and concept[0].position.offset >= 3000
+    detector = core.engine(0).detectors[0]
+    assert detector.state_dict()["reference"] is not None  # renewed after the drift, from the errors since
+    assert core.rollback_online(0, concept[0].position.offset - 1000) is not None
+    state = detector.state_dict()
+    assert state["reference"] is None and state["reference_buffer"] == []  # the next errors form it
