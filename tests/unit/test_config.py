@@ -117,3 +117,13 @@ def test_validate_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["validate", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "kafka.partitions (line 7)" in err
+
+
+def test_a_listed_schema_detector_watches_the_messages() -> None:
+    cfg = parse_config(MINIMAL + "detectors:\n  - {name: bad-messages, method: schema, kind: data_quality}\n")
+    [planned] = plan(cfg)
+    assert (planned.name, planned.target, planned.feature, planned.kind) == (
+        "bad-messages", "messages", None, "data_quality")
+    wrong = problems(MINIMAL + "detectors:\n  - {name: s, method: schema, kind: data_drift, features: [income]}\n")
+    assert {key for key, _, _ in wrong} == {"detectors[0].kind", "detectors[0].features"}
+    assert any("watches the messages' schema" in message for _, _, message in wrong)
