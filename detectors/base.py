@@ -170,15 +170,21 @@ def restored_last_statistic(state: dict[str, Any]) -> tuple[float, float] | None
     return None if last is None else (float(last[0]), float(last[1]))
 
 
+def present_values(values: Any, ts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A numeric batch without its missing (NaN) values: (values, their timestamps, their
+    indices in the batch, which a detection's ``index`` refers to)."""
+    arr = as_float_array(values)
+    ts_arr = as_ts_array(ts, arr.shape[0])
+    keep = np.flatnonzero(~np.isnan(arr))
+    return arr[keep], ts_arr[keep], keep
+
+
 def binary_input(values: Any, ts: Any, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A batch of 0/1 outcomes: (outcomes as int64, their timestamps, their batch indices).
 
     NaN (missing) values are skipped; anything but 0, 1 and NaN is a ValueError naming ``who``.
     """
-    arr = as_float_array(values)
-    ts_arr = as_ts_array(ts, arr.shape[0])
-    keep = np.flatnonzero(~np.isnan(arr))
-    vals = arr[keep]
+    vals, tss, keep = present_values(values, ts)
     if np.any((vals != 0.0) & (vals != 1.0)):
         raise ValueError(f"{who}: values must be 0 (correct) or 1 (error), or NaN (missing)")
-    return vals.astype(np.int64), ts_arr[keep], keep
+    return vals.astype(np.int64), tss, keep

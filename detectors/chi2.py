@@ -12,7 +12,7 @@ from scipy.stats import chi2
 
 from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version, restored_last_statistic
 from .calibration import WindowedTests
-from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
+from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, set_window_params, ts_or_none
 
 #: how many unseen level names :attr:`Chi2Categorical.unseen_levels` remembers
 MAX_UNSEEN_LEVELS = 20
@@ -132,16 +132,9 @@ class Chi2Categorical(Detector):
         alpha_warning: float | None = 1e-4,
         min_expected: float = 10.0,
     ) -> None:
-        validate_window_params(
-            type(self).__name__, reference_size, window, stride, alpha_drift, alpha_warning
-        )
         if not isinstance(min_expected, (int, float)) or not min_expected > 0:
             raise ValueError(f"Chi2Categorical: min_expected must be > 0, got {min_expected!r}")
-        self.reference_size = int(reference_size)
-        self.window = int(window)
-        self.stride = int(stride)
-        self.alpha_drift = float(alpha_drift)
-        self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        set_window_params(self, reference_size, window, stride, alpha_drift, alpha_warning)
         self.min_expected = float(min_expected)
         self._reset()
 

@@ -13,9 +13,9 @@ from .base import (
     Detection,
     Detector,
     as_float_array,
-    as_ts_array,
     check_state_version,
     hysteresis_fires,
+    present_values,
     restored_last_statistic,
 )
 from .window import MIN_SIZE, reference_ranks, run_starts, ts_or_none
@@ -296,10 +296,7 @@ class RankCUSUM(Detector):
 
     # ---------------------------------------------------------------- update
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        arr = as_float_array(values)
-        ts_arr = as_ts_array(ts, arr.shape[0])
-        keep = np.flatnonzero(~np.isnan(arr))
-        vals, tss = arr[keep], ts_arr[keep]
+        vals, tss, keep = present_values(values, ts)
         detections: list[Detection] = []
         pos = 0
         while pos < vals.shape[0]:

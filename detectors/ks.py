@@ -8,9 +8,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import kolmogi, kolmogorov
 
-from .window import MIN_SIZE, WindowTest, reference_ranks, run_starts, ts_or_none, validate_window_params
+from .window import WindowTest, reference_ranks, run_starts
 
-__all__ = ["KSWindow", "MIN_SIZE", "ks_statistic", "ts_or_none", "validate_window_params"]
+__all__ = ["KSWindow", "ks_statistic"]
 
 
 def ks_statistic(reference_sorted: np.ndarray, sample: np.ndarray) -> float:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version
 from .ks import KSWindow
-from .window import MIN_SIZE
+from .window import MIN_SIZE, set_window_params
 
 
 class PCAReconstruction(Detector):
@@ -65,12 +65,7 @@ class PCAReconstruction(Detector):
             reference_size=reference_size, window=window, stride=stride,
             alpha_drift=alpha_drift, alpha_warning=alpha_warning,
         )
-        KSWindow(**self._inner_args)  # validates the shared parameters
-        self.reference_size = int(reference_size)
-        self.window = int(window)
-        self.stride = int(stride)
-        self.alpha_drift = float(alpha_drift)
-        self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        set_window_params(self, reference_size, window, stride, alpha_drift, alpha_warning)
         self.variance = float(variance)
         self._reset()
 

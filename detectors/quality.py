@@ -19,7 +19,7 @@ from .base import (
     restored_last_statistic,
 )
 from .chi2 import factorize_categories
-from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, ts_or_none, validate_window_params
+from .window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, set_window_params, ts_or_none
 
 #: p-values of strange counts remembered per reference, at most
 _P_CACHE_SIZE = 4096
@@ -52,12 +52,7 @@ class _QualityWindow(Detector):
         alpha_drift: float = 1e-6,
         alpha_warning: float | None = 1e-4,
     ) -> None:
-        validate_window_params(type(self).__name__, reference_size, window, stride, alpha_drift, alpha_warning)
-        self.reference_size = int(reference_size)
-        self.window = int(window)
-        self.stride = int(stride)
-        self.alpha_drift = float(alpha_drift)
-        self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        set_window_params(self, reference_size, window, stride, alpha_drift, alpha_warning)
         self._reset()
 
     @property

@@ -19,8 +19,8 @@ from .base import (
     Detection,
     Detector,
     as_float_array,
-    as_ts_array,
     check_state_version,
+    present_values,
     restored_last_statistic,
 )
 from .calibration import WindowedTests
@@ -133,6 +133,24 @@ def validate_window_params(
             )
 
 
+def set_window_params(
+    obj: Any,
+    reference_size: int,
+    window: int,
+    stride: int,
+    alpha_drift: float,
+    alpha_warning: float | None,
+) -> None:
+    """Validate (see :func:`validate_window_params`) and set a windowed detector's
+    ``reference_size``, ``window``, ``stride``, ``alpha_drift`` and ``alpha_warning``."""
+    validate_window_params(type(obj).__name__, reference_size, window, stride, alpha_drift, alpha_warning)
+    obj.reference_size = int(reference_size)
+    obj.window = int(window)
+    obj.stride = int(stride)
+    obj.alpha_drift = float(alpha_drift)
+    obj.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+
+
 def ts_or_none(value: int) -> int | None:
     """Timestamps of -1 (see ``as_ts_array``) mean unknown."""
     return None if value < 0 else int(value)
@@ -166,16 +184,9 @@ class WindowTest(Detector):
         alpha_warning: float | None = 1e-4,
         sliding: bool = False,
     ) -> None:
-        validate_window_params(
-            type(self).__name__, reference_size, window, stride, alpha_drift, alpha_warning
-        )
         if not isinstance(sliding, bool):
             raise ValueError(f"{type(self).__name__}: sliding must be true or false, got {sliding!r}")
-        self.reference_size = int(reference_size)
-        self.window = int(window)
-        self.stride = int(stride)
-        self.alpha_drift = float(alpha_drift)
-        self.alpha_warning = None if alpha_warning is None else float(alpha_warning)
+        set_window_params(self, reference_size, window, stride, alpha_drift, alpha_warning)
         self.sliding = sliding
         self._reset()
 
@@ -320,10 +331,7 @@ class WindowTest(Detector):
 
     # ---------------------------------------------------------------- update
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        arr = as_float_array(values)
-        ts_arr = as_ts_array(ts, arr.shape[0])
-        keep = np.flatnonzero(~np.isnan(arr))  # batch index of every non-missing value
-        vals, tss = arr[keep], ts_arr[keep]
+        vals, tss, keep = present_values(values, ts)
         detections: list[Detection] = []
         pos = 0
         while pos < vals.shape[0]:
