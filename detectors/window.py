@@ -101,15 +101,17 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
-def validate_window_params(
-    cls: str,
+def set_window_params(
+    obj: Any,
     reference_size: int,
     window: int,
     stride: int,
     alpha_drift: float,
     alpha_warning: float | None,
 ) -> None:
-    """Validate the hyperparameters shared by the sliding-window tests (ValueError names one)."""
+    """Set a windowed detector's ``reference_size``, ``window``, ``stride``, ``alpha_drift``
+    and ``alpha_warning``, after checking them (a ValueError names the detector and the value)."""
+    cls = type(obj).__name__
 
     def is_int(v: Any) -> bool:
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
@@ -131,19 +133,6 @@ def validate_window_params(
                 f"{cls}: alpha_warning ({alpha_warning}) must be greater than "
                 f"alpha_drift ({alpha_drift})"
             )
-
-
-def set_window_params(
-    obj: Any,
-    reference_size: int,
-    window: int,
-    stride: int,
-    alpha_drift: float,
-    alpha_warning: float | None,
-) -> None:
-    """Validate (see :func:`validate_window_params`) and set a windowed detector's
-    ``reference_size``, ``window``, ``stride``, ``alpha_drift`` and ``alpha_warning``."""
-    validate_window_params(type(obj).__name__, reference_size, window, stride, alpha_drift, alpha_warning)
     obj.reference_size = int(reference_size)
     obj.window = int(window)
     obj.stride = int(stride)
