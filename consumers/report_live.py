@@ -8,6 +8,7 @@ wall-clock time (when each snapshot or alert was taken).
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import Any
@@ -20,6 +21,8 @@ from driftline.consumers.report import ReportData, _metric_name
 from driftline.consumers.stats import DetectorInfo, Series
 from driftline.stream.kafka_io import make_consumer
 from driftline.stream.messages import ActionRecord, Alert
+
+log = logging.getLogger("driftline")
 
 #: records read before the offset a time look-up answers (see TopicReader.read)
 SEEK_MARGIN = 1000
@@ -79,40 +82,34 @@ class TopicReader:
                 return out
 
 
-def snapshots(reader: TopicReader, cfg: DriftlineConfig, since_ms: int, last: int | None = None) -> list[dict[str, Any]]:
-    out = []
-    for m in reader.read(cfg.stats.topic, since_ms, last):
+def _readable(reader: TopicReader, topic: str, since_ms: int, last: int | None, parse: Any) -> list[Any]:
+    """``parse`` of each record read (see :meth:`TopicReader.read`); unreadable ones are
+    skipped, counted and logged: this is a view of the topic, not a consumer of it."""
+    out, unreadable = [], 0
+    for m in reader.read(topic, since_ms, last):
         try:
-            doc = orjson.loads(m.value)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(doc, dict) and doc.get("stream") == cfg.stream.name and doc.get("ts", 0) >= since_ms:
-            out.append(doc)
+            out.append(parse(m.value))
+        except ValueError:  # orjson's decode errors and the models' validation errors are ValueErrors
+            unreadable += 1
+    if unreadable:
+        log.warning("report: skipped %d unreadable records on %s", unreadable, topic)
+    return out
+
+
+def snapshots(reader: TopicReader, cfg: DriftlineConfig, since_ms: int, last: int | None = None) -> list[dict[str, Any]]:
+    docs = _readable(reader, cfg.stats.topic, since_ms, last, orjson.loads)
+    out = [d for d in docs if isinstance(d, dict) and d.get("stream") == cfg.stream.name and d.get("ts", 0) >= since_ms]
     return sorted(out, key=lambda d: d["ts"])
 
 
 def alerts_since(reader: TopicReader, cfg: DriftlineConfig, since_ms: int, last: int | None = None) -> list[Alert]:
-    out = []
-    for m in reader.read(cfg.topics.alerts, since_ms, last):
-        try:
-            alert = Alert.from_json(m.value)
-        except ValueError:
-            continue
-        if alert.stream == cfg.stream.name:
-            out.append(alert)
-    return sorted(out, key=lambda a: a.detected_at)
+    alerts = _readable(reader, cfg.topics.alerts, since_ms, last, Alert.from_json)
+    return sorted((a for a in alerts if a.stream == cfg.stream.name), key=lambda a: a.detected_at)
 
 
 def actions_since(reader: TopicReader, cfg: DriftlineConfig, since_ms: int) -> list[ActionRecord]:
-    out = []
-    for m in reader.read(cfg.topics.actions, since_ms):
-        try:
-            record = ActionRecord.from_json(m.value)
-        except ValueError:
-            continue
-        if record.stream == cfg.stream.name:
-            out.append(record)
-    return sorted(out, key=lambda r: r.ts)
+    records = _readable(reader, cfg.topics.actions, since_ms, None, ActionRecord.from_json)
+    return sorted((r for r in records if r.stream == cfg.stream.name), key=lambda r: r.ts)
 
 
 def model_events(reader: TopicReader, cfg: DriftlineConfig, since_ms: int) -> list[tuple[float, str]]:
