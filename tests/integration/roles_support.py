@@ -66,16 +66,25 @@ def run_roles(cfg: DriftlineConfig, bootstrap: str, roles: list[str]) -> RoleRun
     return RoleRunner(cfg, bootstrap, roles).start()
 
 
-def monitor_all(cfg: DriftlineConfig, bootstrap: str, values: list[bytes]) -> RoleRunner:
-    """Produce ``values`` to the events topic and run the monitor until it has read them all."""
-    produce(bootstrap, cfg.topics.events, values)
-    runner = run_roles(cfg, bootstrap, ["monitor"])
+def run_until(
+    cfg: DriftlineConfig, bootstrap: str, roles: list[str], done: Callable[[RoleRunner], bool], what: str,
+    timeout: float = 60.0,
+) -> RoleRunner:
+    """Run ``roles`` until ``done(runner)``, stop them, and check that none failed."""
+    runner = run_roles(cfg, bootstrap, roles)
     try:
-        wait_for(lambda: runner.stats["monitor"].consumed >= len(values), what="the monitor to read every event")
+        wait_for(lambda: done(runner), timeout=timeout, what=what)
     finally:
         runner.shutdown()
     assert not runner.errors
     return runner
+
+
+def monitor_all(cfg: DriftlineConfig, bootstrap: str, values: list[bytes]) -> RoleRunner:
+    """Produce ``values`` to the events topic and run the monitor until it has read them all."""
+    produce(bootstrap, cfg.topics.events, values)
+    return run_until(cfg, bootstrap, ["monitor"], lambda r: r.stats["monitor"].consumed >= len(values),
+                     "the monitor to read every event")
 
 
 def write_config(cfg: DriftlineConfig, path: Any) -> str:

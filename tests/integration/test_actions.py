@@ -6,7 +6,7 @@ import pickle
 
 import orjson
 import pytest
-from roles_support import fresh_config, produce, run_roles, wait_for, write_config
+from roles_support import fresh_config, produce, run_roles, run_until, wait_for, write_config
 
 from driftline.consumers.config import DriftlineConfig, ModelsConfig
 from driftline.consumers.model_actions import open_registry
@@ -61,12 +61,8 @@ def test_concept_drift_rolls_back_then_promotes_a_challenger_that_wins(bootstrap
     registry = open_registry(cfg)
     _seed(registry, events, cfg)
     produce(bootstrap_servers, cfg.topics.events, events)
-    runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner", "actions"])
-    try:
-        wait_for(lambda: _outcome(bootstrap_servers, cfg), timeout=90, what="the retrain's outcome")
-    finally:
-        runner.shutdown()
-    assert not runner.errors
+    run_until(cfg, bootstrap_servers, ["monitor", "learner", "actions"], lambda _: _outcome(bootstrap_servers, cfg),
+              "the retrain's outcome", timeout=90)
     alerts = [Alert.from_json(m.value) for m in read_topic(bootstrap_servers, cfg.topics.alerts)]
     concept = next(a for a in alerts if a.kind == "concept_drift" and a.severity == "drift")
     records = {(r.action, r.status): r for r in _actions(bootstrap_servers, cfg) if r.alert_id == concept.alert_id}
@@ -95,12 +91,8 @@ def test_losing_challenger_leaves_the_champion_and_a_redelivered_alert_acts_no_m
     cfg = _config(bootstrap_servers, tmp_path, margin=1.0)  # no challenger can win by a whole accuracy point
     events = list(generate(8000, CONCEPT, seed=21))
     produce(bootstrap_servers, cfg.topics.events, events)
-    runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner", "actions"])
-    try:
-        wait_for(lambda: _outcome(bootstrap_servers, cfg), timeout=90, what="the retrain's outcome")
-    finally:
-        runner.shutdown()
-    assert not runner.errors
+    run_until(cfg, bootstrap_servers, ["monitor", "learner", "actions"], lambda _: _outcome(bootstrap_servers, cfg),
+              "the retrain's outcome", timeout=90)
     registry = open_registry(cfg)
     deployed = registry.get(1)  # trained on the reference at start
     assert deployed.created_by["kind"] == "reference" and deployed.training_data[0]["to_offset"] < 2000
