@@ -19,8 +19,8 @@ from collections import Counter
 import numpy as np
 from scipy.stats import poisson
 
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.plan import build, plan
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.plan import build, plan
 
 BATCH = 20_000
 LEVELS = np.array(["a", "b", "c", "d", "e", "rare"], dtype=object)

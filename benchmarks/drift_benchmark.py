@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 from river import drift as rdrift
 
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.plan import build, plan
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.plan import build, plan
 
 PRE, POST, HORIZON = 14_000, 8_000, 8_000
 BUDGET = "1 per 1000000 events"

@@ -1,21 +1,21 @@
 """Drift detectors: pure computation over NumPy batches (see :mod:`.base` for the contract)."""
 
-from .adwin import ADWIN
+from .numeric.adwin import ADWIN
 from .base import Detection, Detector
 from .calibration import alpha_per_test, parse_rate
-from .chi2 import Chi2Categorical
-from .cusum import RankCUSUM
-from .cvm import CvMWindow
-from .ddm import DDM
-from .distance import JSWindow, PSIWindow, WassersteinWindow
-from .eddm import EDDM
-from .hddm import HDDM
-from .ks import KSWindow
-from .page_hinkley import PageHinkley
-from .pca import PCAReconstruction
-from .quality import QualityCategorical, QualityNumeric
+from .categorical.chi2 import Chi2Categorical
+from .numeric.cusum import RankCUSUM
+from .numeric.cvm import CvMWindow
+from .binary.ddm import DDM
+from .numeric.distance import JSWindow, PSIWindow, WassersteinWindow
+from .binary.eddm import EDDM
+from .binary.hddm import HDDM
+from .numeric.ks import KSWindow
+from .numeric.page_hinkley import PageHinkley
+from .multivariate.pca import PCAReconstruction
+from .quality.quality import QualityCategorical, QualityNumeric
 from .registry import METHODS, make_detector, method_params
-from .schema import SchemaErrors
+from .quality.schema import SchemaErrors
 
 __all__ = [
     "ADWIN",

@@ -242,7 +242,7 @@ def alpha_per_test(rate_per_event: float, tests_per_value: float, n_detectors: i
     What this guarantees: the expected number of false alarms per monitored value is the
     budget share or less, over any horizon, as far as the test's p-value is exact (for
     chi-square columns expected only a few times per window it is optimistic: see
-    :class:`~driftline.detectors.chi2.Chi2Categorical`). Over horizons short against the run
+    :class:`~driftline.detectors.categorical.chi2.Chi2Categorical`). Over horizons short against the run
     length, which is a detector's usual lot on its share of a stream's budget, the rate is
     close to the budget. Over many alarms it is lower, since a renewed reference that happens
     to lie close to the stream's distribution gives a long run: on drift-free streams with a

@@ -5,20 +5,20 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .adwin import ADWIN
+from .numeric.adwin import ADWIN
 from .base import Detector
-from .chi2 import Chi2Categorical
-from .cusum import RankCUSUM
-from .cvm import CvMWindow
-from .ddm import DDM
-from .distance import JSWindow, PSIWindow, WassersteinWindow
-from .eddm import EDDM
-from .hddm import HDDM
-from .ks import KSWindow
-from .page_hinkley import PageHinkley
-from .pca import PCAReconstruction
-from .quality import QualityCategorical, QualityNumeric
-from .schema import SchemaErrors
+from .categorical.chi2 import Chi2Categorical
+from .numeric.cusum import RankCUSUM
+from .numeric.cvm import CvMWindow
+from .binary.ddm import DDM
+from .numeric.distance import JSWindow, PSIWindow, WassersteinWindow
+from .binary.eddm import EDDM
+from .binary.hddm import HDDM
+from .numeric.ks import KSWindow
+from .numeric.page_hinkley import PageHinkley
+from .multivariate.pca import PCAReconstruction
+from .quality.quality import QualityCategorical, QualityNumeric
+from .quality.schema import SchemaErrors
 
 METHODS: dict[str, type[Detector]] = {
     cls.method: cls

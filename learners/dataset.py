@@ -1,7 +1,7 @@
 """Training data for the batch model: labelled events as a DataFrame, quarantines left out.
 
 Pure functions over parsed event batches and audit records; the Kafka reading is the
-retrain job's (``driftline.consumers.retrain``). An event is excluded from training while a
+retrain job's (``driftline.consumers.modelops.retrain``). An event is excluded from training while a
 quarantine holds it (from the quarantine's start offset on, until it is released) and forever
 once the quarantine is purged (the purged range as the purge record names it).
 """

@@ -29,13 +29,10 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from driftline.learners.errors import RegistryError
 from driftline.learners.store import LocalDirStore, Store
 
 ALIAS_LOG = "aliases.jsonl"
-
-
-class RegistryError(RuntimeError):
-    """The registry refused an operation (unknown version, hash mismatch); says what to check."""
 
 
 class ModelVersion(BaseModel):

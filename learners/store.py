@@ -17,9 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
-
-class StoreError(RuntimeError):
-    """A store operation failed; the message says which name and what to check."""
+from driftline.learners.errors import StoreError
 
 
 class Store(Protocol):

@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO
 
+from driftline.stream.errors import BrokerError
+
 __all__ = [
     "BrokerError",
     "EmbeddedBroker",
@@ -58,13 +60,6 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 _API_VERSIONS_KEY = 18
 _PR_SET_PDEATHSIG = 1
-
-
-class BrokerError(RuntimeError):
-    """The embedded broker could not be started or stopped.
-
-    The message says what happened and, when a log file was given, quotes its end.
-    """
 
 
 class _BrokerExited(BrokerError):

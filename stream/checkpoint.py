@@ -28,14 +28,11 @@ from typing import Any, Protocol
 
 import orjson
 
+from driftline.stream.errors import CheckpointError
 from driftline.stream.kafka_io import READ_TIMEOUT_MS
 
 MAGIC = b"DLCK"
 VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint could not be written or read back intact."""
 
 
 @dataclass

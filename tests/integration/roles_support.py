@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.runner import RoleRunner, topic_partitions
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.roles.runner import RoleRunner, topic_partitions
 from driftline.stream.kafka_io import make_producer
 from driftline.stream.synthetic import FEATURES
 from driftline.stream.topics import ensure_topics
@@ -105,7 +105,7 @@ class RoleProcess:
 
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "driftline.consumers.cli", "run", config_path, "--role", role],
+            [sys.executable, "-m", "driftline.consumers.cli.main", "run", config_path, "--role", role],
             stdout=self.log, stderr=self.log,
         )
 

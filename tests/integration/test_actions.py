@@ -8,9 +8,9 @@ import orjson
 import pytest
 from roles_support import fresh_config, produce, run_roles, run_until, wait_for, write_config
 
-from driftline.consumers.config import DriftlineConfig, ModelsConfig
-from driftline.consumers.model_actions import open_registry
-from driftline.consumers.schema import stream_schema
+from driftline.consumers.config.model import DriftlineConfig, ModelsConfig
+from driftline.consumers.modelops.operations import open_registry
+from driftline.consumers.core.schema import stream_schema
 from driftline.learners import dataset
 from driftline.learners.batch import train_river
 from driftline.learners.registry import Registry
@@ -122,7 +122,7 @@ def test_losing_challenger_leaves_the_champion_and_a_redelivered_alert_acts_no_m
 
 
 def test_quarantined_events_never_reach_training_until_released_then_replay_in_order(bootstrap_servers: str, tmp_path) -> None:
-    from driftline.consumers.cli import main
+    from driftline.consumers.cli.main import main
 
     policies = [{"when": {"kind": "data_drift", "detector": "ks-income"}, "do": ["quarantine"]},
                 {"when": {"kind": "concept_drift"}, "do": ["retrain"]}]

@@ -7,9 +7,9 @@ import time
 import pytest
 from roles_support import committed, fresh_config, produce, run_roles, wait_for, write_config
 
-from driftline.consumers.cli import main
-from driftline.consumers.config import DriftlineConfig, ModelsConfig
-from driftline.consumers.service import group_id
+from driftline.consumers.cli.main import main
+from driftline.consumers.config.model import DriftlineConfig, ModelsConfig
+from driftline.consumers.roles.loop import group_id
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import ActionRecord
 from driftline.stream.synthetic import Drift, generate

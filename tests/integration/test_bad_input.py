@@ -74,7 +74,7 @@ def test_bad_input_matrix(bootstrap_servers: str) -> None:
 
 def test_a_burst_of_schema_errors_is_one_data_quality_alert_live_and_in_backtest(bootstrap_servers: str,
                                                                                  tmp_path) -> None:
-    from driftline.consumers.backtest import backtest
+    from driftline.consumers.core.backtest import backtest
 
     cfg = fresh_config(bootstrap_servers)
     messages = [orjson.dumps(e) for e in generate(6000, [], seed=5)]

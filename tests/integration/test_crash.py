@@ -15,9 +15,9 @@ import orjson
 import pytest
 from roles_support import RoleProcess, committed, fresh_config, produce, run_roles, wait_for, write_config
 
-from driftline.consumers.backtest import backtest
-from driftline.consumers.learning import LearnerCore
-from driftline.consumers.service import group_id
+from driftline.consumers.core.backtest import backtest
+from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.roles.loop import group_id
 from driftline.stream.checkpoint import KafkaCheckpointStore
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import Alert

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 def test_demo_runs_and_detects_every_injected_drift() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "driftline.consumers.cli", "demo", "--events", "60000", "--rate", "20000"],
+        [sys.executable, "-m", "driftline.consumers.cli.main", "demo", "--events", "60000", "--rate", "20000"],
         capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

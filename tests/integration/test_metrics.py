@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from roles_support import fresh_config, produce, run_roles, wait_for, write_config
 
-from driftline.consumers.model_actions import open_registry
+from driftline.consumers.modelops.operations import open_registry
 from driftline.learners.registry import Registry
 from driftline.stream.kafka_io import make_producer, read_topic
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent
@@ -133,9 +133,9 @@ def test_detector_gauges_when_detectors_expose_their_statistic(bootstrap_servers
 
 
 def test_snapshots_feed_the_live_report_and_the_status_view(bootstrap_servers: str, tmp_path) -> None:
-    from driftline.consumers.report import render_html
-    from driftline.consumers.report_live import live_report
-    from driftline.consumers.status import gather, render
+    from driftline.consumers.observe.report.page import render_html
+    from driftline.consumers.observe.report.live import live_report
+    from driftline.consumers.observe.status import gather, render
 
     cfg = fresh_config(bootstrap_servers)
     topic = f"stats-{cfg.kafka.group_prefix}"
@@ -165,7 +165,7 @@ def test_snapshots_feed_the_live_report_and_the_status_view(bootstrap_servers: s
     assert 'id="plot-dist-ks-income"' in render_html(data)
 
     # and the same through the command line
-    from driftline.consumers.cli import main
+    from driftline.consumers.cli.main import main
 
     config = write_config(cfg, tmp_path / "config.yaml")
     assert main(["status", config]) == 0
@@ -183,7 +183,7 @@ def _seed(registry: Registry, topic: str) -> None:
 
 
 def test_champion_gauge_and_status_follow_the_registry_champion(bootstrap_servers: str, tmp_path) -> None:
-    from driftline.consumers.status import gather, render
+    from driftline.consumers.observe.status import gather, render
 
     cfg = fresh_config(bootstrap_servers, policies=[{"when": {"kind": "concept_drift"}, "do": ["rollback"]}])
     cfg = cfg.model_copy(update={

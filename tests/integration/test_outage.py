@@ -14,10 +14,10 @@ import pytest
 from roles_support import committed, produce, run_roles, wait_for
 from tcp_proxy import TcpProxy, _free_port
 
-from driftline.consumers.backtest import backtest
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.runner import RoleRunner, topic_configs, topic_partitions
-from driftline.consumers.service import group_id
+from driftline.consumers.core.backtest import backtest
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.roles.runner import RoleRunner, topic_configs, topic_partitions
+from driftline.consumers.roles.loop import group_id
 from driftline.stream.broker import EmbeddedBroker
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import Alert

@@ -11,10 +11,10 @@ import orjson
 import pytest
 from roles_support import committed, fresh_config, produce, run_roles, wait_for
 
-from driftline.consumers.engine import DriftEngine
-from driftline.consumers.monitor import MONITOR_TARGETS
-from driftline.consumers.schema import stream_schema
-from driftline.consumers.service import group_id
+from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.roles.monitor import MONITOR_TARGETS
+from driftline.consumers.core.schema import stream_schema
+from driftline.consumers.roles.loop import group_id
 from driftline.stream.events import parse_events
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import Alert

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from driftline.consumers.cli import main
+from driftline.consumers.cli.main import main
 
 pytestmark = pytest.mark.integration
 

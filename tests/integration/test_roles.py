@@ -8,7 +8,7 @@ import orjson
 import pytest
 from roles_support import fresh_config, monitor_all, produce, run_roles, wait_for
 
-from driftline.consumers.backtest import backtest
+from driftline.consumers.core.backtest import backtest
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import ActionRecord, Alert
 from driftline.stream.synthetic import Drift, generate

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from roles_support import RoleProcess, committed, fresh_config, produce, wait_for, write_config
 
-from driftline.consumers.backtest import backtest
-from driftline.consumers.service import group_id
+from driftline.consumers.core.backtest import backtest
+from driftline.consumers.roles.loop import group_id
 from driftline.stream.checkpoint import KafkaCheckpointStore
 from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import Alert

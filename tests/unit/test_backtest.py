@@ -8,9 +8,9 @@ import orjson
 import pandas as pd
 import pytest
 
-from driftline.consumers.backtest import backtest
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.reference import ReferenceError
+from driftline.consumers.core.backtest import backtest
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.reference import ReferenceError
 from driftline.stream.synthetic import FEATURES, Drift, generate
 
 DRIFT = [Drift("income mean shift", "data_drift", "income", 4000, "x1.5")]

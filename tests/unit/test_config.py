@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from driftline.consumers.cli import main
-from driftline.consumers.config import ConfigError, load_config, parse_config
-from driftline.consumers.plan import plan
+from driftline.consumers.cli.main import main
+from driftline.consumers.config.model import ConfigError, load_config, parse_config
+from driftline.consumers.core.plan import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT.parent / "shared" / "contract.yaml"
@@ -97,7 +97,7 @@ def test_auto_plans_a_detector_per_feature_label_and_error() -> None:
 
 
 def test_a_sliding_reference_reaches_the_windowed_tests() -> None:
-    from driftline.consumers.plan import build
+    from driftline.consumers.core.plan import build
 
     cfg = parse_config(MINIMAL + "reference: {sliding: 5000}\n")
     built = {p.name: d for p, d in zip(plan(cfg), build(cfg, plan(cfg)))}

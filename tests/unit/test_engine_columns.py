@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.engine import DriftEngine, column
-from driftline.consumers.schema import stream_schema
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.engine import DriftEngine, column
+from driftline.consumers.core.schema import stream_schema
 from driftline.detectors import PCAReconstruction
 from driftline.stream.events import parse_events
 
@@ -29,7 +29,7 @@ def test_a_multivariate_detector_gets_one_row_per_event_and_one_column_per_featu
 
 
 def test_the_schema_detector_sees_every_parsed_message_in_offset_order():
-    from driftline.consumers.engine import messages
+    from driftline.consumers.core.engine import messages
 
     cfg = DriftlineConfig.model_validate({"stream": {"name": "t", "features": {"a": "numeric"}}})
     raws = [b'{"id": "e0", "ts": 5, "features": {"a": 1}}', b"{oops",

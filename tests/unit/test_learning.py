@@ -6,9 +6,9 @@ import json
 
 import orjson
 
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.learning import LearnerCore
-from driftline.consumers.schema import stream_schema
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.schema import stream_schema
 from driftline.stream.events import parse_events
 from driftline.stream.messages import Alert, Position, Window
 from driftline.stream.synthetic import FEATURES, Drift, generate

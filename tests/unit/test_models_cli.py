@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from driftline.consumers.cli import main
+from driftline.consumers.cli.main import main
 from driftline.learners.registry import Registry
 
 

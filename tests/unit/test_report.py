@@ -7,10 +7,10 @@ import math
 import orjson
 import pytest
 
-from driftline.consumers.backtest import backtest
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.report import from_backtest, render_html, severity_rows
-from driftline.consumers.stats import Series, StatsRecorder
+from driftline.consumers.core.backtest import backtest
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.observe.report.page import from_backtest, render_html, severity_rows
+from driftline.consumers.observe.stats import Series, StatsRecorder
 from driftline.stream.synthetic import FEATURES, default_drifts, generate
 
 N = 24_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from driftline.consumers.config import DriftlineConfig
-from driftline.consumers.retrain import RetrainWorker
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.modelops.retrain import RetrainWorker
 from driftline.stream.messages import Alert
 
 

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import chi2_contingency
 
 from driftline.detectors import Chi2Categorical
-from driftline.detectors.chi2 import chi2_statistic
+from driftline.detectors.categorical.chi2 import chi2_statistic
 
 CHANGE = 20_000
 

@@ -10,7 +10,7 @@ from scipy.special import kolmogorov
 from scipy.stats import ks_2samp
 
 from driftline.detectors import KSWindow
-from driftline.detectors.ks import ks_statistic
+from driftline.detectors.numeric.ks import ks_statistic
 
 CHANGE = 20_000
 

@@ -18,7 +18,7 @@ from driftline.detectors import (
     RankCUSUM,
     make_detector,
 )
-from driftline.detectors.cvm import cvm_limit_sf, cvm_statistic
+from driftline.detectors.numeric.cvm import cvm_limit_sf, cvm_statistic
 from driftline.detectors.registry import METHODS
 
 
@@ -153,7 +153,7 @@ def test_rebaseline_makes_the_window_the_reference():
 
 
 def test_sliding_reference_is_the_values_just_before_the_window():
-    from driftline.detectors.ks import ks_statistic
+    from driftline.detectors.numeric.ks import ks_statistic
 
     x = np.random.default_rng(4).normal(size=2_000)
     det = KSWindow(reference_size=500, window=200, stride=100, alpha_warning=None, sliding=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from driftline.detectors import PCAReconstruction, QualityCategorical, QualityNumeric
-from driftline.detectors.quality import MISSING, OK, STRANGE, window_counts
+from driftline.detectors.quality.quality import MISSING, OK, STRANGE, window_counts
 
 
 def feed(det, values, sizes) -> list:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from driftline.consumers.config import parse_config
+from driftline.consumers.config.model import parse_config
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 BASE = """

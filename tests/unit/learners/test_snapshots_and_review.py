@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftline.consumers.quarantine_cli import active_quarantines, end_record, parse_time, select
+from driftline.consumers.cli.quarantine import active_quarantines, end_record, parse_time, select
 from driftline.learners.snapshots import SnapshotRing
 from driftline.stream.messages import ActionRecord
 

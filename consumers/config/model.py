@@ -1,0 +1,483 @@
+"""The driftline configuration: pydantic models for the YAML file, and its validation.
+
+``load_config(path)`` returns a frozen :class:`DriftlineConfig` or raises
+:class:`ConfigError`, whose problems each name the key path, the line in the file and why.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from driftline.consumers.config.yamlsource import SourceDoc, load_yaml
+from driftline.detectors.calibration import parse_rate
+from driftline.detectors.registry import METHODS, method_params
+from driftline.learners.batch import DEFAULT_TRAINER
+from driftline.learners.imports import import_attribute
+
+FeatureType = Literal["numeric", "categorical"]
+TargetType = Literal["binary", "multiclass", "regression"]
+AlertKind = Literal[
+    "data_drift", "label_drift", "prediction_drift", "concept_drift", "data_quality", "performance"
+]
+ActionName = Literal["quarantine", "rollback", "retrain"]
+Role = Literal["monitor", "learner", "actions"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaConfig(_Model):
+    bootstrap_servers: str = "embedded"
+    #: passed through to kafka-python (security_protocol, sasl_*, ssl_*), secrets via ${VAR}
+    client: dict[str, Any] = Field(default_factory=dict)
+    #: where ``driftline broker`` listens; ``embedded`` uses it when it answers
+    embedded_address: str = "127.0.0.1:9092"
+    #: prefix of the consumer group ids: <prefix>-<stream>-<role>
+    group_prefix: str = "driftline"
+    #: partitions of the topics driftline creates when they are missing
+    partitions: int = Field(default=1, ge=1)
+    max_poll_records: int = Field(default=5000, ge=1)
+    poll_timeout_ms: int = Field(default=500, ge=1)
+    session_timeout_ms: int = Field(default=10000, ge=1000)
+
+    def __repr_args__(self):  # never print secrets
+        for key, value in super().__repr_args__():
+            if key == "client":
+                value = {k: ("***" if _secret(k) else v) for k, v in value.items()}
+            yield key, value
+
+
+def _secret(key: str) -> bool:
+    return any(word in key for word in ("password", "secret", "token", "key"))
+
+
+class TopicsConfig(_Model):
+    events: str = "events"
+    labels: str = "labels"
+    alerts: str = "drift-alerts"
+    quarantine: str = "events-quarantine"
+    deadletter: str = "events-deadletter"
+    actions: str = "driftline-actions"
+    models: str = "driftline-models"
+    checkpoints: str = "driftline-checkpoints"
+
+
+class CheckpointConfig(_Model):
+    """Where and how often the roles save their state with the offsets it reflects."""
+
+    #: kafka: a compacted topic (a role restarted on another machine finds it);
+    #: file: a local directory under state_dir
+    store: Literal["kafka", "file"] = "kafka"
+    every_seconds: float = Field(default=10.0, gt=0)
+    every_events: int = Field(default=200_000, ge=1)
+
+
+class TargetConfig(_Model):
+    field: str
+    type: TargetType = "binary"
+
+
+class StreamConfig(_Model):
+    name: str = Field(min_length=1)
+    id_field: str = "id"
+    #: how many recent ids per partition are remembered to reject duplicates (0: off)
+    dedupe_window: int = Field(default=10_000, ge=0)
+    #: a message larger than this goes to the dead-letter topic unread
+    max_event_bytes: int = Field(default=1_000_000, ge=1000)
+    timestamp_field: str = "ts"
+    features: dict[str, FeatureType] = Field(min_length=1)
+    label: TargetConfig | None = None
+    prediction: TargetConfig | None = None
+
+
+class ReferenceConfig(_Model):
+    first_n: int | None = Field(default=None, ge=10)
+    file: str | None = None
+    #: windowed tests (ks, cvm) compare their window with the N events just before it; the
+    #: other detectors take the first N events, and renew them after a drift
+    sliding: int | None = Field(default=None, ge=10)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReferenceConfig:
+        if sum(v is not None for v in (self.first_n, self.file, self.sliding)) != 1:
+            raise ValueError("give exactly one of first_n, file or sliding")
+        return self
+
+
+class DetectorConfig(_Model):
+    name: str = Field(min_length=1)
+    method: str
+    kind: AlertKind = "data_drift"
+    #: the features this detector watches (data_drift and data_quality); empty for the
+    #: label (label_drift), predictions (prediction_drift) or model errors (concept_drift)
+    features: list[str] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value not in METHODS:
+            raise ValueError(f"unknown detector method {value!r}; known: {', '.join(sorted(METHODS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _options_known(self) -> DetectorConfig:
+        unknown = set(self.options) - method_params(self.method)
+        if unknown:
+            raise ValueError(
+                f"unknown option(s) {', '.join(sorted(unknown))} for method {self.method!r}; "
+                f"accepted: {', '.join(sorted(method_params(self.method)))}"
+            )
+        return self
+
+
+class FalseAlarmConfig(_Model):
+    drift: float = 1e-6
+    warning: float | None = 1e-4
+
+    @field_validator("drift", "warning", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        return parse_rate(value)
+
+
+class ComponentSpec(_Model):
+    """A River estimator by dotted path, with keyword parameters."""
+
+    cls: str = Field(alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LearnerConfig(_Model):
+    enabled: bool = True
+    model: str | ComponentSpec = "river.linear_model.LogisticRegression"
+    preprocessing: list[str | ComponentSpec] = Field(default_factory=list)
+    #: window of the rolling metric the learner reports
+    metric_window: int = Field(default=1000, ge=10)
+    #: labelled events awaiting their label (or labels awaiting their event), at most
+    max_pending: int = Field(default=100_000, ge=1)
+    #: an event waits for its label at most this long in event time (ms; None: no age limit)
+    max_pending_age_ms: int | None = Field(default=7 * 24 * 3600 * 1000, ge=1)
+    #: the one concept-drift detector ``detectors: auto`` runs on the learner's errors:
+    #: the detector on the learner's errors: ``cusum`` (calibrated to the false-alarm budget),
+    #: ``ddm``, ``eddm``, ``hddm``, ``adwin`` or ``page_hinkley``; auto: the rank CUSUM watching a
+    #: rise, on 0/1 errors (classification) or absolute errors (regression)
+    concept_detector: Literal["auto", "cusum", "ddm", "adwin", "page_hinkley", "eddm", "hddm"] = "auto"
+    #: train on an event only after the monitor has judged it (committed past it), so that a
+    #: quarantine that the monitor's alert calls for is applied before anything is learned
+    wait_for_monitor: bool = True
+
+    @field_validator("model", "preprocessing")
+    @classmethod
+    def _importable(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else [value]:
+            resolve_class(item.cls if isinstance(item, ComponentSpec) else item)
+        return value
+
+
+class PolicyMatch(_Model):
+    kind: AlertKind | None = None
+    severity: Literal["warning", "drift"] = "drift"
+    feature: str | None = None
+    detector: str | None = None
+
+
+class PolicyConfig(_Model):
+    when: PolicyMatch = Field(default_factory=PolicyMatch)
+    do: list[ActionName] = Field(min_length=1)
+    #: for ``retrain``: labelled events from the drift on to train and hold out on
+    #: (default: models.retrain.window)
+    window: int | None = Field(default=None, ge=20)
+
+
+class ScheduleConfig(_Model):
+    """When scheduled retrains run: a crontab line, or every so many seconds."""
+
+    cron: str | None = None
+    interval_seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleConfig:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError("give exactly one of cron or interval_seconds")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            CronTrigger.from_crontab(self.cron)  # ValueError naming the bad field
+        return self
+
+
+class BatchModelConfig(_Model):
+    """How the batch model is trained, and where the deployed one comes from."""
+
+    #: ``module:function(X, y, **params)`` returning a model with ``predict``
+    trainer: str = DEFAULT_TRAINER
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: a pickled model file to register as the deployed version at start (trusted: it is
+    #: yours); without it the deployed version is trained on the reference
+    deployed: str | None = None
+
+    @field_validator("trainer")
+    @classmethod
+    def _resolvable(cls, value: str) -> str:
+        from driftline.learners.batch import resolve_trainer
+
+        resolve_trainer(value)
+        return value
+
+
+class RetrainConfig(_Model):
+    #: labelled events from the drift's start on (the latest ones, on a schedule)
+    window: int = Field(default=4000, ge=20)
+    #: the most recent share of the window, held out to compare challenger and champion
+    holdout: float = Field(default=0.3, gt=0, lt=1)
+    #: the challenger is promoted only if its held-out score beats the champion's by this
+    margin: float = Field(default=0.02, ge=0)
+    #: how long a retrain waits for its window to fill before training on what there is
+    wait_seconds: float = Field(default=120.0, ge=0)
+    #: retrain requests within this time of the last one are one drift storm: one retrain
+    debounce_seconds: float = Field(default=600.0, ge=0)
+    schedule: ScheduleConfig | None = None
+
+
+class ModelsConfig(_Model):
+    """The model registry and the batch model's life cycle (rollback, retrain)."""
+
+    #: the registry directory (default: <state_dir>/registry)
+    registry: str | None = None
+    batch: BatchModelConfig = Field(default_factory=BatchModelConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    #: a concept drift (DDM) is taken to have begun this many events before its alert: rollback
+    #: goes to the last champion trained before that point
+    concept_lookback: int = Field(default=1000, ge=0)
+    #: a quarantine ends (is released, its events replayed) once the detector that opened it
+    #: has been quiet for this many events of its partition; None: only by command
+    quarantine_quiet_events: int | None = Field(default=None, ge=1)
+    #: the online learner keeps a snapshot every so many trained events, to roll back to
+    online_snapshot_every: int = Field(default=500, ge=1)
+    online_snapshots_kept: int = Field(default=40, ge=1)
+
+
+class MetricsConfig(_Model):
+    """Prometheus ``/metrics``, ``/healthz`` and ``/readyz`` served by each role (off by default)."""
+
+    #: the monitor's port; the learner uses port + 1, the actions role port + 2; 0 picks free ports
+    port: int | None = Field(default=None, ge=0, le=65535)
+    host: str = "0.0.0.0"
+    #: /healthz fails when the role's poll loop has not come round for this long
+    stale_after_seconds: float = Field(default=120.0, gt=0)
+    #: /readyz fails while a partition's lag exceeds this (null: lag never makes a role unready)
+    max_lag: int | None = Field(default=None, ge=0)
+
+
+class StatsConfig(_Model):
+    """Snapshots of what the roles see (detector statistics, counters, lag) on a topic."""
+
+    enabled: bool = True
+    topic: str = "driftline-stats"
+    every_events: int = Field(default=50_000, ge=1)
+    every_seconds: float = Field(default=10.0, gt=0)
+    #: points kept per detector series in a backtest report (merged pairwise when full)
+    points: int = Field(default=1000, ge=10)
+
+
+class DriftlineConfig(_Model):
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    stream: StreamConfig
+    reference: ReferenceConfig = Field(default_factory=lambda: ReferenceConfig(first_n=10000))
+    detectors: Literal["auto"] | list[DetectorConfig] = "auto"
+    false_alarms: FalseAlarmConfig = Field(default_factory=FalseAlarmConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    policies: list[PolicyConfig] = Field(default_factory=list)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    stats: StatsConfig = Field(default_factory=StatsConfig)
+    #: where the roles keep local state (checkpoints, registry)
+    state_dir: str = "driftline-state"
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> DriftlineConfig:
+        if info.context and info.context.get("defer_cross_checks"):
+            return self
+        problems = cross_check(self)
+        if problems:
+            raise ValueError("; ".join(f"{_dotted(path)}: {msg}" for path, msg in problems))
+        return self
+
+
+def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems that involve more than one key: detectors against the declared stream."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(cfg.detectors, list):
+        seen: set[str] = set()
+        for i, det in enumerate(cfg.detectors):
+            if det.name in seen:
+                problems.append((("detectors", i, "name"), f"detector name {det.name!r} is used twice"))
+            seen.add(det.name)
+            problems += [(("detectors", i, key), msg) for key, msg in _detector_problems(cfg, det)]
+    for i, policy in enumerate(cfg.policies):
+        if policy.when.feature and policy.when.feature not in cfg.stream.features:
+            problems.append(
+                (("policies", i, "when", "feature"), f"{policy.when.feature!r} is not a declared feature")
+            )
+    return problems
+
+
+def _detector_problems(cfg: DriftlineConfig, det: DetectorConfig) -> list[tuple[str, str]]:
+    problems = []
+    input_type = METHODS[det.method].input_type
+    if input_type == "messages":  # watches the stream's messages, not a column
+        if det.kind != "data_quality":
+            problems.append(("kind", f"method {det.method!r} watches the messages' schema: its kind is data_quality"))
+        if det.features:
+            problems.append(("features", f"method {det.method!r} watches no features; remove 'features'"))
+    elif det.kind in ("data_drift", "data_quality"):
+        if not det.features:
+            problems.append(("features", f"kind {det.kind} needs a list of features"))
+        for feature in det.features:
+            ftype = cfg.stream.features.get(feature)
+            if ftype is None:
+                problems.append((
+                    "features",
+                    f"feature {feature!r} is not declared in stream.features "
+                    f"(declared: {', '.join(cfg.stream.features)})",
+                ))
+            elif ftype != input_type:
+                problems.append(("method", f"method {det.method!r} takes {input_type} values, {feature!r} is {ftype}"))
+    else:
+        if det.features:
+            problems.append(("features", f"kind {det.kind} watches no features; remove 'features'"))
+        target = {"label_drift": cfg.stream.label, "prediction_drift": cfg.stream.prediction}
+        if det.kind in target and target[det.kind] is None:
+            what = "label" if det.kind == "label_drift" else "prediction"
+            problems.append(("kind", f"kind {det.kind} needs stream.{what} to be declared"))
+        if det.kind == "concept_drift" and cfg.stream.label is None:
+            problems.append(("kind", "kind concept_drift needs stream.label to be declared"))
+    return problems
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; ``problems`` are (key path, line, message)."""
+
+    def __init__(self, filename: str, problems: list[tuple[str, int | None, str]]):
+        self.filename = filename
+        self.problems = problems
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        lines = [f"{self.filename}: {len(self.problems)} problem(s)"]
+        for key, line, message in self.problems:
+            where = f"line {line}" if line else "?"
+            lines.append(f"  {key or '(top level)'} ({where}): {message}")
+        return "\n".join(lines)
+
+
+def resolve_class(dotted: str) -> type:
+    """Import ``package.module.Class``; ValueError saying what is missing otherwise."""
+    module_name, _, attr = dotted.rpartition(".")
+    if not module_name:
+        raise ValueError(f"{dotted!r} is not a dotted path like river.linear_model.LogisticRegression")
+    obj = import_attribute(module_name, attr)
+    if obj is None or not inspect.isclass(obj):
+        raise ValueError(f"{module_name!r} has no class {attr!r}")
+    return obj
+
+
+def parse_config(
+    text: str, filename: str = "<string>", env: Mapping[str, str] | None = None
+) -> DriftlineConfig:
+    doc = load_yaml(text, filename=filename, env=env)
+    problems = [(_dotted(path), doc.line_of(path), msg) for path, msg in doc.problems]
+    if doc.data is not None and not isinstance(doc.data, dict):
+        problems.append(("", 1, "the configuration must be a mapping of keys"))
+    if problems:
+        raise ConfigError(filename, problems)
+    try:
+        cfg = DriftlineConfig.model_validate(doc.data, context={"defer_cross_checks": True})
+    except ValidationError as exc:
+        raise ConfigError(filename, _problems(exc, doc)) from None
+    crossed = cross_check(cfg)
+    if crossed:
+        raise ConfigError(filename, [(_dotted(p), doc.line_of(p), msg) for p, msg in crossed])
+    return cfg
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> DriftlineConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [("", None, f"cannot read the file: {exc.strerror}")]) from None
+    return parse_config(text, filename=str(path), env=env)
+
+
+def _problems(exc: ValidationError, doc: SourceDoc) -> list[tuple[str, int | None, str]]:
+    seen = set()
+    out = []
+    for err in exc.errors():
+        path = _data_path(doc.data, err["loc"])
+        if path == ("detectors",) and isinstance(doc.data.get("detectors"), list):
+            continue  # the 'auto' branch of the union: the list's own errors say more
+        message = _message(err)
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        out.append((_dotted(path), doc.line_of(path), message))
+    return out
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    message = err["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Keep the parts of a pydantic error location that exist in the data (drop union tags)."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
+            path.append(part)  # a missing or unknown key: name it
+            node = None
+    return tuple(path)
+
+
+def _is_tag(part: str) -> bool:
+    return "[" in part or part in {"str", "int", "float", "bool", "literal['auto']"} or part.startswith(
+        ("function-", "literal[", "list[", "dict[", "ComponentSpec", "DetectorConfig")
+    )
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

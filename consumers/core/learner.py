@@ -1,0 +1,236 @@
+"""The learner's core: join events with labels, learn test-then-train, watch the errors.
+
+Pure computation over parsed batches, shared by the learner role and ``driftline backtest``.
+Quarantined events are still predicted and scored (the error stream stays honest) but never
+learned from. Concept-drift detectors see the errors one event at a time, in learning order,
+so that a concept-drift alert that calls for a quarantine takes effect at the very next event,
+live and in backtest alike.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftline.consumers.config.model import ComponentSpec, DriftlineConfig
+from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.policies import quarantines
+from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
+from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
+from driftline.learners.snapshots import SnapshotRing
+from driftline.stream.dedupe import RecentIds
+from driftline.stream.events import EventBatch, Reject
+from driftline.stream.messages import Alert
+
+
+@dataclass
+class _Pending:
+    x: dict[str, Any]
+    partition: int
+    offset: int
+    ts: int
+    held: bool
+
+
+@dataclass
+class LearnOutcome:
+    alerts: list[Alert] = field(default_factory=list)
+    #: labels that waited for their event longer than the limit: (event id, label, partition, offset)
+    expired_labels: list[tuple[str, Any, int, int]] = field(default_factory=list)
+    #: (index in the batch, the quarantine holding it)
+    held: list[tuple[int, Quarantine]] = field(default_factory=list)
+
+
+def estimator_spec(item: str | ComponentSpec) -> EstimatorSpec:
+    if isinstance(item, ComponentSpec):
+        return EstimatorSpec(item.cls, dict(item.params))
+    return EstimatorSpec(item)
+
+
+class LearnerCore:
+    def __init__(self, cfg: DriftlineConfig, *, live: bool = True):
+        if cfg.stream.label is None:
+            raise ValueError("the learner needs stream.label to be declared")
+        self.cfg = cfg
+        self.live = live
+        self.book = QuarantineBook()
+        self.snapshots = SnapshotRing(cfg.models.online_snapshot_every, cfg.models.online_snapshots_kept)
+        self.replayed_offsets: list[tuple[int, int]] = []
+        pipeline = build_pipeline(
+            estimator_spec(cfg.learner.model),
+            [estimator_spec(p) for p in cfg.learner.preprocessing],
+            [n for n, t in cfg.stream.features.items() if t == "numeric"],
+            [n for n, t in cfg.stream.features.items() if t == "categorical"],
+        )
+        self.learner = PrequentialLearner(pipeline, cfg.stream.label.type, cfg.learner.metric_window)
+        self.engines: dict[int, DriftEngine] = {}
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._orphans: OrderedDict[str, Any] = OrderedDict()
+        self._orphan_pos: dict[str, tuple[int, int]] = {}
+        self.expired_events = 0
+        self.expired_labels = 0
+        self.duplicates = 0
+        self._recent: dict[int, RecentIds] = {}
+        self._newest_ts = -(2**62)
+
+    def engine(self, partition: int) -> DriftEngine:
+        if partition not in self.engines:
+            self.engines[partition] = DriftEngine(self.cfg, partition, ("error",))
+        return self.engines[partition]
+
+    def observe(self, alerts: list[Alert]) -> None:
+        """Alerts from the monitor (or this learner): open the quarantines policies ask for."""
+        for alert in alerts:
+            if quarantines(self.cfg.policies, alert):
+                reason = f"{alert.kind} {alert.severity} {alert.feature or ''} by {alert.detector}".replace("  ", " ")
+                self.book.start(alert.alert_id, alert.position.partition, alert.position.offset, reason)
+
+    def admit(self, batch: EventBatch) -> tuple[EventBatch, list[Reject]]:
+        """The batch without events whose id was seen recently on its partition."""
+        recent = self._recent.setdefault(batch.partition, RecentIds(self.cfg.stream.dedupe_window))
+        batch, duplicates = recent.split(batch)
+        self.duplicates += len(duplicates)
+        return batch, duplicates
+
+    def process_events(self, batch: EventBatch) -> LearnOutcome:
+        out = LearnOutcome()
+        for i, event_id in enumerate(batch.ids):
+            offset = int(batch.offsets[i])
+            q = self.book.holding(batch.partition, offset)
+            if q is not None:
+                q.held += 1
+                out.held.append((i, q))
+            x = batch.feature_rows(i)
+            y = batch.label[i]
+            if y is None:
+                y = self._orphans.pop(event_id, None)
+                self._orphan_pos.pop(event_id, None)
+            if y is None:
+                self._pending[event_id] = _Pending(x, batch.partition, offset, int(batch.ts[i]), q is not None)
+                if len(self._pending) > self.cfg.learner.max_pending:
+                    self._pending.popitem(last=False)
+                    self.expired_events += 1
+                continue
+            out.alerts += self._learn(x, y, batch.partition, offset, int(batch.ts[i]), q is None)
+        if len(batch):
+            self._expire_by_age(int(batch.ts.max()))
+        return out
+
+    def _expire_by_age(self, newest_ts: int) -> None:
+        """Events older (in event time) than ``learner.max_pending_age_ms`` stop waiting: counted."""
+        max_age = self.cfg.learner.max_pending_age_ms
+        if max_age is None:
+            return
+        self._newest_ts = max(self._newest_ts, newest_ts)
+        horizon = self._newest_ts - max_age
+        while self._pending:
+            first = next(iter(self._pending.values()))
+            if first.ts >= horizon:
+                break
+            self._pending.popitem(last=False)
+            self.expired_events += 1
+
+    def process_labels(self, labels: list[tuple[str, Any, int]], partition: int = 0) -> LearnOutcome:
+        """Late labels (event id, label, label offset), joined with the events waiting for them.
+
+        A label whose event has not come after ``learner.max_pending`` later labels is given
+        up on and returned in ``expired_labels`` (the role dead-letters it), never dropped.
+        """
+        out = LearnOutcome()
+        for event_id, label, offset in labels:
+            pending = self._pending.pop(event_id, None)
+            if pending is None:
+                self._orphans[event_id] = label
+                self._orphan_pos[event_id] = (partition, offset)
+                if len(self._orphans) > self.cfg.learner.max_pending:
+                    old_id, old_label = self._orphans.popitem(last=False)
+                    old_partition, old_offset = self._orphan_pos.pop(old_id, (partition, -1))
+                    out.expired_labels.append((old_id, old_label, old_partition, old_offset))
+                    self.expired_labels += 1
+                continue
+            out.alerts += self._learn(pending.x, label, pending.partition, pending.offset, pending.ts, not pending.held)
+        return out
+
+    def _learn(self, x: dict[str, Any], y: Any, partition: int, offset: int, ts: int, train: bool) -> list[Alert]:
+        error = self.learner.step(x, y, train)
+        if train:
+            self.snapshots.maybe_take(self.learner.pipeline, partition, offset, self.learner.trained)
+        alerts = self.engine(partition).process_errors(
+            np.array([error]), np.array([offset], dtype=np.int64), np.array([ts], dtype=np.int64), live=self.live
+        )
+        self.observe(alerts)
+        return alerts
+
+    def rollback_online(self, partition: int, before_offset: int) -> int | None:
+        """Restore the newest snapshot from before ``before_offset``; the offset it was taken at.
+
+        The concept detectors then watch another model's errors: each takes a new reference
+        from the errors that follow (as after a drift), so the restored model's error level,
+        high on a changed concept, is its new normal rather than a second drift.
+        """
+        snap = self.snapshots.before(partition, before_offset)
+        if snap is None:
+            return None
+        self.learner.pipeline = copy.deepcopy(snap.pipeline)
+        for engine in self.engines.values():
+            engine.rebaseline()
+        return snap.offset
+
+    def replay(self, batch: EventBatch) -> int:
+        """Learn (without scoring again) from released events, in the batch's order."""
+        n = 0
+        for i, event_id in enumerate(batch.ids):
+            offset = int(batch.offsets[i])
+            pending = self._pending.get(event_id)
+            if pending is not None:
+                pending.held = False  # its label is still to come: learned from then
+                continue
+            y = batch.label[i] if batch.label[i] is not None else self._orphans.get(event_id)
+            if y is None:
+                continue
+            self.learner.pipeline.learn_one(batch.feature_rows(i), y)
+            self.learner.trained += 1
+            self.replayed_offsets.append((batch.partition, offset))
+            n += 1
+        return n
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the model (see ``model_bytes``) and the quarantine book (rebuilt
+        from the alerts and action topics on start), as JSON-serialisable data."""
+        return {
+            "learner": self.learner.state_dict(),
+            "engines": {str(p): e.state_dict() for p, e in self.engines.items()},
+            "pending": [[k, v.x, v.partition, v.offset, v.ts, v.held] for k, v in self._pending.items()],
+            "orphans": [[k, v, *self._orphan_pos.get(k, (0, -1))] for k, v in self._orphans.items()],
+            "expired": [self.expired_events, self.expired_labels],
+            "duplicates": self.duplicates,
+            "newest_ts": self._newest_ts,
+            "recent_ids": {str(p): r.state_dict() for p, r in self._recent.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any], model: bytes | None) -> None:
+        if model:
+            self.learner.load_model_bytes(model)
+        self.learner.load_state_dict(state["learner"])
+        self.engines = {}
+        for partition, engine_state in state["engines"].items():
+            self.engine(int(partition)).load_state_dict(engine_state)
+        self._pending = OrderedDict((k, _Pending(x, p, o, t, h)) for k, x, p, o, t, h in state["pending"])
+        self._orphans = OrderedDict((k, v) for k, v, _, _ in state["orphans"])
+        self._orphan_pos = {k: (p, o) for k, _, p, o in state["orphans"]}
+        self.expired_events, self.expired_labels = state["expired"]
+        self.duplicates = state["duplicates"]
+        self._newest_ts = state["newest_ts"]
+        self._recent = {}
+        for partition, recent_state in state["recent_ids"].items():
+            recent = RecentIds(self.cfg.stream.dedupe_window)
+            recent.load_state_dict(recent_state)
+            self._recent[int(partition)] = recent

@@ -1,0 +1,181 @@
+"""From configuration to detector instances: which detector watches which column.
+
+``detectors: auto`` gives, per declared stream:
+
+* per numeric feature: a windowed KS test (``ks-<f>``, shape) and a rank CUSUM (``cusum-<f>``,
+  location and scale, fast on small and gradual shifts), both ``data_drift``, and a
+  ``quality-<f>`` detector (``data_quality``: missing values rising, values out of the
+  reference's range);
+* per categorical feature: a chi-square test (``chi2-<f>``, rare levels pooled) and a
+  ``quality-<f>`` detector (missing values rising, levels never seen in the reference);
+* with two numeric features or more: ``pca-features``, the PCA reconstruction error over all
+  numeric features (a change of their joint distribution that no marginal shows);
+* per stream: ``schema-errors`` (``data_quality``), the share of messages rejected as
+  unreadable or for a value of the wrong type rising;
+* on the label and on the predictions: chi-square for classes (and the rank CUSUM's location
+  charts on a binary target's 0/1 values), KS and rank CUSUM for a regression target;
+* on the learner's errors, one detector (``learner.concept_detector``): by default a rank
+  CUSUM watching the error rate rise (``cusum-error``, calibrated to the budget), on 0/1
+  errors or, for regression, on absolute errors (``cusum-abs-error``); ``ddm``, ``eddm``,
+  ``hddm``, ``adwin`` (its ``delta`` calibrated to the budget) and ``page_hinkley`` can be
+  chosen instead.
+
+The false-alarm budget is split over all calibrated detectors and their tests
+(:func:`driftline.detectors.calibration.alpha_per_test`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.detectors import Detector, alpha_per_test, make_detector
+from driftline.detectors.registry import METHODS, method_params
+
+#: test stride of the per-feature KS tests in auto plans (window 1000)
+AUTO_KS_STRIDE = 250
+#: auto's detectors on a label or prediction, by its type: the classes' proportions (chi2), and
+#: for a binary target also the rank CUSUM's two location charts on its 0/1 values, which
+#: catch a shift of the positive rate within a few blocks
+_TARGET_METHODS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "regression": [("ks", {}), ("cusum", {})],
+    "binary": [("chi2", {}), ("cusum", {"direction": "location"})],
+    "multiclass": [("chi2", {})],
+}
+#: the name of the multivariate detector's "feature" set in auto plans
+MULTIVARIATE_NAME = "features"
+
+#: what a detector watches: a feature column, the label, the predictions, the learner's
+#: errors, or the stream's messages themselves (read or rejected: schema errors)
+Target = Literal["feature", "label", "prediction", "error", "messages"]
+
+_TARGET_OF_KIND: dict[str, Target] = {
+    "data_drift": "feature",
+    "data_quality": "feature",
+    "label_drift": "label",
+    "prediction_drift": "prediction",
+    "concept_drift": "error",
+}
+
+
+@dataclass(frozen=True)
+class PlannedDetector:
+    """One detector on one column: ``name`` is what alerts carry as ``detector``."""
+
+    name: str
+    kind: str
+    target: Target
+    feature: str | None
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+    #: for a multivariate method: the features it watches together (``feature`` is None)
+    features: tuple[str, ...] = ()
+
+
+def plan(cfg: DriftlineConfig) -> list[PlannedDetector]:
+    return _auto(cfg) if cfg.detectors == "auto" else _explicit(cfg)
+
+
+def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
+    out = []
+    numeric = [name for name, ftype in cfg.stream.features.items() if ftype == "numeric"]
+    for name, ftype in cfg.stream.features.items():
+        if ftype == "numeric":
+            # the CUSUM reacts within a few blocks; the KS test, for changes of shape, can
+            # test less often (cheaper, and a larger share of the budget per test)
+            out.append(PlannedDetector(f"ks-{name}", "data_drift", "feature", name, "ks", {"stride": AUTO_KS_STRIDE}))
+            out.append(PlannedDetector(f"cusum-{name}", "data_drift", "feature", name, "cusum"))
+            out.append(PlannedDetector(f"quality-{name}", "data_quality", "feature", name, "quality"))
+        else:
+            out.append(PlannedDetector(f"chi2-{name}", "data_drift", "feature", name, "chi2"))
+            out.append(PlannedDetector(f"quality-{name}", "data_quality", "feature", name, "quality_cat"))
+    if len(numeric) >= 2:
+        out.append(
+            PlannedDetector(f"pca-{MULTIVARIATE_NAME}", "data_drift", "feature", None, "pca", features=tuple(numeric))
+        )
+    out.append(PlannedDetector("schema-errors", "data_quality", "messages", None, "schema"))
+    for target, spec in (("label", cfg.stream.label), ("prediction", cfg.stream.prediction)):
+        if spec is None:
+            continue
+        for method, options in _TARGET_METHODS[spec.type]:
+            out.append(PlannedDetector(f"{method}-{target}", f"{target}_drift", target, None, method, dict(options)))
+    if cfg.stream.label is not None and cfg.learner.enabled:
+        out.append(_concept_detector(cfg))
+    return out
+
+
+def _concept_detector(cfg: DriftlineConfig) -> PlannedDetector:
+    """The one detector on the learner's errors (one concept drift, one alert).
+
+    ``learner.concept_detector`` names it. ``auto`` is the rank CUSUM's upward location chart
+    (Page, 1954), on 0/1 errors or, for regression, on absolute errors: it compares the errors
+    with those of the reference (the first ``reference.first_n`` labelled events), and its
+    threshold, calibrated on the reference's own error distribution, keeps the budget on a
+    skewed 0/1 stream. A learner improving as it learns makes no alarm: only a rise is watched.
+    DDM, EDDM and HDDM, for 0/1 errors only, are replaced by it for regression.
+    """
+    method = cfg.learner.concept_detector
+    assert cfg.stream.label is not None
+    regression = cfg.stream.label.type == "regression"
+    if method == "auto" or (regression and method in ("ddm", "eddm", "hddm")):  # 0/1 error detectors
+        method = "cusum"
+    options: dict[str, Any] = {}
+    if method in ("cusum", "adwin"):
+        options["direction"] = "up"
+    elif method == "page_hinkley":
+        options["mode"] = "up"
+    name = f"{method}-abs-error" if regression else f"{method}-error"
+    return PlannedDetector(name, "concept_drift", "error", None, method, options)
+
+
+def _explicit(cfg: DriftlineConfig) -> list[PlannedDetector]:
+    out = []
+    assert isinstance(cfg.detectors, list)
+    for det in cfg.detectors:
+        target = _TARGET_OF_KIND[det.kind]
+        if det.method == "schema":
+            out.append(PlannedDetector(det.name, det.kind, "messages", None, det.method, dict(det.options)))
+        elif target == "feature" and getattr(METHODS[det.method], "multivariate", False):
+            out.append(
+                PlannedDetector(det.name, det.kind, target, None, det.method, dict(det.options), tuple(det.features))
+            )
+        elif target == "feature":
+            for feature in det.features:
+                name = det.name if len(det.features) == 1 else f"{det.name}-{feature}"
+                out.append(PlannedDetector(name, det.kind, target, feature, det.method, dict(det.options)))
+        else:
+            out.append(PlannedDetector(det.name, det.kind, target, None, det.method, dict(det.options)))
+    return out
+
+
+def build(cfg: DriftlineConfig, planned: list[PlannedDetector]) -> list[Detector]:
+    """Instances for ``planned``, with thresholds calibrated to the false-alarm budget.
+
+    Options the user set explicitly win over the calibrated and reference defaults.
+    """
+    calibrated = [p for p in planned if "alpha_drift" in method_params(p.method)]
+    n = max(1, len(calibrated))
+    out = []
+    for p in planned:
+        params = method_params(p.method)
+        options: dict[str, Any] = {}
+        if "reference_size" in params and cfg.reference.first_n is not None:
+            options["reference_size"] = cfg.reference.first_n
+        elif "reference_size" in params and cfg.reference.sliding is not None:
+            options["reference_size"] = cfg.reference.sliding
+            if "sliding" in params:
+                options["sliding"] = True
+        options.update(p.options)
+        if "alpha_drift" in params:
+            probe = METHODS[p.method](**options)
+            tests = probe.tests_per_value
+            options.setdefault("alpha_drift", alpha_per_test(cfg.false_alarms.drift, tests, n))
+            if "alpha_warning" in params:
+                warn = cfg.false_alarms.warning
+                alpha_w = None if warn is None else alpha_per_test(warn, tests, n)
+                if alpha_w is not None and alpha_w <= options["alpha_drift"]:
+                    alpha_w = None
+                options.setdefault("alpha_warning", alpha_w)
+        out.append(make_detector(p.method, **options))
+    return out

@@ -1,0 +1,62 @@
+"""The reference a stream is compared with, when it comes from a file of training data.
+
+``reference: {file: reference.parquet}`` (or .csv, .jsonl; relative to the working directory):
+the file's events are parsed as events are, and every feature, label and prediction detector
+is fitted on its column before the first live event arrives. Rows that cannot be read are an
+error here, not a silent gap in the reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.schema import stream_schema
+from driftline.stream.events import EventBatch, parse_events
+from driftline.stream.replay import read_chunks
+
+
+class ReferenceError(ValueError):
+    """The reference file cannot be used; says which file and why."""
+
+
+def load_reference(cfg: DriftlineConfig) -> EventBatch | None:
+    """The reference events from ``reference.file``, or None when the reference is first_n."""
+    if cfg.reference.file is None:
+        return None
+    path = Path(cfg.reference.file).resolve()
+    return _load(path, cfg)
+
+
+def _load(path: Path, cfg: DriftlineConfig) -> EventBatch:
+    if not path.exists():
+        raise ReferenceError(f"reference.file: {path} does not exist")
+    schema = stream_schema(cfg)
+    batches = []
+    for offsets, raws in read_chunks(path, schema, chunk_size=50_000):
+        batch, rejects = parse_events(schema, 0, offsets, raws)
+        if rejects:
+            first = rejects[0]
+            raise ReferenceError(
+                f"reference.file: {path}: {len(rejects)} unreadable row(s), first at row {first.offset}: {first.error}"
+            )
+        batches.append(batch)
+    if not batches:
+        raise ReferenceError(f"reference.file: {path} has no events")
+    return concat(batches)
+
+
+def concat(batches: list[EventBatch]) -> EventBatch:
+    import numpy as np
+
+    first = batches[0]
+    return EventBatch(
+        partition=first.partition,
+        offsets=np.concatenate([b.offsets for b in batches]),
+        ids=[i for b in batches for i in b.ids],
+        ts=np.concatenate([b.ts for b in batches]),
+        numeric={k: np.concatenate([b.numeric[k] for b in batches]) for k in first.numeric},
+        categorical={k: np.concatenate([b.categorical[k] for b in batches]) for k in first.categorical},
+        label=np.concatenate([b.label for b in batches]),
+        prediction=np.concatenate([b.prediction for b in batches]),
+    )

@@ -1,0 +1,115 @@
+"""``driftline status CONFIG``: a terminal view of the running system, from its topics.
+
+Each role's lag and events/s come from its latest snapshots on the stats topic (so every
+instance, on any machine, shows up); quarantines from the action records; the last alerts
+from the alerts topic; the champion model's version and held-out metric from the actions role's
+snapshot (it reads the registry), the online learner's rolling metric from the learner's.
+``--watch`` redraws it every few seconds until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.cli.quarantine import active_quarantines
+from driftline.consumers.observe.report.live import (
+    TopicReader,
+    actions_since,
+    alerts_since,
+    snapshots,
+)
+
+#: snapshots older than this mark an instance as gone
+STALE_SECONDS = 120
+LAST_ALERTS = 8
+
+
+def gather(cfg: DriftlineConfig, bootstrap: str, now_ms: int | None = None) -> dict[str, Any]:
+    """Everything the view shows, as plain data (the tests read it)."""
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    with TopicReader(bootstrap, cfg.kafka.client) as reader:
+        docs = snapshots(reader, cfg, now - 15 * 60 * 1000)
+        alerts = alerts_since(reader, cfg, 0, last=LAST_ALERTS)[-LAST_ALERTS:]
+        actions = actions_since(reader, cfg, 0)
+    by_instance: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for doc in docs:
+        by_instance.setdefault((doc["role"], str(doc.get("instance"))), []).append(doc)
+    roles = []
+    for (role, instance), seq in sorted(by_instance.items()):
+        last = seq[-1]
+        rate = last.get("rate", 0.0)
+        if len(seq) > 1 and last["ts"] > seq[-2]["ts"]:
+            rate = (last["counters"]["consumed"] - seq[-2]["counters"]["consumed"]) / ((last["ts"] - seq[-2]["ts"]) / 1000)
+        roles.append({"role": role, "instance": instance, "lag": sum((last.get("lag") or {}).values()),
+                      "rate": max(0.0, rate), "consumed": last["counters"]["consumed"],
+                      "age": (now - last["ts"]) / 1000, "extra": last.get("extra") or {}})
+    open_q = active_quarantines(actions)  # ended by release or purge, of one or of all
+    learner = _latest(roles, "learner")
+    actions_role = _latest(roles, "actions")
+    extra = actions_role["extra"] if actions_role else {}
+    return {"roles": roles, "quarantines": list(open_q.values()), "alerts": alerts,
+            "champion": extra.get("champion_version"), "champion_metric": extra.get("champion_metric"),
+            "champion_metric_value": extra.get("champion_metric_value"),
+            "metric": (learner["extra"] if learner else {}).get("metric")}
+
+
+def _latest(roles: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The freshest live instance of role ``name``, if any."""
+    live = [r for r in roles if r["role"] == name and r["age"] < STALE_SECONDS]
+    return min(live, key=lambda r: r["age"]) if live else None
+
+
+def render(cfg: DriftlineConfig, view: dict[str, Any]) -> str:
+    def when(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+    lines = [f"driftline status: stream {cfg.stream.name!r}   {when(int(time.time() * 1000))} UTC", ""]
+    lines.append(f"{'role':<9} {'instance':<32} {'lag':>9} {'events/s':>10} {'consumed':>11}  last seen")
+    for r in view["roles"]:
+        gone = "  (gone?)" if r["age"] > STALE_SECONDS else ""
+        lines.append(f"{r['role']:<9} {r['instance'][-32:]:<32} {r['lag']:>9,} {r['rate']:>10,.0f} "
+                     f"{r['consumed']:>11,}  {r['age']:.0f} s ago{gone}")
+    if not view["roles"]:
+        lines.append(f"  no snapshots on {cfg.stats.topic!r} in the last 15 minutes: are the roles running?")
+    lines += ["", f"champion model: {_champion(view)}   online learner's rolling metric: {_number(view['metric'])}", ""]
+    lines.append(f"active quarantines: {len(view['quarantines'])}")
+    for q in view["quarantines"]:
+        lines.append(f"  {q.alert_id[:12]}  partition {q.scope.get('partition')} from offset "
+                     f"{q.scope.get('from_offset')}  since {when(q.ts)}")
+    lines += ["", "last alerts:"]
+    for a in reversed(view["alerts"]):
+        lines.append(f"  {when(a.detected_at)}  {a.severity:<7} {a.kind:<16} {a.feature or '-':<12} "
+                     f"{a.detector:<16} p{a.position.partition}@{a.position.offset}")
+    if not view["alerts"]:
+        lines.append("  none")
+    return "\n".join(lines)
+
+
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _champion(view: dict[str, Any]) -> str:
+    """``v3 (held-out accuracy 0.874)``; the actions role's latest snapshot says which."""
+    if view["champion"] is None:
+        return "none registered (or no actions role running)"
+    name = view.get("champion_metric")
+    return f"v{view['champion']}" + (f" (held-out {name} {_number(view.get('champion_metric_value'))})" if name else "")
+
+
+def show_status(cfg: DriftlineConfig, bootstrap: str, watch: float | None = None, out: IO[str] | None = None) -> int:
+    out = out or sys.stdout
+    while True:
+        text = render(cfg, gather(cfg, bootstrap))
+        if watch is None:
+            print(text, file=out)
+            return 0
+        print("\033[2J\033[H" + text, file=out, flush=True)  # clear the screen, then draw
+        try:
+            time.sleep(watch)
+        except KeyboardInterrupt:
+            return 0

@@ -1,0 +1,226 @@
+"""The learner role: online River model, test-then-train, concept drift on its errors.
+
+It reads ``events`` and ``labels``; it trains on an event only once the monitor has judged it
+(the monitor's committed offset is past it) and it has read every alert up to then, so a
+quarantine the policies call for holds every suspect event, live as in backtest. Held events
+are copied, value and key unchanged, to the quarantine topic with the alert that holds them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import orjson
+from kafka import TopicPartition
+
+from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.schema import stream_schema
+from driftline.consumers.roles.loop import Role, group_id
+from driftline.stream.checkpoint import Checkpoint
+from driftline.stream.events import Reject, parse_events, parse_label_messages
+from driftline.stream.kafka_io import READ_TIMEOUT_MS, make_consumer, read_topic
+from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
+
+log = logging.getLogger("driftline")
+
+
+class LearnerRole(Role):
+    name = "learner"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.schema = stream_schema(self.cfg)
+        self.core = LearnerCore(self.cfg, live=True)
+        self.next_offset: dict[TopicPartition, int] = {}
+        self._stop = threading.Event()
+
+    def topics(self) -> list[str]:
+        return [self.cfg.topics.events, self.cfg.topics.labels]
+
+    # -- state: one model per stream, checkpointed under the group's name -----------------
+
+    def restore(self, partitions: list[TopicPartition]) -> None:
+        """Model, joins and detectors from the checkpoint; every partition seeks to its offset."""
+        self.core = LearnerCore(self.cfg, live=True)
+        self.next_offset: dict[TopicPartition, int] = {}
+        cp = self.store.load(self.group_id)
+        if cp is not None:
+            self.core.load_state_dict(cp.state["core"], cp.blob)
+        for tp in partitions:  # inside the rebalance callback: no blocking call on the consumer
+            offset = cp.offset(tp.topic, tp.partition) if cp is not None else None
+            if offset is not None:
+                self.consumer.seek(tp, offset)
+                self.next_offset[tp] = offset
+
+    def save_state(self, partitions: list[TopicPartition] | None = None) -> None:
+        if not self.next_offset:
+            return  # nothing restored or processed: the stored checkpoint is still the latest
+        offsets: dict[str, dict[int, int]] = {}
+        for tp, offset in self.next_offset.items():
+            offsets.setdefault(tp.topic, {})[tp.partition] = offset
+        self.store.save(
+            Checkpoint(
+                key=self.group_id,
+                offsets=offsets,
+                state={"core": self.core.state_dict()},
+                blob=self.core.learner.model_bytes(),
+                created_ms=int(time.time() * 1000),
+            )
+        )
+        self.checkpointed()
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            self.core = LearnerCore(self.cfg, live=True)
+            self.next_offset = {}
+
+    def run(self, stop: threading.Event, ready: Any = None) -> None:
+        self._stop = stop
+        super().run(stop, ready)
+
+    def open(self, stack: ExitStack) -> None:
+        kafka = self.cfg.kafka
+        self.reader = make_consumer(self.bootstrap_servers, group_id=None, client=kafka.client)
+        stack.callback(self.reader.close)
+        parts = []
+        for topic in (self.cfg.topics.alerts, self.cfg.topics.actions):
+            for p in sorted(self.reader.partitions_for_topic(topic) or []):
+                parts.append(TopicPartition(topic, p))
+        self.reader.assign(parts)
+        self.reader.seek_to_beginning()
+        self._opened_ms = int(time.time() * 1000)  # releases recorded before this were replayed already
+        self.watermark = make_consumer(
+            self.bootstrap_servers, group_id=group_id(self.cfg, "monitor"), client=kafka.client
+        )
+        stack.callback(self.watermark.close)
+
+    def handle(self, records: dict[TopicPartition, list[Any]]) -> None:
+        fresh = [tp for tp in records if tp not in self.next_offset]
+        if fresh:  # no checkpoint for these yet: save the state as it stands at their first
+            for tp in fresh:  # offsets, so that a rewind before the next checkpoint comes here
+                self.next_offset[tp] = records[tp][0].offset
+            self.save_state()
+        events = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.events}
+        labels = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.labels}
+        if self.cfg.learner.wait_for_monitor:
+            for tp, msgs in events.items():
+                self._wait_judged(tp, msgs[-1].offset)
+        self._refresh()
+        for tp, msgs in events.items():
+            batch, rejects = parse_events(
+                self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
+            )
+            batch, duplicates = self.core.admit(batch)
+            self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(duplicates)
+            outcome = self.core.process_events(batch)
+            headers = {m.offset: list(m.headers or []) for m in msgs} if outcome.held else {}
+            for i, q in outcome.held:
+                offset = int(batch.offsets[i])
+                self.outbox.send(
+                    self.cfg.topics.quarantine,
+                    batch.raw[i],
+                    batch.keys[i],
+                    quarantine_headers(q.alert_id, q.reason, tp.topic, tp.partition, offset, headers.get(offset)),
+                )
+                self.stats.quarantined += 1
+            for alert in outcome.alerts:
+                self.outbox.alert(alert)
+            self.stats.consumed += len(msgs)
+        label_field = self.cfg.stream.label.field if self.cfg.stream.label else "label"
+        label_type = self.cfg.stream.label.type if self.cfg.stream.label else None
+        for tp, msgs in labels.items():
+            parsed, rejects = parse_label_messages(
+                tp.partition, [m.offset for m in msgs], [m.value for m in msgs],
+                self.cfg.stream.id_field, label_field, label_type,
+            )
+            for reject in rejects:
+                self.outbox.dead_letter(tp.topic, reject)
+            outcome = self.core.process_labels(parsed, tp.partition)
+            for alert in outcome.alerts:
+                self.outbox.alert(alert)
+            for event_id, label, partition, offset in outcome.expired_labels:
+                raw = orjson.dumps({self.cfg.stream.id_field: event_id, label_field: label})
+                reason = f"label for an unknown event: no event {event_id!r:.80} within {self.cfg.learner.max_pending} labels"
+                self.outbox.dead_letter(tp.topic, Reject(partition, offset, raw, reason))
+            self.stats.consumed += len(msgs)
+        self.stats.extra.update(
+            metric=self.core.learner.metric, trained=self.core.learner.trained, seen=self.core.learner.seen,
+            pending=self.core.pending, expired_events=self.core.expired_events,
+        )
+        for tp, msgs in records.items():
+            self.next_offset[tp] = msgs[-1].offset + 1
+        self.commit(records)
+
+    def _wait_judged(self, tp: TopicPartition, last_offset: int) -> None:
+        """Block until the monitor has committed past ``last_offset`` on this partition."""
+        since = time.monotonic()
+        told = since
+        while not self._stop.is_set():
+            committed = self.watermark.committed(tp)
+            if committed is not None and committed > last_offset:
+                return
+            if time.monotonic() - told > 10:
+                log.warning(
+                    "learner: waiting for the monitor to judge %s[%d] up to offset %d (committed: %s); "
+                    "is the monitor role running? (learner.wait_for_monitor: false turns this off)",
+                    tp.topic, tp.partition, last_offset, committed,
+                )
+                told = time.monotonic()
+            time.sleep(0.05)
+
+    def _refresh(self) -> None:
+        """Read alerts and action records up to their end: quarantines opened and released."""
+        assigned = list(self.reader.assignment())
+        if not assigned:
+            return
+        end = self.reader.end_offsets(assigned, timeout_ms=READ_TIMEOUT_MS)
+        while any(self.reader.position(tp) < end[tp] for tp in assigned):
+            for tp, msgs in self.reader.poll(timeout_ms=200).items():
+                for m in msgs:
+                    self._observe(tp.topic, m.value)
+
+    def _observe(self, topic: str, value: bytes) -> None:
+        try:
+            if topic == self.cfg.topics.alerts:
+                alert = Alert.from_json(value)
+                if alert.stream == self.cfg.stream.name:
+                    self.core.observe([alert])
+            else:
+                record = ActionRecord.from_json(value)
+                if record.stream == self.cfg.stream.name:
+                    self._act_on(record)
+        except ValueError as exc:
+            self.stats.reasons[f"unreadable record on {topic}"] += 1
+            log.warning("learner: skipped an unreadable record on %s: %s", topic, exc)
+
+    # -- actions the learner carries out: ending quarantines, replaying, rolling back ------
+    def _act_on(self, record: ActionRecord) -> None:
+        if record.action in ("release", "purge"):
+            released = self.core.book.release(record.alert_id)
+            if record.action == "release" and record.ts >= getattr(self, "_opened_ms", 0):
+                for alert_id in released or ([record.alert_id] if record.alert_id else []):
+                    self.stats.extra["replayed"] = self.stats.extra.get("replayed", 0) + self._replay(alert_id)
+        elif record.action == "rollback" and "drift_from_offset" in record.scope:
+            restored = self.core.rollback_online(int(record.scope["partition"]), int(record.scope["drift_from_offset"]))
+            self.stats.extra["rolled_back_to"] = restored
+            log.info("learner: rollback for alert %s: online model restored to its snapshot at offset %s",
+                     record.alert_id, restored)
+
+    def _replay(self, alert_id: str) -> int:
+        """Learn from the events ``alert_id``'s quarantine held, in their original order."""
+        by_partition: dict[int, list[tuple[int, bytes]]] = {}
+        for m in read_topic(self.bootstrap_servers, self.cfg.topics.quarantine, client=self.cfg.kafka.client):
+            h = {k: v.decode() for k, v in (m.headers or [])}
+            if h.get("driftline_alert_id") == alert_id:
+                p, offset = int(h["driftline_source_partition"]), int(h["driftline_source_offset"])
+                by_partition.setdefault(p, []).append((offset, m.value))
+        n = 0
+        for p, held in sorted(by_partition.items()):
+            held.sort()
+            batch, _ = parse_events(self.schema, p, [o for o, _ in held], [v for _, v in held])
+            n += self.core.replay(batch)
+        return n

@@ -1,0 +1,88 @@
+"""Run roles against a Kafka cluster (or the embedded broker) until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from driftline.consumers.roles.actions import ActionsRole
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.roles.learner import LearnerRole
+from driftline.consumers.roles.monitor import MonitorRole
+from driftline.consumers.roles.loop import Role, RoleStats
+from driftline.stream.broker import resolve_bootstrap
+from driftline.stream.topics import ensure_topics
+
+log = logging.getLogger("driftline")
+
+ROLES: dict[str, type[Role]] = {"monitor": MonitorRole, "learner": LearnerRole, "actions": ActionsRole}
+
+
+def topic_partitions(cfg: DriftlineConfig) -> dict[str, int]:
+    """Every topic driftline reads or writes, with the partitions to create it with."""
+    t = cfg.topics
+    n = cfg.kafka.partitions
+    return {
+        t.events: n, t.labels: n, t.alerts: 1, t.quarantine: n, t.deadletter: 1, t.actions: 1, t.models: 1,
+        t.checkpoints: 1,
+    }
+
+
+def topic_configs(cfg: DriftlineConfig) -> dict[str, dict[str, str]]:
+    """Checkpoints are compacted (the latest per key is all that counts) and may be large."""
+    return {cfg.topics.checkpoints: {"cleanup.policy": "compact", "max.message.bytes": str(64 * 1024 * 1024)}}
+
+
+@contextmanager
+def connected(cfg: DriftlineConfig) -> Iterator[str]:
+    """The bootstrap address to use (starting an embedded broker if asked), topics created."""
+    with resolve_bootstrap(cfg.kafka.bootstrap_servers, cfg.kafka.embedded_address) as bootstrap:
+        ensure_topics(bootstrap, topic_partitions(cfg), client_config=cfg.kafka.client, configs=topic_configs(cfg))
+        yield bootstrap
+
+
+class RoleRunner:
+    """Roles in threads of this process; the first one to fail stops them all."""
+
+    def __init__(self, cfg: DriftlineConfig, bootstrap: str, roles: Sequence[str]):
+        self.stop = threading.Event()
+        self.roles = [ROLES[name](cfg, bootstrap) for name in roles]
+        self.errors: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+        self._ready = threading.Semaphore(0)
+
+    @property
+    def stats(self) -> dict[str, RoleStats]:
+        return {role.name: role.stats for role in self.roles}
+
+    def start(self, wait_ready: float = 60.0) -> RoleRunner:
+        for role in self.roles:
+            thread = threading.Thread(target=self._run, args=(role,), name=f"driftline-{role.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        for _ in self.roles:
+            if not self._ready.acquire(timeout=wait_ready):
+                break
+        return self
+
+    def _run(self, role: Role) -> None:
+        try:
+            role.run(self.stop, ready=self._ready.release)
+        except BaseException as exc:  # a failed role stops the others
+            log.exception("%s failed: %s", role.name, exc)
+            self.errors.append(exc)
+            self.stop.set()
+            self._ready.release()
+
+    def wait(self, timeout: float | None = None) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        self.stop.set()
+        self.wait(timeout)
+
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)

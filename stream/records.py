@@ -1,0 +1,154 @@
+"""Reading driftline's topics back: to their true end, and as typed records.
+
+Every place that reads a topic "to its end" goes through :func:`read_to_end`. The end a
+broker announces for ListOffsets(latest) is not always the true one: the embedded broker
+answers with the last record batch's base offset + 1, short of the end by that batch's size
+less one. The high watermark that comes with every fetch response is right on Kafka and on
+the embedded broker alike, so a partition counts as read once the consumer's position has
+reached both the announced end and the high watermark of its latest fetch.
+
+:func:`read_records` is the one reader of a topic of driftline's own records (alerts, action
+records): each value parsed by the record type, the unreadable ones counted and logged, the
+records of other streams left out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from driftline.stream.errors import TopicReadError
+from driftline.stream.kafka_io import READ_TIMEOUT_MS, make_consumer
+
+log = logging.getLogger("driftline")
+
+#: how long one poll waits while a partition is still behind its end
+POLL_MS = 200
+
+
+def _behind(consumer: KafkaConsumer, tp: TopicPartition, listed: int) -> bool:
+    high = consumer.highwater(tp)
+    if high is None:  # no fetch has answered for it yet: only a partition announced empty is surely read
+        return listed > 0
+    return consumer.position(tp) < max(listed, high)
+
+
+def read_to_end(
+    consumer: KafkaConsumer, partitions: Sequence[TopicPartition], timeout_ms: int = READ_TIMEOUT_MS
+) -> Iterator[Any]:
+    """Records of ``partitions`` (assigned, positioned) until each is at its true end.
+
+    Raises :class:`~driftline.stream.errors.TopicReadError` when the end is not reached
+    within ``timeout_ms`` of the last record read.
+    """
+    parts = list(partitions)
+    if not parts:
+        return
+    try:
+        listed = consumer.end_offsets(parts, timeout_ms=timeout_ms)
+    except KafkaError as exc:
+        raise TopicReadError(f"cannot look up the end of {_names(parts)}: {exc}") from exc
+    deadline = time.monotonic() + timeout_ms / 1000
+    while any(_behind(consumer, tp, listed[tp]) for tp in parts):
+        polled = consumer.poll(timeout_ms=POLL_MS)
+        got = False
+        for msgs in polled.values():
+            got = got or bool(msgs)
+            yield from msgs
+        if got:
+            deadline = time.monotonic() + timeout_ms / 1000
+        elif time.monotonic() > deadline:
+            raise TopicReadError(f"{_names(parts)} could not be read to the end within {timeout_ms / 1000:.0f} s")
+
+
+def _names(parts: Sequence[TopicPartition]) -> str:
+    return ", ".join(sorted({tp.topic for tp in parts}))
+
+
+def topic_partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+
+
+def read_topic(bootstrap_servers: str, topic: str, *, client: dict[str, Any] | None = None) -> list[Any]:
+    """Every record of ``topic`` from the beginning to its true end now (no group, no commit)."""
+    consumer = make_consumer(bootstrap_servers, group_id=None, client=client)
+    try:
+        parts = topic_partitions(consumer, topic)
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        return list(read_to_end(consumer, parts))
+    finally:
+        consumer.close()
+
+
+class Record(Protocol):
+    """A record type of driftline's topics: parsed from bytes, naming its stream."""
+
+    stream: str
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Any: ...
+
+
+R = TypeVar("R", bound=Record)
+
+
+@dataclass
+class Records(Generic[R]):
+    """The records of one stream read from a topic, in topic order, and what could not be read."""
+
+    records: list[R] = field(default_factory=list)
+    unreadable: int = 0
+
+    def __iter__(self) -> Iterator[R]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def parse_records(
+    values: Sequence[bytes | None], model: type[R], stream: str | None, topic: str
+) -> Records[R]:
+    """``model.from_json`` of each value; other streams' records left out, unreadable ones counted."""
+    out: Records[R] = Records()
+    for value in values:
+        try:
+            record = model.from_json(value if value is not None else b"")
+        except ValueError:  # orjson's decode errors and pydantic's validation errors are ValueErrors
+            out.unreadable += 1
+            continue
+        if stream is None or record.stream == stream:
+            out.records.append(record)
+    if out.unreadable:
+        log.warning("skipped %d unreadable records on %s", out.unreadable, topic)
+    return out
+
+
+def read_records(
+    bootstrap_servers: str,
+    topic: str,
+    model: type[R],
+    *,
+    stream: str | None,
+    client: dict[str, Any] | None = None,
+) -> Records[R]:
+    """The records of ``stream`` on ``topic`` (all streams with None), from the beginning to the end."""
+    return parse_records([m.value for m in read_topic(bootstrap_servers, topic, client=client)], model, stream, topic)
+
+
+def tail(consumer: KafkaConsumer, parse: Callable[[str, bytes | None], None]) -> int:
+    """Hand every record the consumer's assigned partitions hold past its positions to
+    ``parse(topic, value)``, up to their true end now; the number of records read."""
+    parts = list(consumer.assignment())
+    n = 0
+    for m in read_to_end(consumer, parts):
+        parse(m.topic, m.value)
+        n += 1
+    return n
