@@ -17,7 +17,8 @@ import time
 import orjson
 
 from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.roles.runner import RoleRunner, topic_configs, topic_partitions
+from driftline.consumers.roles.runner import RoleRunner
+from driftline.consumers.topics import topic_configs, topic_partitions
 from driftline.stream.broker import EmbeddedBroker
 from driftline.stream.kafka_io import make_consumer, make_producer
 from driftline.stream.synthetic import FEATURES, default_drifts, generate

@@ -23,8 +23,8 @@ import numpy as np
 import orjson
 from river.drift import KSWIN
 
-from driftline.consumers.core.backtest import backtest
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.plan import plan
 from driftline.consumers.core.schema import stream_schema
 from driftline.detectors import KSWindow

@@ -1,21 +1,21 @@
 """Drift detectors: pure computation over NumPy batches (see :mod:`.base` for the contract)."""
 
-from .numeric.adwin import ADWIN
 from .base import Detection, Detector
-from .calibration import alpha_per_test, parse_rate
-from .categorical.chi2 import Chi2Categorical
-from .numeric.cusum import RankCUSUM
-from .numeric.cvm import CvMWindow
 from .binary.ddm import DDM
-from .numeric.distance import JSWindow, PSIWindow, WassersteinWindow
 from .binary.eddm import EDDM
 from .binary.hddm import HDDM
+from .calibration import alpha_per_test, parse_rate
+from .categorical.chi2 import Chi2Categorical
+from .multivariate.pca import PCAReconstruction
+from .numeric.adwin import ADWIN
+from .numeric.cusum import RankCUSUM
+from .numeric.cvm import CvMWindow
+from .numeric.distance import JSWindow, PSIWindow, WassersteinWindow
 from .numeric.ks import KSWindow
 from .numeric.page_hinkley import PageHinkley
-from .multivariate.pca import PCAReconstruction
 from .quality.quality import QualityCategorical, QualityNumeric
-from .registry import METHODS, make_detector, method_params
 from .quality.schema import SchemaErrors
+from .registry import METHODS, make_detector, method_params
 
 __all__ = [
     "ADWIN",

@@ -5,18 +5,18 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .numeric.adwin import ADWIN
 from .base import Detector
-from .categorical.chi2 import Chi2Categorical
-from .numeric.cusum import RankCUSUM
-from .numeric.cvm import CvMWindow
 from .binary.ddm import DDM
-from .numeric.distance import JSWindow, PSIWindow, WassersteinWindow
 from .binary.eddm import EDDM
 from .binary.hddm import HDDM
+from .categorical.chi2 import Chi2Categorical
+from .multivariate.pca import PCAReconstruction
+from .numeric.adwin import ADWIN
+from .numeric.cusum import RankCUSUM
+from .numeric.cvm import CvMWindow
+from .numeric.distance import JSWindow, PSIWindow, WassersteinWindow
 from .numeric.ks import KSWindow
 from .numeric.page_hinkley import PageHinkley
-from .multivariate.pca import PCAReconstruction
 from .quality.quality import QualityCategorical, QualityNumeric
 from .quality.schema import SchemaErrors
 

@@ -16,29 +16,18 @@ import pandas as pd
 
 from driftline.stream.events import EventBatch
 from driftline.stream.messages import ActionRecord
+from driftline.stream.quarantines import Range, fold_quarantines
 
 #: columns of a training frame besides the features
 LABEL, PARTITION, OFFSET, TS = "__label", "__partition", "__offset", "__ts"
 
-#: (partition, first excluded offset, last excluded offset or None for open-ended)
-Range = tuple[int, int, int | None]
+__all__ = ["LABEL", "OFFSET", "PARTITION", "TS", "Range", "describe", "excluded_ranges", "features_and_labels",
+           "frame", "is_excluded", "split_holdout"]
 
 
 def excluded_ranges(records: Iterable[ActionRecord]) -> list[Range]:
     """The event ranges that must not be trained on, from the audit records in order."""
-    active: dict[str, Range] = {}
-    purged: list[Range] = []
-    for r in records:
-        if r.action == "quarantine" and r.status == "started" and r.alert_id:
-            active[r.alert_id] = (int(r.scope["partition"]), int(r.scope["from_offset"]), None)
-        elif r.action in ("release", "purge"):
-            ids = list(active) if r.alert_id is None else [r.alert_id]
-            for aid in ids:
-                q = active.pop(aid, None)
-                if q is not None and r.action == "purge":
-                    to = r.scope.get("to_offset")
-                    purged.append((q[0], q[1], None if to is None else int(to)))
-    return list(active.values()) + purged
+    return fold_quarantines(records).excluded()
 
 
 def is_excluded(partition: int, offset: int, ranges: Sequence[Range]) -> bool:

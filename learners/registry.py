@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import time
 from typing import Any, Literal
 
 import orjson
@@ -31,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from driftline.learners.errors import RegistryError
 from driftline.learners.store import LocalDirStore, Store
+from driftline.stream.clock import now_ms
 
 ALIAS_LOG = "aliases.jsonl"
 
@@ -102,7 +102,7 @@ class Registry:
             numbers = [v.version for v in self.versions()]
             number = max(numbers, default=0) + 1
             record = ModelVersion(
-                version=number, stream=self.stream, kind=kind, created_at=int(time.time() * 1000),
+                version=number, stream=self.stream, kind=kind, created_at=now_ms(),
                 artifact_sha256=sha256(artifact), artifact_bytes=len(artifact), **lineage,
             )
             self.store.remove(_artifact(number))  # an orphan of a crash between the two writes
@@ -192,7 +192,7 @@ class Registry:
                         return move
             previous = next((m.version for m in reversed(history) if m.alias == alias), None)
             move = AliasMove(alias=alias, version=version, previous=previous, reason=reason, cause=cause,
-                             at=int(time.time() * 1000))
+                             at=now_ms())
             self.store.append(ALIAS_LOG, orjson.dumps(move.model_dump(mode="json")))
         return move
 

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from kafka import TopicPartition
 
-from driftline.stream.errors import CheckpointError
-from driftline.stream.kafka_io import READ_TIMEOUT_MS
+from driftline.stream.errors import CheckpointError, TopicReadError
+from driftline.stream.kafka_io import make_consumer, make_producer
+from driftline.stream.records import read_to_end
 
 MAGIC = b"DLCK"
 VERSION = 1
@@ -133,10 +135,6 @@ class KafkaCheckpointStore:
     """Checkpoints on a compacted topic, keyed by ``key``; the latest record per key wins."""
 
     def __init__(self, bootstrap_servers: str, topic: str, client: dict[str, Any] | None = None):
-        from kafka import TopicPartition
-
-        from driftline.stream.kafka_io import make_consumer, make_producer
-
         self.topic = topic
         self._producer = make_producer(bootstrap_servers, client=client, compression_type=None)
         self._reader = make_consumer(bootstrap_servers, group_id=None, client=client)
@@ -165,12 +163,12 @@ class KafkaCheckpointStore:
         return None if raw is None else decode(raw)
 
     def _catch_up(self) -> None:
-        end = self._reader.end_offsets(self._parts, timeout_ms=READ_TIMEOUT_MS)
-        while any(self._reader.position(tp) < end[tp] for tp in self._parts):
-            for msgs in self._reader.poll(timeout_ms=500).values():
-                for m in msgs:
-                    if m.key is not None and m.value is not None:
-                        self._latest[m.key.decode()] = m.value
+        try:
+            for m in read_to_end(self._reader, self._parts):
+                if m.key is not None and m.value is not None:
+                    self._latest[m.key.decode()] = m.value
+        except TopicReadError as exc:
+            raise CheckpointError(f"cannot read the checkpoints on {self.topic!r}: {exc}") from exc
 
     def close(self) -> None:
         self._producer.close(2)

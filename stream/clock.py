@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
 
 def now_ms() -> int:
     """The current wall-clock time in epoch milliseconds."""
-    return int(time.time() * 1000)
+    return now_ms()

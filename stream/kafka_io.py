@@ -76,22 +76,3 @@ def client_config_for(kind: str, client: dict[str, Any]) -> dict[str, Any]:
 
         cls = KafkaAdminClient
     return {k: v for k, v in client.items() if k in cls.DEFAULT_CONFIG}
-
-
-def read_topic(bootstrap_servers: str, topic: str, *, client: dict[str, Any] | None = None) -> list[Any]:
-    """Every record of ``topic`` from the beginning to its end now (no group, no commit)."""
-    from kafka import TopicPartition
-
-    consumer = make_consumer(bootstrap_servers, group_id=None, client=client)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        end = consumer.end_offsets(parts, timeout_ms=READ_TIMEOUT_MS)
-        out: list[Any] = []
-        while any(consumer.position(tp) < end[tp] for tp in parts):
-            for msgs in consumer.poll(timeout_ms=500).values():
-                out += msgs
-        return out
-    finally:
-        consumer.close()

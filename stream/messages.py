@@ -14,6 +14,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from driftline.stream.clock import now_ms
+
 AlertKind = Literal[
     "data_drift", "label_drift", "prediction_drift", "concept_drift", "data_quality", "performance"
 ]
@@ -146,6 +148,28 @@ class ActionRecord(BaseModel):
     @classmethod
     def from_json(cls, raw: bytes | str) -> ActionRecord:
         return cls.model_validate_json(raw)
+
+    @classmethod
+    def new(
+        cls,
+        action: str,
+        stream: str,
+        status: str,
+        *,
+        alert_id: str | None = None,
+        rule: int | None = None,
+        scope: dict[str, Any] | None = None,
+        detail: str = "",
+        id_extra: str = "",
+        ts: int | None = None,
+    ) -> ActionRecord:
+        """The one way to make a record: its ``action_id`` from (alert, action, ``id_extra``),
+        its ``ts`` the wall clock unless given."""
+        return cls(
+            action_id=action_id(alert_id, action, id_extra), action=action, stream=stream,  # type: ignore[arg-type]
+            alert_id=alert_id, rule=rule, status=status, scope=dict(scope or {}),  # type: ignore[arg-type]
+            detail=detail, ts=now_ms() if ts is None else ts,
+        )
 
 
 def action_id(alert_id: str | None, action: str, extra: str = "") -> str:

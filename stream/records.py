@@ -71,15 +71,31 @@ def _names(parts: Sequence[TopicPartition]) -> str:
     return ", ".join(sorted({tp.topic for tp in parts}))
 
 
-def topic_partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+def partitions_of(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+
+
+def end_offset(consumer: KafkaConsumer, tp: TopicPartition) -> int:
+    """The true end of one partition now (its next offset), read off a fetch's high watermark.
+
+    Seeks ``consumer`` (which must not be assigned other partitions) to the announced end's
+    last batch and reads it: at most one record batch is fetched.
+    """
+    consumer.assign([tp])
+    listed = int(consumer.end_offsets([tp], timeout_ms=READ_TIMEOUT_MS)[tp])
+    if listed == 0:
+        return 0
+    consumer.seek(tp, listed - 1)
+    for _ in read_to_end(consumer, [tp]):
+        pass
+    return int(consumer.position(tp))
 
 
 def read_topic(bootstrap_servers: str, topic: str, *, client: dict[str, Any] | None = None) -> list[Any]:
     """Every record of ``topic`` from the beginning to its true end now (no group, no commit)."""
     consumer = make_consumer(bootstrap_servers, group_id=None, client=client)
     try:
-        parts = topic_partitions(consumer, topic)
+        parts = partitions_of(consumer, topic)
         consumer.assign(parts)
         consumer.seek_to_beginning()
         return list(read_to_end(consumer, parts))
@@ -97,16 +113,17 @@ class Record(Protocol):
 
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
 
 
 @dataclass
-class Records(Generic[R]):
-    """The records of one stream read from a topic, in topic order, and what could not be read."""
+class Records(Generic[T]):
+    """Records read from a topic, in topic order, and how many could not be read."""
 
-    records: list[R] = field(default_factory=list)
+    records: list[T] = field(default_factory=list)
     unreadable: int = 0
 
-    def __iter__(self) -> Iterator[R]:
+    def __iter__(self) -> Iterator[T]:
         return iter(self.records)
 
     def __len__(self) -> int:
@@ -114,17 +131,21 @@ class Records(Generic[R]):
 
 
 def parse_records(
-    values: Sequence[bytes | None], model: type[R], stream: str | None, topic: str
-) -> Records[R]:
-    """``model.from_json`` of each value; other streams' records left out, unreadable ones counted."""
-    out: Records[R] = Records()
+    values: Sequence[bytes | None], parse: Callable[[bytes], T], topic: str,
+    keep: Callable[[T], bool] | None = None,
+) -> Records[T]:
+    """``parse`` of each value, those ``keep`` accepts, in order; the unreadable ones counted.
+
+    A view of a topic skips what it cannot read (and says how many); the topic keeps it.
+    """
+    out: Records[T] = Records()
     for value in values:
         try:
-            record = model.from_json(value if value is not None else b"")
+            record = parse(value if value is not None else b"")
         except ValueError:  # orjson's decode errors and pydantic's validation errors are ValueErrors
             out.unreadable += 1
             continue
-        if stream is None or record.stream == stream:
+        if keep is None or keep(record):
             out.records.append(record)
     if out.unreadable:
         log.warning("skipped %d unreadable records on %s", out.unreadable, topic)
@@ -140,7 +161,8 @@ def read_records(
     client: dict[str, Any] | None = None,
 ) -> Records[R]:
     """The records of ``stream`` on ``topic`` (all streams with None), from the beginning to the end."""
-    return parse_records([m.value for m in read_topic(bootstrap_servers, topic, client=client)], model, stream, topic)
+    values = [m.value for m in read_topic(bootstrap_servers, topic, client=client)]
+    return parse_records(values, model.from_json, topic, None if stream is None else (lambda r: r.stream == stream))
 
 
 def tail(consumer: KafkaConsumer, parse: Callable[[str, bytes | None], None]) -> int:

@@ -17,11 +17,12 @@ from typing import IO, Any
 
 import orjson
 
-from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.cli.models import model_summary, wait_for_models
-from driftline.consumers.roles.runner import RoleRunner, topic_partitions
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.roles.runner import RoleRunner
+from driftline.consumers.topics import read_actions, read_alerts, topic_partitions
 from driftline.stream.broker import EmbeddedBroker
-from driftline.stream.kafka_io import make_producer, read_topic
+from driftline.stream.kafka_io import make_producer
 from driftline.stream.messages import ActionRecord, Alert
 from driftline.stream.synthetic import FEATURES, Drift, default_drifts, generate
 from driftline.stream.topics import ensure_topics
@@ -103,8 +104,8 @@ def run_demo(
         if runner.errors:
             raise RuntimeError(f"a role failed: {runner.errors[0]!r}")
         result = DemoResult(events=events, seconds=time.monotonic() - started, drifts=drifts)
-        result.alerts = [Alert.from_json(m.value) for m in read_topic(bootstrap, cfg.topics.alerts)]
-        result.actions = [ActionRecord.from_json(m.value) for m in read_topic(bootstrap, cfg.topics.actions)]
+        result.alerts = read_alerts(cfg, bootstrap).records
+        result.actions = read_actions(cfg, bootstrap).records
         stats = runner.stats
         result.quarantined = stats["learner"].quarantined
         result.dead_letters = stats["monitor"].dead_letters
@@ -113,8 +114,8 @@ def run_demo(
         for line in model_summary(cfg, result.actions):
             say(line)
         if report is not None:
-            from driftline.consumers.observe.report.page import write_report
             from driftline.consumers.observe.report.live import live_report
+            from driftline.consumers.observe.report.page import write_report
 
             path = write_report(live_report(cfg, bootstrap, time.monotonic() - started + 60), report)
             say(f"  report: {path.resolve()} (open it in a browser)")

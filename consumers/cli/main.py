@@ -116,7 +116,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from driftline.consumers.roles.runner import RoleRunner, connected
+    from driftline.consumers.roles.runner import RoleRunner
+    from driftline.consumers.topics import connected
 
     cfg = load_config(args.config)
     if args.metrics_port is not None:
@@ -172,9 +173,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from driftline.consumers.observe.report.page import write_report
     from driftline.consumers.observe.report.live import live_report, parse_span
-    from driftline.consumers.roles.runner import connected
+    from driftline.consumers.observe.report.page import write_report
+    from driftline.consumers.topics import connected
 
     cfg = load_config(args.config)
     with connected(cfg) as bootstrap:
@@ -186,8 +187,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from driftline.consumers.roles.runner import connected
     from driftline.consumers.observe.status import show_status
+    from driftline.consumers.topics import connected
 
     cfg = load_config(args.config)
     with connected(cfg) as bootstrap:

@@ -11,49 +11,20 @@ accepted as the new normal, so its held events are released to learning and retr
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
 from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.roles.runner import connected
-from driftline.stream.kafka_io import make_producer, read_topic
-from driftline.stream.messages import ActionRecord, action_id
-
-
-def read_actions(cfg: DriftlineConfig, bootstrap: str) -> list[ActionRecord]:
-    out = []
-    for m in read_topic(bootstrap, cfg.topics.actions, client=cfg.kafka.client):
-        try:
-            record = ActionRecord.from_json(m.value)
-        except ValueError:
-            continue  # not an action record: nothing of ours
-        if record.stream == cfg.stream.name:
-            out.append(record)
-    return out
-
-
-def active_quarantines(records: list[ActionRecord]) -> dict[str, ActionRecord]:
-    active: dict[str, ActionRecord] = {}
-    for r in records:
-        if r.action == "quarantine" and r.status == "started" and r.alert_id:
-            active[r.alert_id] = r
-        elif r.action in ("release", "purge"):
-            if r.alert_id is None:
-                active.clear()
-            else:
-                active.pop(r.alert_id, None)
-    return active
+from driftline.consumers.topics import connected, held_events, read_actions
+from driftline.stream.clock import now_ms
+from driftline.stream.kafka_io import make_producer
+from driftline.stream.messages import ActionRecord
+from driftline.stream.quarantines import fold_quarantines
 
 
 def held_offsets(cfg: DriftlineConfig, bootstrap: str) -> dict[str, list[int]]:
     """Source offsets of the events each quarantine (by alert id) has held so far."""
-    out: dict[str, list[int]] = {}
-    for m in read_topic(bootstrap, cfg.topics.quarantine, client=cfg.kafka.client):
-        headers = {k: v.decode() for k, v in (m.headers or [])}
-        if "driftline_alert_id" in headers:
-            out.setdefault(headers["driftline_alert_id"], []).append(int(headers["driftline_source_offset"]))
-    return out
+    return {alert_id: [offset for _, offset, _ in held] for alert_id, held in held_events(cfg, bootstrap).items()}
 
 
 def parse_time(value: str | None) -> int | None:
@@ -72,7 +43,7 @@ def select(active: dict[str, ActionRecord], alert_id: str | None, since: int | N
 
 def list_quarantines(cfg: DriftlineConfig) -> int:
     with connected(cfg) as bootstrap:
-        active = active_quarantines(read_actions(cfg, bootstrap))
+        active = fold_quarantines(read_actions(cfg, bootstrap)).active
         held = held_offsets(cfg, bootstrap)
     if not active:
         print("no active quarantine")
@@ -102,7 +73,7 @@ def end(cfg: DriftlineConfig, op: str, alert_id: str | None, since: str | None =
         raise ValueError(f"unknown condition {condition!r}: use one of {', '.join(CONDITIONS)}")
     why = why or CONDITIONS[condition]
     with connected(cfg) as bootstrap:
-        active = active_quarantines(read_actions(cfg, bootstrap))
+        active = fold_quarantines(read_actions(cfg, bootstrap)).active
         chosen = select(active, alert_id, parse_time(since), parse_time(until))
         if not chosen:
             print("no active quarantine matches" + (f" alert {alert_id}" if alert_id else ""))
@@ -121,16 +92,15 @@ def end(cfg: DriftlineConfig, op: str, alert_id: str | None, since: str | None =
 
 def end_record(cfg: DriftlineConfig, op: str, q: ActionRecord, held: list[int], why: str,
                condition: str = "command") -> ActionRecord:
-    now = int(time.time() * 1000)
+    now = now_ms()
     scope: dict[str, Any] = {"partition": q.scope.get("partition"), "from_offset": q.scope.get("from_offset"),
                              "to_offset": max(held) if held else None, "events": len(held), "condition": condition}
     if op == "release":
         status, detail = "released", f"{len(held)} held events released {why}: replayed to the learner in order, usable for retraining"
     else:
         status, detail = "purged", f"{len(held)} held events purged {why}: never to be used for training"
-    return ActionRecord(action_id=action_id(q.alert_id, op, str(now)), action=op,  # type: ignore[arg-type]
-                        stream=cfg.stream.name, alert_id=q.alert_id, status=status, scope=scope,  # type: ignore[arg-type]
-                        detail=detail, ts=now)
+    return ActionRecord.new(op, cfg.stream.name, status, alert_id=q.alert_id, scope=scope, detail=detail,
+                            id_extra=str(now), ts=now)
 
 
 def release(cfg: DriftlineConfig, alert_id: str | None) -> int:

@@ -323,6 +323,11 @@ class DriftlineConfig(_Model):
         return self
 
 
+def group_id(cfg: DriftlineConfig, role: str) -> str:
+    """The consumer group of ``role`` for the configured stream: ``<prefix>-<stream>-<role>``."""
+    return f"{cfg.kafka.group_prefix}-{cfg.stream.name}-{role}"
+
+
 def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]:
     """Problems that involve more than one key: detectors against the declared stream."""
     problems: list[tuple[tuple[str | int, ...], str]] = []

@@ -16,9 +16,9 @@ from typing import IO
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.learner import LearnerCore
-from driftline.consumers.roles.monitor import MONITOR_TARGETS
 from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.observe.stats import StatsRecorder, record_backtest_chunk
+from driftline.consumers.roles.monitor import MONITOR_TARGETS
 from driftline.stream.events import Reject, parse_events
 from driftline.stream.messages import Alert
 from driftline.stream.replay import read_chunks

@@ -7,7 +7,6 @@ events give the same alerts, ids included, whichever runs them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,6 +16,7 @@ from driftline.consumers.core.plan import PlannedDetector, Target, build, plan
 from driftline.consumers.core.reference import load_reference
 from driftline.detectors import Detection, Detector
 from driftline.detectors.registry import METHODS
+from driftline.stream.clock import now_ms
 from driftline.stream.dedupe import RecentIds
 from driftline.stream.events import EventBatch, Reject
 from driftline.stream.messages import Alert, Position, Window, alert_id
@@ -84,7 +84,7 @@ class DriftEngine:
         live: bool,
     ) -> Alert:
         offset = int(offsets[det.index])
-        detected_at = int(time.time() * 1000) if live else int(ts[det.index])
+        detected_at = now_ms() if live else int(ts[det.index])
         return Alert(
             alert_id=alert_id(self.stream, planned.name, planned.feature, self.partition, offset),
             stream=self.stream,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import orjson
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.learners.lineage import drift_start, healthy_target
 from driftline.learners.registry import ModelVersion, Registry
+from driftline.stream.clock import now_ms
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent, action_id
 
 log = logging.getLogger("driftline")
@@ -43,10 +43,6 @@ def config_hash(cfg: DriftlineConfig) -> str:
         "label": cfg.stream.label.model_dump(mode="json") if cfg.stream.label else None,
     }
     return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class ModelActions:
@@ -121,10 +117,8 @@ class ModelActions:
             status, detail = "done", (f"champion moved back from v{move.previous} to v{target.version}, the last "
                                       f"champion trained before offset {start}; {online}")
         scope["champion_after"] = self.registry.alias(CHAMPION)
-        return ActionRecord(
-            action_id=action_id(alert.alert_id, "rollback"), action="rollback", stream=alert.stream,
-            alert_id=alert.alert_id, rule=rule, status=status, scope=scope, detail=detail, ts=now_ms(),  # type: ignore[arg-type]
-        )
+        return ActionRecord.new("rollback", alert.stream, status, alert_id=alert.alert_id, rule=rule, scope=scope,
+                                detail=detail)
 
     def _storm(self) -> str | None:
         """How the champion was last moved for an alert, if that was within the debounce time."""

@@ -34,7 +34,7 @@ from driftline.consumers.modelops.training_data import TrainingData
 from driftline.learners import dataset
 from driftline.learners.batch import evaluate, resolve_trainer
 from driftline.learners.registry import sha256
-from driftline.stream.messages import ActionRecord, Alert, action_id
+from driftline.stream.messages import ActionRecord, Alert
 
 log = logging.getLogger("driftline")
 
@@ -111,9 +111,8 @@ class RetrainWorker:
             status, detail = "skipped", f"debounced: {why}; one retrain at a time"
         else:
             status, detail = "started", "retrain queued: challenger trained and compared with the champion"
-        return ActionRecord(action_id=action_id(alert_id, "retrain", "" if alert else key), action="retrain",
-                            stream=self.cfg.stream.name, alert_id=alert_id, rule=rule, status=status,  # type: ignore[arg-type]
-                            scope=scope, detail=detail, ts=now_ms())
+        return ActionRecord.new("retrain", self.cfg.stream.name, status, alert_id=alert_id, rule=rule, scope=scope,
+                                detail=detail, id_extra="" if alert else key)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -157,9 +156,8 @@ class RetrainWorker:
 
     def _record(self, job: Job, status: str, scope: dict[str, Any], detail: str) -> ActionRecord:
         alert_id = job.alert.alert_id if job.alert else None
-        return ActionRecord(action_id=action_id(alert_id, "retrain", "outcome" if job.alert else job.key),
-                            action="retrain", stream=self.cfg.stream.name, alert_id=alert_id, rule=job.rule,
-                            status=status, scope=scope, detail=detail, ts=now_ms())  # type: ignore[arg-type]
+        return ActionRecord.new("retrain", self.cfg.stream.name, status, alert_id=alert_id, rule=job.rule,
+                                scope=scope, detail=detail, id_extra="outcome" if job.alert else job.key)
 
     # -- the jobs --------------------------------------------------------------------------
     def _deploy(self) -> None:

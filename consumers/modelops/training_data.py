@@ -12,13 +12,15 @@ from typing import Any
 
 from kafka import TopicPartition
 
-from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.modelops.operations import now_ms
+from driftline.consumers.config.model import DriftlineConfig, group_id
 from driftline.consumers.core.schema import stream_schema
+from driftline.consumers.topics import read_actions
 from driftline.learners import dataset
+from driftline.stream.clock import now_ms
 from driftline.stream.events import parse_events, parse_label_messages
-from driftline.stream.kafka_io import make_consumer, read_topic
+from driftline.stream.kafka_io import make_consumer
 from driftline.stream.messages import ActionRecord, Alert
+from driftline.stream.records import end_offset, read_topic
 
 
 class TrainingData:
@@ -49,20 +51,10 @@ class TrainingData:
 
     def actions(self) -> list[ActionRecord]:
         """The stream's records on ``driftline-actions``, in order."""
-        out = []
-        for m in read_topic(self.bootstrap, self.cfg.topics.actions, client=self.cfg.kafka.client):
-            try:
-                record = ActionRecord.from_json(m.value)
-            except ValueError:
-                continue
-            if record.stream == self.cfg.stream.name:
-                out.append(record)
-        return out
+        return read_actions(self.cfg, self.bootstrap).records
 
     def learned(self, partition: int) -> int:
         """How far the learner has judged ``partition`` (its group's committed offset)."""
-        from driftline.consumers.roles.loop import group_id
-
         consumer = make_consumer(self.bootstrap, group_id=group_id(self.cfg, "learner"), client=self.cfg.kafka.client)
         try:
             return int(consumer.committed(TopicPartition(self.cfg.topics.events, partition)) or 0)
@@ -72,8 +64,7 @@ class TrainingData:
     def end(self, partition: int) -> int:
         consumer = make_consumer(self.bootstrap, group_id=None, client=self.cfg.kafka.client)
         try:
-            tp = TopicPartition(self.cfg.topics.events, partition)
-            return int(consumer.end_offsets([tp])[tp])
+            return end_offset(consumer, TopicPartition(self.cfg.topics.events, partition))
         finally:
             consumer.close()
 
@@ -93,7 +84,7 @@ class TrainingData:
         try:
             tp = TopicPartition(self.cfg.topics.events, partition)
             consumer.assign([tp])
-            end = min(end, int(consumer.end_offsets([tp])[tp]))
+            end = min(end, end_offset(consumer, tp))
             consumer.seek(tp, start)
             while consumer.position(tp) < end:
                 for batch in consumer.poll(timeout_ms=500).values():

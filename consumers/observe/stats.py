@@ -17,7 +17,6 @@ past span; backtest keeps the whole series in memory for ``--report``.
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -258,7 +257,7 @@ def snapshot_message(role: Any, recorder: StatsRecorder | None, lag: dict[str, i
         "type": "snapshot",
         "stream": role.cfg.stream.name,
         "role": role.name,
-        "ts": now_ms if now_ms is not None else int(time.time() * 1000),
+        "ts": now_ms if now_ms is not None else now_ms(),
         "counters": {"consumed": s.consumed, "alerts": s.alerts, "dead_letters": s.dead_letters,
                      "quarantined": s.quarantined, "actions": s.actions, "batches": s.batches},
         "rate": s.rate,

@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.cli.quarantine import active_quarantines
 from driftline.consumers.observe.report.live import (
     TopicReader,
     actions_since,
     alerts_since,
     snapshots,
 )
+from driftline.stream.clock import now_ms
+from driftline.stream.quarantines import fold_quarantines
 
 #: snapshots older than this mark an instance as gone
 STALE_SECONDS = 120
@@ -30,7 +31,7 @@ LAST_ALERTS = 8
 
 def gather(cfg: DriftlineConfig, bootstrap: str, now_ms: int | None = None) -> dict[str, Any]:
     """Everything the view shows, as plain data (the tests read it)."""
-    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    now = now_ms if now_ms is not None else now_ms()
     with TopicReader(bootstrap, cfg.kafka.client) as reader:
         docs = snapshots(reader, cfg, now - 15 * 60 * 1000)
         alerts = alerts_since(reader, cfg, 0, last=LAST_ALERTS)[-LAST_ALERTS:]
@@ -47,7 +48,7 @@ def gather(cfg: DriftlineConfig, bootstrap: str, now_ms: int | None = None) -> d
         roles.append({"role": role, "instance": instance, "lag": sum((last.get("lag") or {}).values()),
                       "rate": max(0.0, rate), "consumed": last["counters"]["consumed"],
                       "age": (now - last["ts"]) / 1000, "extra": last.get("extra") or {}})
-    open_q = active_quarantines(actions)  # ended by release or purge, of one or of all
+    open_q = fold_quarantines(actions).active  # ended by release or purge, of one or of all
     learner = _latest(roles, "learner")
     actions_role = _latest(roles, "actions")
     extra = actions_role["extra"] if actions_role else {}
@@ -67,7 +68,7 @@ def render(cfg: DriftlineConfig, view: dict[str, Any]) -> str:
     def when(ms: int) -> str:
         return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
-    lines = [f"driftline status: stream {cfg.stream.name!r}   {when(int(time.time() * 1000))} UTC", ""]
+    lines = [f"driftline status: stream {cfg.stream.name!r}   {when(now_ms())} UTC", ""]
     lines.append(f"{'role':<9} {'instance':<32} {'lag':>9} {'events/s':>10} {'consumed':>11}  last seen")
     for r in view["roles"]:
         gone = "  (gone?)" if r["age"] > STALE_SECONDS else ""

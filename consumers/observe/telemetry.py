@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from driftline.consumers.observe.health import HealthServer
 from driftline.consumers.observe.stats import StatsRecorder, last_statistic, snapshot_message
+from driftline.stream.clock import now_ms
 
 log = logging.getLogger("driftline")
 
@@ -73,7 +74,7 @@ class RoleTelemetry:
         self.detectors: dict[tuple[str, str, int], tuple[float, float]] = {}
         self.server: HealthServer | None = None
         self.started = time.monotonic()
-        self.started_ms = int(time.time() * 1000)
+        self.started_ms = now_ms()
         self.last_loop = self.started
         self.polled = False
         self._producer: Any = None
@@ -128,7 +129,7 @@ class RoleTelemetry:
 
     def _take_detectors(self) -> None:
         values = {}
-        now = int(time.time() * 1000)
+        now = now_ms()
         for partition, engine in engines_of(self.role).items():
             if self.recorder is not None and self.role.name != "monitor":  # the learner's error detectors
                 self.recorder.sample(partition, engine, float(now), now)

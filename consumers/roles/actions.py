@@ -25,13 +25,15 @@ from typing import Any
 
 from kafka import TopicPartition
 
-from driftline.consumers.modelops.operations import ModelActions
 from driftline.consumers.core.policies import actions_for
+from driftline.consumers.modelops.operations import ModelActions
 from driftline.consumers.modelops.retrain import Job, RetrainWorker
 from driftline.consumers.roles.loop import Role
+from driftline.consumers.topics import read_actions
+from driftline.stream.clock import now_ms
 from driftline.stream.events import Reject
-from driftline.stream.kafka_io import read_topic
-from driftline.stream.messages import ActionRecord, Alert, action_id
+from driftline.stream.messages import ActionRecord, Alert
+from driftline.stream.quarantines import fold_quarantines
 
 log = logging.getLogger("driftline")
 
@@ -98,18 +100,12 @@ class ActionsRole(Role):
         """Handled alert ids, the last retrain request, and retrains started but never finished."""
         started: dict[str, ActionRecord] = {}
         finished: set[str] = set()
-        for m in read_topic(self.bootstrap_servers, self.cfg.topics.actions, client=self.cfg.kafka.client):
-            try:
-                r = ActionRecord.from_json(m.value)
-            except ValueError:
-                continue
-            if r.stream != self.cfg.stream.name or r.alert_id is None:
+        records = read_actions(self.cfg, self.bootstrap_servers).records
+        self._quarantines = fold_quarantines(records).active
+        for r in records:
+            if r.alert_id is None:
                 continue
             self._remember(r.alert_id)
-            if r.action == "quarantine" and r.status == "started":
-                self._quarantines[r.alert_id] = r
-            elif r.action in ("release", "purge"):
-                self._quarantines.pop(r.alert_id, None)
             if r.action == "retrain" and r.status == "started":
                 started[r.alert_id] = r
                 worker.last_request_ms = max(worker.last_request_ms or 0, r.ts)
@@ -162,9 +158,8 @@ class ActionsRole(Role):
                     out.append(record.model_copy(update={"scope": scope}))
             except Exception as exc:  # audited, never silent; the role goes on
                 log.exception("actions: %s for alert %s failed", action, alert.alert_id)
-                out.append(ActionRecord(action_id=action_id(alert.alert_id, action), action=action,  # type: ignore[arg-type]
-                                        stream=alert.stream, alert_id=alert.alert_id, rule=rule, status="failed",
-                                        detail=f"{type(exc).__name__}: {exc}", ts=int(time.time() * 1000)))
+                out.append(ActionRecord.new(action, alert.stream, "failed", alert_id=alert.alert_id, rule=rule,
+                                            detail=f"{type(exc).__name__}: {exc}"))
         return out
 
     def _tick(self) -> None:
@@ -207,24 +202,21 @@ class ActionsRole(Role):
             self._quarantines.pop(alert_id, None)
             if alert_id not in self._still_active():
                 continue  # ended meanwhile by a command (release, purge): never a second end
-            self.ops.audit(ActionRecord(
-                action_id=action_id(alert_id, "release", "quiet"), action="release", stream=self.cfg.stream.name,
-                alert_id=alert_id, status="released", scope={"partition": p, "from_offset": start, "condition": "quiet"},
+            self.ops.audit(ActionRecord.new(
+                "release", self.cfg.stream.name, "released", alert_id=alert_id, id_extra="quiet",
+                scope={"partition": p, "from_offset": start, "condition": "quiet"},
                 detail=f"ended: {q.scope.get('detector', 'its detector')} quiet for {quiet} events since offset {since}; "
-                       "held events replayed to the learner, usable for retraining", ts=int(time.time() * 1000)))
+                       "held events replayed to the learner, usable for retraining"))
 
     def _still_active(self) -> set[str]:
         """Alert ids of the quarantines that ``driftline-actions`` has not ended (by any writer)."""
-        # imported here: quarantine_cli imports the runner, which imports this module
-        from driftline.consumers.cli.quarantine import active_quarantines
-
         assert self.worker is not None
-        return set(active_quarantines(self.worker.data.actions()))
+        return set(fold_quarantines(self.worker.data.actions()).active)
 
     def _scheduled(self) -> None:
         """A schedule's trigger (APScheduler's thread): a retrain, unless one is queued or running."""
         assert self.worker is not None
-        key = f"schedule:{int(time.time() * 1000)}"
+        key = f"schedule:{now_ms()}"
         record = self.worker.request(None, None, key)
         self.ops.audit(record)
 
@@ -242,10 +234,9 @@ class ActionsRole(Role):
 
 def quarantine_record(alert: Alert, rule: int) -> ActionRecord:
     p, offset = alert.position.partition, alert.position.offset
-    return ActionRecord(
-        action_id=action_id(alert.alert_id, "quarantine"), action="quarantine", stream=alert.stream,
-        alert_id=alert.alert_id, rule=rule, status="started", scope={"partition": p, "from_offset": offset, "detector": alert.detector},
+    return ActionRecord.new(
+        "quarantine", alert.stream, "started", alert_id=alert.alert_id, rule=rule,
+        scope={"partition": p, "from_offset": offset, "detector": alert.detector},
         detail=(f"events of partition {p} from offset {offset} on are held back from training "
                 "(copied to the quarantine topic) until released or purged"),
-        ts=int(time.time() * 1000),
     )

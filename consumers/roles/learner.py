@@ -17,13 +17,17 @@ from typing import Any
 import orjson
 from kafka import TopicPartition
 
+from driftline.consumers.config.model import group_id
 from driftline.consumers.core.learner import LearnerCore
 from driftline.consumers.core.schema import stream_schema
-from driftline.consumers.roles.loop import Role, group_id
+from driftline.consumers.roles.loop import Role
+from driftline.consumers.topics import held_events
 from driftline.stream.checkpoint import Checkpoint
+from driftline.stream.clock import now_ms
 from driftline.stream.events import Reject, parse_events, parse_label_messages
-from driftline.stream.kafka_io import READ_TIMEOUT_MS, make_consumer, read_topic
+from driftline.stream.kafka_io import make_consumer
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
+from driftline.stream.records import tail
 
 log = logging.getLogger("driftline")
 
@@ -68,7 +72,7 @@ class LearnerRole(Role):
                 offsets=offsets,
                 state={"core": self.core.state_dict()},
                 blob=self.core.learner.model_bytes(),
-                created_ms=int(time.time() * 1000),
+                created_ms=now_ms(),
             )
         )
         self.checkpointed()
@@ -92,7 +96,7 @@ class LearnerRole(Role):
                 parts.append(TopicPartition(topic, p))
         self.reader.assign(parts)
         self.reader.seek_to_beginning()
-        self._opened_ms = int(time.time() * 1000)  # releases recorded before this were replayed already
+        self._opened_ms = now_ms()  # releases recorded before this were replayed already
         self.watermark = make_consumer(
             self.bootstrap_servers, group_id=group_id(self.cfg, "monitor"), client=kafka.client
         )
@@ -174,14 +178,7 @@ class LearnerRole(Role):
 
     def _refresh(self) -> None:
         """Read alerts and action records up to their end: quarantines opened and released."""
-        assigned = list(self.reader.assignment())
-        if not assigned:
-            return
-        end = self.reader.end_offsets(assigned, timeout_ms=READ_TIMEOUT_MS)
-        while any(self.reader.position(tp) < end[tp] for tp in assigned):
-            for tp, msgs in self.reader.poll(timeout_ms=200).items():
-                for m in msgs:
-                    self._observe(tp.topic, m.value)
+        tail(self.reader, self._observe)
 
     def _observe(self, topic: str, value: bytes) -> None:
         try:
@@ -213,11 +210,8 @@ class LearnerRole(Role):
     def _replay(self, alert_id: str) -> int:
         """Learn from the events ``alert_id``'s quarantine held, in their original order."""
         by_partition: dict[int, list[tuple[int, bytes]]] = {}
-        for m in read_topic(self.bootstrap_servers, self.cfg.topics.quarantine, client=self.cfg.kafka.client):
-            h = {k: v.decode() for k, v in (m.headers or [])}
-            if h.get("driftline_alert_id") == alert_id:
-                p, offset = int(h["driftline_source_partition"]), int(h["driftline_source_offset"])
-                by_partition.setdefault(p, []).append((offset, m.value))
+        for p, offset, value in held_events(self.cfg, self.bootstrap_servers).get(alert_id, []):
+            by_partition.setdefault(p, []).append((offset, value))
         n = 0
         for p, held in sorted(by_partition.items()):
             held.sort()

@@ -21,7 +21,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.config.model import DriftlineConfig, group_id
 from driftline.consumers.config.model import Role as RoleName
 from driftline.consumers.observe.telemetry import RoleTelemetry
 from driftline.stream.checkpoint import (
@@ -297,6 +297,3 @@ def open_store(cfg: DriftlineConfig, bootstrap_servers: str) -> CheckpointStore:
         return FileCheckpointStore(Path(cfg.state_dir) / "checkpoints")
     return KafkaCheckpointStore(bootstrap_servers, cfg.topics.checkpoints, client=cfg.kafka.client)
 
-
-def group_id(cfg: DriftlineConfig, role: str) -> str:
-    return f"{cfg.kafka.group_prefix}-{cfg.stream.name}-{role}"

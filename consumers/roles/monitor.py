@@ -9,7 +9,6 @@ next (after a crash, a restart or a rebalance) resumes from there.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from kafka import TopicPartition
@@ -18,6 +17,7 @@ from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.roles.loop import Role
 from driftline.stream.checkpoint import Checkpoint
+from driftline.stream.clock import now_ms
 from driftline.stream.events import parse_events
 
 MONITOR_TARGETS = ("feature", "label", "prediction", "messages")
@@ -67,7 +67,7 @@ class MonitorRole(Role):
                     key=self.checkpoint_key(tp),
                     offsets={topic: {partition: offset}},
                     state={"engine": self.engines[partition].state_dict()},
-                    created_ms=int(time.time() * 1000),
+                    created_ms=now_ms(),
                 )
             )
         self.checkpointed()

@@ -4,43 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
-from driftline.consumers.roles.actions import ActionsRole
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.roles.actions import ActionsRole
 from driftline.consumers.roles.learner import LearnerRole
-from driftline.consumers.roles.monitor import MonitorRole
 from driftline.consumers.roles.loop import Role, RoleStats
-from driftline.stream.broker import resolve_bootstrap
-from driftline.stream.topics import ensure_topics
+from driftline.consumers.roles.monitor import MonitorRole
 
 log = logging.getLogger("driftline")
 
 ROLES: dict[str, type[Role]] = {"monitor": MonitorRole, "learner": LearnerRole, "actions": ActionsRole}
-
-
-def topic_partitions(cfg: DriftlineConfig) -> dict[str, int]:
-    """Every topic driftline reads or writes, with the partitions to create it with."""
-    t = cfg.topics
-    n = cfg.kafka.partitions
-    return {
-        t.events: n, t.labels: n, t.alerts: 1, t.quarantine: n, t.deadletter: 1, t.actions: 1, t.models: 1,
-        t.checkpoints: 1,
-    }
-
-
-def topic_configs(cfg: DriftlineConfig) -> dict[str, dict[str, str]]:
-    """Checkpoints are compacted (the latest per key is all that counts) and may be large."""
-    return {cfg.topics.checkpoints: {"cleanup.policy": "compact", "max.message.bytes": str(64 * 1024 * 1024)}}
-
-
-@contextmanager
-def connected(cfg: DriftlineConfig) -> Iterator[str]:
-    """The bootstrap address to use (starting an embedded broker if asked), topics created."""
-    with resolve_bootstrap(cfg.kafka.bootstrap_servers, cfg.kafka.embedded_address) as bootstrap:
-        ensure_topics(bootstrap, topic_partitions(cfg), client_config=cfg.kafka.client, configs=topic_configs(cfg))
-        yield bootstrap
 
 
 class RoleRunner:

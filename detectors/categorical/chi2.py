@@ -10,7 +10,14 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import chi2
 
-from driftline.detectors.base import STATE_VERSION, Detection, Detector, as_ts_array, check_state_version, restored_last_statistic
+from driftline.detectors.base import (
+    STATE_VERSION,
+    Detection,
+    Detector,
+    as_ts_array,
+    check_state_version,
+    restored_last_statistic,
+)
 from driftline.detectors.calibration import WindowedTests
 from driftline.detectors.window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, set_window_params, ts_or_none
 

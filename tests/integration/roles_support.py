@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 
 from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.roles.runner import RoleRunner, topic_partitions
+from driftline.consumers.roles.runner import RoleRunner
+from driftline.consumers.topics import topic_partitions
 from driftline.stream.kafka_io import make_producer
 from driftline.stream.synthetic import FEATURES
 from driftline.stream.topics import ensure_topics

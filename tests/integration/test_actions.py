@@ -9,14 +9,15 @@ import pytest
 from roles_support import fresh_config, produce, run_roles, run_until, wait_for, write_config
 
 from driftline.consumers.config.model import DriftlineConfig, ModelsConfig
-from driftline.consumers.modelops.operations import open_registry
 from driftline.consumers.core.schema import stream_schema
+from driftline.consumers.modelops.operations import open_registry
 from driftline.learners import dataset
 from driftline.learners.batch import train_river
 from driftline.learners.registry import Registry
 from driftline.stream.events import parse_events
-from driftline.stream.kafka_io import make_producer, read_topic
+from driftline.stream.kafka_io import make_producer
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent
+from driftline.stream.records import read_topic
 from driftline.stream.synthetic import FEATURES, Drift, generate
 
 pytestmark = pytest.mark.integration

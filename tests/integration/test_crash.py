@@ -19,8 +19,8 @@ from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.learner import LearnerCore
 from driftline.consumers.roles.loop import group_id
 from driftline.stream.checkpoint import KafkaCheckpointStore
-from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import Alert
+from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration

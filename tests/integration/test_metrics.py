@@ -14,8 +14,9 @@ from roles_support import fresh_config, produce, run_roles, wait_for, write_conf
 
 from driftline.consumers.modelops.operations import open_registry
 from driftline.learners.registry import Registry
-from driftline.stream.kafka_io import make_producer, read_topic
+from driftline.stream.kafka_io import make_producer
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent
+from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration
@@ -133,8 +134,8 @@ def test_detector_gauges_when_detectors_expose_their_statistic(bootstrap_servers
 
 
 def test_snapshots_feed_the_live_report_and_the_status_view(bootstrap_servers: str, tmp_path) -> None:
-    from driftline.consumers.observe.report.page import render_html
     from driftline.consumers.observe.report.live import live_report
+    from driftline.consumers.observe.report.page import render_html
     from driftline.consumers.observe.status import gather, render
 
     cfg = fresh_config(bootstrap_servers)

@@ -14,13 +14,14 @@ import pytest
 from roles_support import committed, produce, run_roles, wait_for
 from tcp_proxy import TcpProxy, _free_port
 
-from driftline.consumers.core.backtest import backtest
 from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.roles.runner import RoleRunner, topic_configs, topic_partitions
+from driftline.consumers.core.backtest import backtest
 from driftline.consumers.roles.loop import group_id
+from driftline.consumers.roles.runner import RoleRunner
+from driftline.consumers.topics import topic_configs, topic_partitions
 from driftline.stream.broker import EmbeddedBroker
-from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import Alert
+from driftline.stream.records import read_topic
 from driftline.stream.synthetic import FEATURES, Drift, generate
 from driftline.stream.topics import ensure_topics
 

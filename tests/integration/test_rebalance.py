@@ -12,12 +12,12 @@ import pytest
 from roles_support import committed, fresh_config, produce, run_roles, wait_for
 
 from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.roles.monitor import MONITOR_TARGETS
 from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.roles.loop import group_id
+from driftline.consumers.roles.monitor import MONITOR_TARGETS
 from driftline.stream.events import parse_events
-from driftline.stream.kafka_io import read_topic
 from driftline.stream.messages import Alert
+from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from driftline.consumers.core.backtest import backtest
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.reference import ReferenceError
 from driftline.stream.synthetic import FEATURES, Drift, generate
 

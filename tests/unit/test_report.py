@@ -7,8 +7,8 @@ import math
 import orjson
 import pytest
 
-from driftline.consumers.core.backtest import backtest
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.backtest import backtest
 from driftline.consumers.observe.report.page import from_backtest, render_html, severity_rows
 from driftline.consumers.observe.stats import Series, StatsRecorder
 from driftline.stream.synthetic import FEATURES, default_drifts, generate

@@ -21,6 +21,7 @@ from driftline.consumers.observe.report.page import ReportData, _metric_name
 from driftline.consumers.observe.stats import DetectorInfo, Series
 from driftline.stream.kafka_io import make_consumer
 from driftline.stream.messages import ActionRecord, Alert
+from driftline.stream.records import end_offset, parse_records, read_to_end
 
 log = logging.getLogger("driftline")
 
@@ -56,16 +57,17 @@ class TopicReader:
         parts = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
         if not parts:
             return {}
-        end = self.consumer.end_offsets(parts)
+        self.consumer.assign(parts)
+        end = {tp: end_offset(self.consumer, tp) for tp in parts}
         found = self.consumer.offsets_for_times({tp: since_ms for tp in parts})
         return {tp: ((found[tp].offset if found.get(tp) else end[tp]), end[tp]) for tp in parts}
 
     def read(self, topic: str, since_ms: int, last: int | None = None) -> list[Any]:
         """Records from about ``since_ms`` (callers filter on time), or the ``last`` ones per partition.
 
-        Some brokers answer the time and end-offset look-ups at record-batch granularity
-        (the embedded one does), so the start steps back ``SEEK_MARGIN`` records and the
-        reading goes on until the partitions are drained, not to the announced end.
+        Some brokers answer the time look-up at record-batch granularity (the embedded one
+        does), so the start steps back ``SEEK_MARGIN`` records; the end is the true one
+        (:mod:`driftline.stream.records`).
         """
         bounds = self._bounds(topic, since_ms)
         if not bounds:
@@ -73,27 +75,13 @@ class TopicReader:
         self.consumer.assign(list(bounds))
         for tp, (start, end) in bounds.items():
             self.consumer.seek(tp, max(0, end - last) if last else max(0, start - SEEK_MARGIN))
-        out: list[Any] = []
-        while True:
-            polled = self.consumer.poll(timeout_ms=300)
-            for msgs in polled.values():
-                out += msgs
-            if not polled and all(self.consumer.position(tp) >= end for tp, (_, end) in bounds.items()):
-                return out
+        return list(read_to_end(self.consumer, list(bounds)))
 
 
 def _readable(reader: TopicReader, topic: str, since_ms: int, last: int | None, parse: Any) -> list[Any]:
     """``parse`` of each record read (see :meth:`TopicReader.read`); unreadable ones are
     skipped, counted and logged: this is a view of the topic, not a consumer of it."""
-    out, unreadable = [], 0
-    for m in reader.read(topic, since_ms, last):
-        try:
-            out.append(parse(m.value))
-        except ValueError:  # orjson's decode errors and the models' validation errors are ValueErrors
-            unreadable += 1
-    if unreadable:
-        log.warning("report: skipped %d unreadable records on %s", unreadable, topic)
-    return out
+    return parse_records([m.value for m in reader.read(topic, since_ms, last)], parse, topic).records
 
 
 def snapshots(reader: TopicReader, cfg: DriftlineConfig, since_ms: int, last: int | None = None) -> list[dict[str, Any]]:
@@ -129,7 +117,7 @@ def model_events(reader: TopicReader, cfg: DriftlineConfig, since_ms: int) -> li
 
 
 def live_report(cfg: DriftlineConfig, bootstrap: str, span_seconds: float, now_ms: int | None = None) -> ReportData:
-    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    now = now_ms if now_ms is not None else now_ms()
     since = now - int(span_seconds * 1000)
     data = ReportData(stream=cfg.stream.name, time_axis=True, metric_name=_metric_name(cfg),
                       source=f"live, {time.strftime('%Y-%m-%d %H:%M', time.gmtime(since / 1000))} to "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from driftline.consumers.cli.quarantine import active_quarantines, end_record, parse_time, select
+from driftline.consumers.cli.quarantine import end_record, parse_time, select
 from driftline.learners.snapshots import SnapshotRing
 from driftline.stream.messages import ActionRecord
+from driftline.stream.quarantines import fold_quarantines
 
 
 def test_snapshot_before_a_drift_is_a_copy_taken_before_it() -> None:
@@ -33,7 +34,7 @@ def _q(alert: str, ts: int) -> ActionRecord:
 def test_review_selects_by_alert_or_time_and_records_the_range() -> None:
     records = [_q("a", 1000), _q("b", 2000), _q("c", 3000)]
     purge = ActionRecord(action_id="p", action="purge", stream="s", alert_id="c", status="purged", ts=4000)
-    active = active_quarantines([*records, purge])
+    active = fold_quarantines([*records, purge]).active
     assert list(active) == ["a", "b"]
     assert [r.alert_id for r in select(active, None, 1500, None)] == ["b"]
     assert [r.alert_id for r in select(active, "a", None, None)] == ["a"]

@@ -1,0 +1,64 @@
+"""driftline's topics for one configuration: creating them, connecting, reading them back.
+
+The one place that knows, for a :class:`~driftline.consumers.config.model.DriftlineConfig`,
+which topics exist with how many partitions, and the one reader of each topic of driftline's
+own records for the configured stream (alerts, action records, quarantined copies). Reading
+goes through :mod:`driftline.stream.records`, which reads every topic to its true end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.stream.broker import resolve_bootstrap
+from driftline.stream.messages import ActionRecord, Alert
+from driftline.stream.records import Records, read_records, read_topic
+from driftline.stream.topics import ensure_topics
+
+
+def topic_partitions(cfg: DriftlineConfig) -> dict[str, int]:
+    """Every topic driftline reads or writes, with the partitions to create it with."""
+    t = cfg.topics
+    n = cfg.kafka.partitions
+    return {
+        t.events: n, t.labels: n, t.alerts: 1, t.quarantine: n, t.deadletter: 1, t.actions: 1, t.models: 1,
+        t.checkpoints: 1,
+    }
+
+
+def topic_configs(cfg: DriftlineConfig) -> dict[str, dict[str, str]]:
+    """Checkpoints are compacted (the latest per key is all that counts) and may be large."""
+    return {cfg.topics.checkpoints: {"cleanup.policy": "compact", "max.message.bytes": str(64 * 1024 * 1024)}}
+
+
+@contextmanager
+def connected(cfg: DriftlineConfig) -> Iterator[str]:
+    """The bootstrap address to use (starting an embedded broker if asked), topics created."""
+    with resolve_bootstrap(cfg.kafka.bootstrap_servers, cfg.kafka.embedded_address) as bootstrap:
+        ensure_topics(bootstrap, topic_partitions(cfg), client_config=cfg.kafka.client, configs=topic_configs(cfg))
+        yield bootstrap
+
+
+def read_actions(cfg: DriftlineConfig, bootstrap: str) -> Records[ActionRecord]:
+    """The stream's records on ``driftline-actions``, in order."""
+    return read_records(bootstrap, cfg.topics.actions, ActionRecord, stream=cfg.stream.name, client=cfg.kafka.client)
+
+
+def read_alerts(cfg: DriftlineConfig, bootstrap: str) -> Records[Alert]:
+    """The stream's alerts on ``drift-alerts``, in order."""
+    return read_records(bootstrap, cfg.topics.alerts, Alert, stream=cfg.stream.name, client=cfg.kafka.client)
+
+
+def held_events(cfg: DriftlineConfig, bootstrap: str) -> dict[str, list[tuple[int, int, bytes]]]:
+    """The events each quarantine (by alert id) has held so far: (partition, offset, value),
+    from the copies on the quarantine topic and their provenance headers."""
+    out: dict[str, list[tuple[int, int, bytes]]] = {}
+    for m in read_topic(bootstrap, cfg.topics.quarantine, client=cfg.kafka.client):
+        h = {k: v.decode() for k, v in (m.headers or [])}
+        if "driftline_alert_id" in h:
+            out.setdefault(h["driftline_alert_id"], []).append(
+                (int(h["driftline_source_partition"]), int(h["driftline_source_offset"]), m.value)
+            )
+    return out
