@@ -19,10 +19,10 @@ import orjson
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.roles.runner import RoleRunner
 from driftline.consumers.topics import topic_configs, topic_partitions
-from driftline.stream.broker import EmbeddedBroker
-from driftline.stream.kafka_io import make_consumer, make_producer
+from driftline.stream.kafka.broker import EmbeddedBroker
+from driftline.stream.kafka.clients import make_consumer, make_producer
+from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.synthetic import FEATURES, default_drifts, generate
-from driftline.stream.topics import ensure_topics
 
 
 def config(bootstrap: str, round_no: int) -> DriftlineConfig:

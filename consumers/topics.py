@@ -3,7 +3,7 @@
 The one place that knows, for a :class:`~driftline.consumers.config.model.DriftlineConfig`,
 which topics exist with how many partitions, and the one reader of each topic of driftline's
 own records for the configured stream (alerts, action records, quarantined copies). Reading
-goes through :mod:`driftline.stream.records`, which reads every topic to its true end.
+goes through :mod:`driftline.stream.kafka.records`, which reads every topic to its true end.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from driftline.consumers.config.model import DriftlineConfig
-from driftline.stream.broker import resolve_bootstrap
+from driftline.stream.kafka.broker import resolve_bootstrap
+from driftline.stream.kafka.records import Records, read_records, read_topic
+from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.messages import ActionRecord, Alert
-from driftline.stream.records import Records, read_records, read_topic
-from driftline.stream.topics import ensure_topics
 
 
 def topic_partitions(cfg: DriftlineConfig) -> dict[str, int]:

@@ -12,29 +12,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from driftline.learners.imports import import_attribute
 from driftline.learners.online import EstimatorSpec, build_pipeline
-
-DEFAULT_TRAINER = "driftline.learners.batch:train_river"
-
-Trainer = Callable[..., Any]
-
-
-def resolve_trainer(entry_point: str) -> Trainer:
-    """Import ``module:function``; ValueError saying what is wrong otherwise."""
-    module_name, sep, attr = entry_point.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"{entry_point!r} is not an entry point like 'package.module:function'")
-    fn = import_attribute(module_name, attr)
-    if not callable(fn):
-        raise ValueError(f"{module_name!r} has no function {attr!r}")
-    return fn
 
 
 class RiverBatchModel:

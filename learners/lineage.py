@@ -10,7 +10,10 @@ it, too, saw the drift.
 
 from __future__ import annotations
 
-from driftline.learners.registry import ModelVersion, Registry
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from driftline.learners.registry import ModelVersion, Registry
 
 
 def drift_start(kind: str, offset: int, current_n: int, lookback: int) -> int:

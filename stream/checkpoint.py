@@ -30,8 +30,8 @@ import orjson
 from kafka import TopicPartition
 
 from driftline.stream.errors import CheckpointError, TopicReadError
-from driftline.stream.kafka_io import make_consumer, make_producer
-from driftline.stream.records import read_to_end
+from driftline.stream.kafka.clients import make_consumer, make_producer
+from driftline.stream.kafka.records import read_to_end
 
 MAGIC = b"DLCK"
 VERSION = 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
 
 def now_ms() -> int:
     """The current wall-clock time in epoch milliseconds."""
-    return now_ms()
+    return int(time.time() * 1000)

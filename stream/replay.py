@@ -20,6 +20,10 @@ from driftline.stream.events import StreamSchema
 Chunk = tuple[list[int], list[bytes]]
 
 
+#: the file types a replay reads, by suffix
+READABLE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet")
+
+
 def read_chunks(path: str | Path, schema: StreamSchema, chunk_size: int = 5000) -> Iterator[Chunk]:
     path = Path(path)
     suffix = "".join(path.suffixes[-2:]).lower()

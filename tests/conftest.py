@@ -5,7 +5,7 @@ Which broker the session uses, in order of preference:
 1. ``DRIFTLINE_TEST_BOOTSTRAP=host:port[,host:port]``: that cluster, left running.
    ``DRIFTLINE_TEST_BOOTSTRAP=embedded`` forces the embedded broker even where Docker runs.
 2. A Docker engine that answers: Apache Kafka (KRaft) in a testcontainers container.
-3. Otherwise: the embedded Tansu broker (``driftline.stream.broker.EmbeddedBroker``).
+3. Otherwise: the embedded Tansu broker (``driftline.stream.kafka.broker.EmbeddedBroker``).
 
 The choice is shown in pytest's header line ``driftline broker: ...``. Nothing here
 skips a test: if the chosen broker cannot start, the tests that need it error.
@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from driftline.stream.broker import EmbeddedBroker
-from driftline.stream.topics import ensure_topics
+from driftline.stream.kafka.broker import EmbeddedBroker
+from driftline.stream.kafka.topics import ensure_topics
 
 BOOTSTRAP_ENV = "DRIFTLINE_TEST_BOOTSTRAP"
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"  # testcontainers' KRaft-capable default

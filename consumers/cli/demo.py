@@ -7,6 +7,7 @@ actions roles, shows progress, and ends with what was detected, when, and what w
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -19,17 +20,34 @@ import orjson
 
 from driftline.consumers.cli.models import model_summary, wait_for_models
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.errors import RoleFailed
+from driftline.consumers.observe.report.live import live_report
+from driftline.consumers.observe.report.page import write_report
+from driftline.consumers.observe.telemetry import RoleTelemetry
 from driftline.consumers.roles.runner import RoleRunner
 from driftline.consumers.topics import read_actions, read_alerts, topic_partitions
-from driftline.stream.broker import EmbeddedBroker
-from driftline.stream.kafka_io import make_producer
+from driftline.stream.kafka.broker import EmbeddedBroker
+from driftline.stream.kafka.clients import make_producer
+from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.messages import ActionRecord, Alert
 from driftline.stream.synthetic import FEATURES, Drift, default_drifts, generate
-from driftline.stream.topics import ensure_topics
 
 #: where the demo writes its HTML report unless told otherwise
 DEFAULT_REPORT = Path(tempfile.gettempdir()) / "driftline-demo-report.html"
 MALFORMED = [b"{not json", b"\xff\xfe\x00", b'{"id": "bad-1", "ts": 1, "features": {"income": "high"}}']
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="synthetic stream with known drifts through every service")
+    p.add_argument("--events", type=int, default=60_000)
+    p.add_argument("--rate", type=float, default=6000.0, help="events per second produced")
+    p.add_argument("--report", default=None, help="where to write the HTML report (default: in the temp directory)")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    run_demo(events=args.events, rate=args.rate, report=args.report or DEFAULT_REPORT)
+    return 0
 
 
 def demo_config(bootstrap: str = "embedded", reference: int = 5000) -> DriftlineConfig:
@@ -94,7 +112,7 @@ def run_demo(
         say(f"embedded broker on {bootstrap}")
         cfg = demo_config(bootstrap)
         ensure_topics(bootstrap, topic_partitions(cfg))
-        runner = RoleRunner(cfg, bootstrap, ["monitor", "learner", "actions"]).start()
+        runner = RoleRunner(cfg, bootstrap, ["monitor", "learner", "actions"], observer=RoleTelemetry).start()
         try:
             produced = _produce(cfg, bootstrap, events, drifts, rate, late_label_share, runner, say)
             _wait_caught_up(runner, produced, say)
@@ -102,7 +120,7 @@ def run_demo(
         finally:
             runner.shutdown()
         if runner.errors:
-            raise RuntimeError(f"a role failed: {runner.errors[0]!r}")
+            raise RoleFailed(f"a role failed: {runner.errors[0]!r}")
         result = DemoResult(events=events, seconds=time.monotonic() - started, drifts=drifts)
         result.alerts = read_alerts(cfg, bootstrap).records
         result.actions = read_actions(cfg, bootstrap).records
@@ -114,9 +132,6 @@ def run_demo(
         for line in model_summary(cfg, result.actions):
             say(line)
         if report is not None:
-            from driftline.consumers.observe.report.live import live_report
-            from driftline.consumers.observe.report.page import write_report
-
             path = write_report(live_report(cfg, bootstrap, time.monotonic() - started + 60), report)
             say(f"  report: {path.resolve()} (open it in a browser)")
     return result

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+import time
 from datetime import datetime, timezone
-from typing import IO
+from typing import IO, Any
 
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.checks import load_config
 from driftline.consumers.modelops.operations import open_registry, registry_dir
 from driftline.learners.registry import ModelVersion, RegistryError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("models", help="model versions, aliases and their history, one version's lineage")
+    p.add_argument("op", choices=["list", "show"])
+    p.add_argument("config")
+    p.add_argument("version", nargs="?", type=int, help="the version to show (show)")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.op == "list":
+        return list_models(cfg)
+    if args.version is None:
+        print("driftline models show: give a VERSION", file=sys.stderr)
+        return 2
+    return show_model(cfg, args.version)
 
 
 def _when(ms: int) -> str:
@@ -80,8 +101,6 @@ def show_model(cfg: DriftlineConfig, version: int, out: IO[str] | None = None) -
 
 def wait_for_models(runner: object, timeout: float = 60.0) -> None:
     """Wait (up to ``timeout``) until the actions role's retrain worker has nothing to do."""
-    import time
-
     worker = next((getattr(r, "worker", None) for r in getattr(runner, "roles", []) if r.name == "actions"), None)
     deadline = time.monotonic() + timeout
     while worker is not None and not worker.idle and time.monotonic() < deadline:

@@ -11,15 +11,37 @@ accepted as the new normal, so its held events are released to learning and retr
 
 from __future__ import annotations
 
+import argparse
 from datetime import datetime
 from typing import Any
 
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.checks import load_config
 from driftline.consumers.topics import connected, held_events, read_actions
 from driftline.stream.clock import now_ms
-from driftline.stream.kafka_io import make_producer
+from driftline.stream.kafka.clients import make_producer
 from driftline.stream.messages import ActionRecord
 from driftline.stream.quarantines import fold_quarantines
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("quarantine", help="list, release or purge quarantines")
+    p.add_argument("op", choices=["list", "release", "purge"])
+    p.add_argument("config")
+    p.add_argument("--alert", help="the alert id whose quarantine to release or purge (default: all)")
+    p.add_argument("--since", help="only quarantines started at or after (epoch ms or ISO-8601)")
+    p.add_argument("--until", help="only quarantines started at or before (epoch ms or ISO-8601)")
+    p.add_argument("--reason", choices=["command", "rebaseline"], default="command",
+                   help="what ends it, recorded on the audit record: an operator's decision (default), or "
+                        "rebaseline: the data since the drift is the new normal")
+    p.set_defaults(func=cmd_quarantine)
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.op == "list":
+        return list_quarantines(cfg)
+    return end(cfg, args.op, args.alert, args.since, args.until, condition=args.reason)
 
 
 def held_offsets(cfg: DriftlineConfig, bootstrap: str) -> dict[str, list[int]]:

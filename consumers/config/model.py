@@ -1,31 +1,25 @@
-"""The driftline configuration: pydantic models for the YAML file, and its validation.
+"""The driftline configuration as pydantic models: every key, its type, default and range.
 
-``load_config(path)`` returns a frozen :class:`DriftlineConfig` or raises
-:class:`ConfigError`, whose problems each name the key path, the line in the file and why.
+:mod:`.loading` reads a YAML file into a frozen :class:`DriftlineConfig`;
+:mod:`driftline.consumers.core.checks` adds the checks that need the detectors' code.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from driftline.consumers.config.yamlsource import SourceDoc, load_yaml
 from driftline.detectors.calibration import parse_rate
-from driftline.detectors.registry import METHODS, method_params
-from driftline.learners.batch import DEFAULT_TRAINER
-from driftline.learners.imports import import_attribute
+from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
 
 FeatureType = Literal["numeric", "categorical"]
 TargetType = Literal["binary", "multiclass", "regression"]
@@ -127,22 +121,6 @@ class DetectorConfig(_Model):
     features: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, value: str) -> str:
-        if value not in METHODS:
-            raise ValueError(f"unknown detector method {value!r}; known: {', '.join(sorted(METHODS))}")
-        return value
-
-    @model_validator(mode="after")
-    def _options_known(self) -> DetectorConfig:
-        unknown = set(self.options) - method_params(self.method)
-        if unknown:
-            raise ValueError(
-                f"unknown option(s) {', '.join(sorted(unknown))} for method {self.method!r}; "
-                f"accepted: {', '.join(sorted(method_params(self.method)))}"
-            )
-        return self
 
 
 class FalseAlarmConfig(_Model):
@@ -236,8 +214,6 @@ class BatchModelConfig(_Model):
     @field_validator("trainer")
     @classmethod
     def _resolvable(cls, value: str) -> str:
-        from driftline.learners.batch import resolve_trainer
-
         resolve_trainer(value)
         return value
 
@@ -319,7 +295,7 @@ class DriftlineConfig(_Model):
             return self
         problems = cross_check(self)
         if problems:
-            raise ValueError("; ".join(f"{_dotted(path)}: {msg}" for path, msg in problems))
+            raise ValueError("; ".join(f"{dotted_key(path)}: {msg}" for path, msg in problems))
         return self
 
 
@@ -329,7 +305,9 @@ def group_id(cfg: DriftlineConfig, role: str) -> str:
 
 
 def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]:
-    """Problems that involve more than one key: detectors against the declared stream."""
+    """Problems that involve more than one key and no detector's code: duplicate detector
+    names, policies naming undeclared features. The checks against the detectors themselves
+    (methods, options, features by type) are :mod:`driftline.consumers.core.checks`'."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(cfg.detectors, list):
         seen: set[str] = set()
@@ -337,7 +315,6 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
             if det.name in seen:
                 problems.append((("detectors", i, "name"), f"detector name {det.name!r} is used twice"))
             seen.add(det.name)
-            problems += [(("detectors", i, key), msg) for key, msg in _detector_problems(cfg, det)]
     for i, policy in enumerate(cfg.policies):
         if policy.when.feature and policy.when.feature not in cfg.stream.features:
             problems.append(
@@ -346,53 +323,12 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
     return problems
 
 
-def _detector_problems(cfg: DriftlineConfig, det: DetectorConfig) -> list[tuple[str, str]]:
-    problems = []
-    input_type = METHODS[det.method].input_type
-    if input_type == "messages":  # watches the stream's messages, not a column
-        if det.kind != "data_quality":
-            problems.append(("kind", f"method {det.method!r} watches the messages' schema: its kind is data_quality"))
-        if det.features:
-            problems.append(("features", f"method {det.method!r} watches no features; remove 'features'"))
-    elif det.kind in ("data_drift", "data_quality"):
-        if not det.features:
-            problems.append(("features", f"kind {det.kind} needs a list of features"))
-        for feature in det.features:
-            ftype = cfg.stream.features.get(feature)
-            if ftype is None:
-                problems.append((
-                    "features",
-                    f"feature {feature!r} is not declared in stream.features "
-                    f"(declared: {', '.join(cfg.stream.features)})",
-                ))
-            elif ftype != input_type:
-                problems.append(("method", f"method {det.method!r} takes {input_type} values, {feature!r} is {ftype}"))
-    else:
-        if det.features:
-            problems.append(("features", f"kind {det.kind} watches no features; remove 'features'"))
-        target = {"label_drift": cfg.stream.label, "prediction_drift": cfg.stream.prediction}
-        if det.kind in target and target[det.kind] is None:
-            what = "label" if det.kind == "label_drift" else "prediction"
-            problems.append(("kind", f"kind {det.kind} needs stream.{what} to be declared"))
-        if det.kind == "concept_drift" and cfg.stream.label is None:
-            problems.append(("kind", "kind concept_drift needs stream.label to be declared"))
-    return problems
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; ``problems`` are (key path, line, message)."""
-
-    def __init__(self, filename: str, problems: list[tuple[str, int | None, str]]):
-        self.filename = filename
-        self.problems = problems
-        super().__init__(self.format())
-
-    def format(self) -> str:
-        lines = [f"{self.filename}: {len(self.problems)} problem(s)"]
-        for key, line, message in self.problems:
-            where = f"line {line}" if line else "?"
-            lines.append(f"  {key or '(top level)'} ({where}): {message}")
-        return "\n".join(lines)
+def dotted_key(path: tuple[str | int, ...]) -> str:
+    """``("detectors", 0, "method")`` -> ``detectors[0].method``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def resolve_class(dotted: str) -> type:
@@ -404,85 +340,3 @@ def resolve_class(dotted: str) -> type:
     if obj is None or not inspect.isclass(obj):
         raise ValueError(f"{module_name!r} has no class {attr!r}")
     return obj
-
-
-def parse_config(
-    text: str, filename: str = "<string>", env: Mapping[str, str] | None = None
-) -> DriftlineConfig:
-    doc = load_yaml(text, filename=filename, env=env)
-    problems = [(_dotted(path), doc.line_of(path), msg) for path, msg in doc.problems]
-    if doc.data is not None and not isinstance(doc.data, dict):
-        problems.append(("", 1, "the configuration must be a mapping of keys"))
-    if problems:
-        raise ConfigError(filename, problems)
-    try:
-        cfg = DriftlineConfig.model_validate(doc.data, context={"defer_cross_checks": True})
-    except ValidationError as exc:
-        raise ConfigError(filename, _problems(exc, doc)) from None
-    crossed = cross_check(cfg)
-    if crossed:
-        raise ConfigError(filename, [(_dotted(p), doc.line_of(p), msg) for p, msg in crossed])
-    return cfg
-
-
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> DriftlineConfig:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [("", None, f"cannot read the file: {exc.strerror}")]) from None
-    return parse_config(text, filename=str(path), env=env)
-
-
-def _problems(exc: ValidationError, doc: SourceDoc) -> list[tuple[str, int | None, str]]:
-    seen = set()
-    out = []
-    for err in exc.errors():
-        path = _data_path(doc.data, err["loc"])
-        if path == ("detectors",) and isinstance(doc.data.get("detectors"), list):
-            continue  # the 'auto' branch of the union: the list's own errors say more
-        message = _message(err)
-        if (path, message) in seen:
-            continue
-        seen.add((path, message))
-        out.append((_dotted(path), doc.line_of(path), message))
-    return out
-
-
-def _message(err: Mapping[str, Any]) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    if err["type"] == "missing":
-        return "required key is missing"
-    message = err["msg"]
-    return message.removeprefix("Value error, ")
-
-
-def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """Keep the parts of a pydantic error location that exist in the data (drop union tags)."""
-    path: list[str | int] = []
-    node = data
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
-            path.append(part)  # a missing or unknown key: name it
-            node = None
-    return tuple(path)
-
-
-def _is_tag(part: str) -> bool:
-    return "[" in part or part in {"str", "int", "float", "bool", "literal['auto']"} or part.startswith(
-        ("function-", "literal[", "list[", "dict[", "ComponentSpec", "DetectorConfig")
-    )
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out

@@ -9,6 +9,7 @@ event's timestamp (live, it is the wall-clock time of detection).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -16,10 +17,9 @@ from typing import IO
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.plan import learner_plan, monitor_plan
 from driftline.consumers.core.schema import stream_schema
-from driftline.consumers.observe.stats import StatsRecorder, record_backtest_chunk
-from driftline.consumers.roles.monitor import MONITOR_TARGETS
-from driftline.stream.events import Reject, parse_events
+from driftline.stream.events import EventBatch, Reject, parse_events
 from driftline.stream.messages import Alert
 from driftline.stream.replay import read_chunks
 
@@ -34,16 +34,19 @@ class BacktestResult:
     learner: LearnerCore | None = None
 
 
+#: told after each chunk: (the monitor's engine, the learner or None, the chunk, the monitor's alerts)
+ChunkHook = Callable[[DriftEngine, "LearnerCore | None", EventBatch, list[Alert]], None]
+
+
 def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = None, chunk_size: int = 5000,
-             recorder: StatsRecorder | None = None) -> BacktestResult:
+             on_chunk: ChunkHook | None = None) -> BacktestResult:
     """Run every alerting detector over the file; alerts are written to ``out`` as JSONL.
 
-    With a ``recorder``, the detectors' statistics, the distributions at alerts and the
-    learner's metric are recorded after each chunk, for ``--report``.
+    ``on_chunk`` observes each chunk as it is judged (the report's statistics recorder).
     """
     schema = stream_schema(cfg)
-    monitor = DriftEngine(cfg, 0, MONITOR_TARGETS)
-    learner = LearnerCore(cfg, live=False) if cfg.stream.label is not None and cfg.learner.enabled else None
+    monitor = DriftEngine(monitor_plan(cfg), 0)
+    learner = LearnerCore(cfg, learner_plan(cfg), live=False) if cfg.stream.label is not None and cfg.learner.enabled else None
     result = BacktestResult()
     for offsets, raws in read_chunks(path, schema, chunk_size):
         batch, rejects = parse_events(schema, 0, offsets, raws)
@@ -58,7 +61,8 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
             result.quarantined += len(outcome.held)
             alerts = sorted(alerts + outcome.alerts, key=lambda a: (a.position.offset, a.detector))
         result.alerts += alerts
-        record_backtest_chunk(recorder, monitor, learner, batch, monitor_alerts)
+        if on_chunk is not None:
+            on_chunk(monitor, learner, batch, monitor_alerts)
         if out is not None:
             for alert in alerts:
                 out.write(alert.to_json() + b"\n")

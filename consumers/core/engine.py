@@ -8,34 +8,35 @@ events give the same alerts, ids included, whichever runs them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.core.plan import PlannedDetector, Target, build, plan
-from driftline.consumers.core.reference import load_reference
-from driftline.detectors import Detection, Detector
-from driftline.detectors.registry import METHODS
+from driftline.consumers.core.columns import column, messages
+from driftline.detectors.base import Detection, Detector
+from driftline.detectors.ranks import RankMemo
 from driftline.stream.clock import now_ms
 from driftline.stream.dedupe import RecentIds
 from driftline.stream.events import EventBatch, Reject
 from driftline.stream.messages import Alert, Position, Window, alert_id
 
+if TYPE_CHECKING:
+    from driftline.consumers.core.plan import PlannedDetector, StreamPlan
+
 
 class DriftEngine:
-    """Detectors for one partition of one stream, over the targets in ``targets``."""
+    """The detectors of ``plan`` for one partition of its stream."""
 
-    def __init__(self, cfg: DriftlineConfig, partition: int, targets: Sequence[Target]):
-        self.stream = cfg.stream.name
+    def __init__(self, plan: StreamPlan, partition: int):
+        self.stream = plan.stream
         self.partition = partition
-        self.planned: list[PlannedDetector] = [p for p in plan(cfg) if p.target in targets]
-        self.detectors: list[Detector] = build(cfg, self.planned)
-        self.recent_ids = RecentIds(cfg.stream.dedupe_window)
-        reference = load_reference(cfg)
-        if reference is not None:
-            for planned, detector in zip(self.planned, self.detectors):
-                if planned.target not in ("error", "messages"):  # the schema's reference: the first messages
-                    detector.fit_reference(column(reference, planned))  # type: ignore[attr-defined]
+        self.planned: list[PlannedDetector] = list(plan.planned)
+        self.detectors: list[Detector] = plan.detectors()
+        self.recent_ids = RecentIds(plan.dedupe_window)
+        memos: dict[tuple[str, str | None], RankMemo] = {}
+        for planned, detector in zip(self.planned, self.detectors):
+            if hasattr(detector, "rank_memo"):  # rank-based detectors of one column share its ranks
+                detector.rank_memo = memos.setdefault((planned.target, planned.feature), RankMemo())
 
     def __len__(self) -> int:
         return len(self.planned)
@@ -141,39 +142,3 @@ def detector_details(detector: Detector) -> dict:
     if check:
         details["check"] = check
     return details
-
-
-def messages(batch: EventBatch, rejects: Sequence[Reject]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(rejected flags, offsets, ts)`` of a poll's messages in offset order (1 = rejected).
-
-    A rejected message has no timestamp of its own: it takes the previous message's.
-    """
-    offsets = np.concatenate([batch.offsets, np.array([r.offset for r in rejects], dtype=np.int64)])
-    flags = np.concatenate([np.zeros(batch.offsets.shape[0]), np.ones(len(rejects))])
-    ts = np.concatenate([batch.ts, np.full(len(rejects), -1, dtype=np.int64)])
-    order = np.argsort(offsets, kind="stable")
-    offsets, flags, ts = offsets[order], flags[order], ts[order]
-    known = np.maximum.accumulate(np.where(ts >= 0, np.arange(ts.shape[0]), 0)) if ts.shape[0] else ts
-    return flags, offsets, np.where(ts >= 0, ts, ts[known]) if ts.shape[0] else ts
-
-
-def column(batch: EventBatch, planned: PlannedDetector) -> np.ndarray:
-    """The values ``planned`` watches: a feature column, or the label or predictions."""
-    if planned.target == "feature" and planned.features:  # a multivariate detector: rows
-        # stacked as rows (a copy per feature), returned transposed: each feature stays contiguous
-        return np.stack([batch.numeric[f] for f in planned.features]).T
-    if planned.target == "feature":
-        assert planned.feature is not None
-        if planned.feature in batch.numeric:
-            return batch.numeric[planned.feature]
-        return batch.categorical[planned.feature]
-    values = batch.label if planned.target == "label" else batch.prediction
-    if METHODS[planned.method].input_type == "numeric":
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return _as_levels(values)
-
-
-def _as_levels(values: np.ndarray) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = [None if v is None else str(v) for v in values]
-    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from driftline.learners.snapshots import SnapshotRing
 from driftline.stream.dedupe import RecentIds
 from driftline.stream.events import EventBatch, Reject
 from driftline.stream.messages import Alert
+
+if TYPE_CHECKING:
+    from driftline.consumers.core.plan import StreamPlan
 
 
 @dataclass
@@ -52,11 +55,13 @@ def estimator_spec(item: str | ComponentSpec) -> EstimatorSpec:
 
 
 class LearnerCore:
-    def __init__(self, cfg: DriftlineConfig, *, live: bool = True):
+    def __init__(self, cfg: DriftlineConfig, plan: StreamPlan, *, live: bool = True):
         if cfg.stream.label is None:
             raise ValueError("the learner needs stream.label to be declared")
         self.cfg = cfg
         self.live = live
+        #: the concept detectors' plan (the role builds it once and shares it across restores)
+        self.plan = plan
         self.book = QuarantineBook()
         self.snapshots = SnapshotRing(cfg.models.online_snapshot_every, cfg.models.online_snapshots_kept)
         self.replayed_offsets: list[tuple[int, int]] = []
@@ -79,7 +84,7 @@ class LearnerCore:
 
     def engine(self, partition: int) -> DriftEngine:
         if partition not in self.engines:
-            self.engines[partition] = DriftEngine(self.cfg, partition, ("error",))
+            self.engines[partition] = DriftEngine(self.plan, partition)
         return self.engines[partition]
 
     def observe(self, alerts: list[Alert]) -> None:

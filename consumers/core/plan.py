@@ -26,12 +26,17 @@ The false-alarm budget is split over all calibrated detectors and their tests
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from driftline.consumers.config.model import DriftlineConfig
-from driftline.detectors import Detector, alpha_per_test, make_detector
-from driftline.detectors.registry import METHODS, method_params
+from driftline.consumers.config.model import DetectorConfig, DriftlineConfig
+from driftline.consumers.core.columns import column
+from driftline.consumers.core.reference import load_reference
+from driftline.detectors.base import Detector
+from driftline.detectors.calibration import alpha_per_test
+from driftline.detectors.registry import METHODS, make_detector, method_params
 
 #: test stride of the per-feature KS tests in auto plans (window 1000)
 AUTO_KS_STRIDE = 250
@@ -49,6 +54,10 @@ MULTIVARIATE_NAME = "features"
 #: what a detector watches: a feature column, the label, the predictions, the learner's
 #: errors, or the stream's messages themselves (read or rejected: schema errors)
 Target = Literal["feature", "label", "prediction", "error", "messages"]
+
+#: what the monitor judges, and the learner
+MONITOR_TARGETS: tuple[Target, ...] = ("feature", "label", "prediction", "messages")
+LEARNER_TARGETS: tuple[Target, ...] = ("error",)
 
 _TARGET_OF_KIND: dict[str, Target] = {
     "data_drift": "feature",
@@ -71,6 +80,52 @@ class PlannedDetector:
     options: dict[str, Any] = field(default_factory=dict)
     #: for a multivariate method: the features it watches together (``feature`` is None)
     features: tuple[str, ...] = ()
+
+    @property
+    def input_type(self) -> str:
+        """What the method takes: ``numeric``, ``categorical``, ``binary`` or ``messages``."""
+        return str(METHODS[self.method].input_type)
+
+
+@dataclass
+class StreamPlan:
+    """The detectors one role runs on one stream, planned, built and fitted once.
+
+    Every partition's engine gets its own copies (:meth:`detectors`): the plan, the budget's
+    thresholds and the reference file are worked out once per role, not per partition or
+    rebalance.
+    """
+
+    stream: str
+    planned: list[PlannedDetector]
+    prototypes: list[Detector]
+    dedupe_window: int
+
+    def detectors(self) -> list[Detector]:
+        """Fresh detectors of the plan (fitted on the reference file, when there is one)."""
+        return copy.deepcopy(self.prototypes)
+
+
+def monitor_plan(cfg: DriftlineConfig) -> StreamPlan:
+    """The monitor's plan: the features, the label, the predictions and the messages."""
+    return stream_plan(cfg, MONITOR_TARGETS)
+
+
+def learner_plan(cfg: DriftlineConfig) -> StreamPlan:
+    """The learner's plan: the detectors on its errors."""
+    return stream_plan(cfg, LEARNER_TARGETS)
+
+
+def stream_plan(cfg: DriftlineConfig, targets: Sequence[Target]) -> StreamPlan:
+    """The plan of the detectors on ``targets``, built and fitted on ``reference.file``."""
+    planned = [p for p in plan(cfg) if p.target in targets]
+    detectors = build(cfg, planned)
+    reference = load_reference(cfg)
+    if reference is not None:
+        for p, detector in zip(planned, detectors):
+            if p.target not in ("error", "messages"):  # the schema's reference: the first messages
+                detector.fit_reference(column(reference, p))  # type: ignore[attr-defined]
+    return StreamPlan(cfg.stream.name, planned, detectors, cfg.stream.dedupe_window)
 
 
 def plan(cfg: DriftlineConfig) -> list[PlannedDetector]:
@@ -130,9 +185,14 @@ def _concept_detector(cfg: DriftlineConfig) -> PlannedDetector:
 
 
 def _explicit(cfg: DriftlineConfig) -> list[PlannedDetector]:
-    out = []
     assert isinstance(cfg.detectors, list)
-    for det in cfg.detectors:
+    return explicit_detectors(cfg, cfg.detectors)
+
+
+def explicit_detectors(cfg: DriftlineConfig, detectors: Sequence[DetectorConfig]) -> list[PlannedDetector]:
+    """The planned detectors of a listed ``detectors`` configuration (one per feature)."""
+    out = []
+    for det in detectors:
         target = _TARGET_OF_KIND[det.kind]
         if det.method == "schema":
             out.append(PlannedDetector(det.name, det.kind, "messages", None, det.method, dict(det.options)))

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.schema import stream_schema
+from driftline.consumers.errors import ReferenceDataError
 from driftline.stream.events import EventBatch, parse_events
 from driftline.stream.replay import read_chunks
-
-
-class ReferenceError(ValueError):
-    """The reference file cannot be used; says which file and why."""
 
 
 def load_reference(cfg: DriftlineConfig) -> EventBatch | None:
@@ -30,25 +29,23 @@ def load_reference(cfg: DriftlineConfig) -> EventBatch | None:
 
 def _load(path: Path, cfg: DriftlineConfig) -> EventBatch:
     if not path.exists():
-        raise ReferenceError(f"reference.file: {path} does not exist")
+        raise ReferenceDataError(f"reference.file: {path} does not exist")
     schema = stream_schema(cfg)
     batches = []
     for offsets, raws in read_chunks(path, schema, chunk_size=50_000):
         batch, rejects = parse_events(schema, 0, offsets, raws)
         if rejects:
             first = rejects[0]
-            raise ReferenceError(
+            raise ReferenceDataError(
                 f"reference.file: {path}: {len(rejects)} unreadable row(s), first at row {first.offset}: {first.error}"
             )
         batches.append(batch)
     if not batches:
-        raise ReferenceError(f"reference.file: {path} has no events")
+        raise ReferenceDataError(f"reference.file: {path} has no events")
     return concat(batches)
 
 
 def concat(batches: list[EventBatch]) -> EventBatch:
-    import numpy as np
-
     first = batches[0]
     return EventBatch(
         partition=first.partition,

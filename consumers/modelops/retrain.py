@@ -32,7 +32,8 @@ from driftline.consumers.modelops.operations import (
 )
 from driftline.consumers.modelops.training_data import TrainingData
 from driftline.learners import dataset
-from driftline.learners.batch import evaluate, resolve_trainer
+from driftline.learners.batch import evaluate
+from driftline.learners.imports import resolve_trainer
 from driftline.learners.registry import sha256
 from driftline.stream.messages import ActionRecord, Alert
 

@@ -18,9 +18,9 @@ from driftline.consumers.topics import read_actions
 from driftline.learners import dataset
 from driftline.stream.clock import now_ms
 from driftline.stream.events import parse_events, parse_label_messages
-from driftline.stream.kafka_io import make_consumer
+from driftline.stream.kafka.clients import make_consumer
+from driftline.stream.kafka.records import end_offset, read_topic
 from driftline.stream.messages import ActionRecord, Alert
-from driftline.stream.records import end_offset, read_topic
 
 
 class TrainingData:

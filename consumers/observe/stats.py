@@ -16,75 +16,25 @@ past span; backtest keeps the whole series in memory for ``--report``.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from driftline.consumers.core.engine import DriftEngine, column
-from driftline.consumers.core.plan import PlannedDetector
+from driftline.consumers.core.columns import column
+from driftline.consumers.observe.series import DetectorInfo, Series
 from driftline.stream.events import EventBatch
 from driftline.stream.messages import Alert
+
+if TYPE_CHECKING:
+    from driftline.consumers.core.engine import DriftEngine
+    from driftline.consumers.core.plan import PlannedDetector
 
 #: bins of the numeric histograms drawn at an alert
 HISTOGRAM_BINS = 30
 #: the histogram range: these quantiles of reference and current together (tails clipped)
 HISTOGRAM_RANGE = (0.005, 0.995)
-
-
-@dataclass
-class Series:
-    """At most ``capacity`` points (x, ts, statistic, threshold), evenly spread over the span.
-
-    Each point stands for ``stride`` consecutive samples and is the one with the largest
-    statistic among them (a missing statistic, NaN, counts as the smallest). When the
-    series would exceed ``capacity``, neighbouring points are merged and ``stride`` doubles.
-    """
-
-    capacity: int = 1000
-    x: list[float] = field(default_factory=list)
-    ts: list[int] = field(default_factory=list)
-    statistic: list[float] = field(default_factory=list)
-    threshold: list[float] = field(default_factory=list)
-    stride: int = 1
-    _counts: list[int] = field(default_factory=list, repr=False)
-
-    def add(self, x: float, ts: int, statistic: float, threshold: float) -> None:
-        if self._counts and self._counts[-1] < self.stride:
-            self._counts[-1] += 1
-            if _rank(statistic) >= _rank(self.statistic[-1]):
-                self.x[-1], self.ts[-1], self.statistic[-1], self.threshold[-1] = x, ts, statistic, threshold
-            return
-        self.x.append(x)
-        self.ts.append(ts)
-        self.statistic.append(statistic)
-        self.threshold.append(threshold)
-        self._counts.append(1)
-        if len(self.x) > self.capacity:
-            self._halve()
-
-    def _halve(self) -> None:
-        """Merge neighbours: of each pair keep the point with the larger statistic."""
-        keep, counts = [], []
-        for i in range(0, len(self.x), 2):
-            j = i + 1 if i + 1 < len(self.x) and _rank(self.statistic[i + 1]) > _rank(self.statistic[i]) else i
-            keep.append(j)
-            counts.append(sum(self._counts[i:i + 2]))
-        for name in ("x", "ts", "statistic", "threshold"):
-            values = getattr(self, name)
-            setattr(self, name, [values[i] for i in keep])
-        self._counts = counts
-        self.stride *= 2
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-
-def _rank(value: float) -> float:
-    return -math.inf if math.isnan(value) else value
 
 
 def last_statistic(detector: Any) -> tuple[float, float] | None:
@@ -96,14 +46,6 @@ def last_statistic(detector: Any) -> tuple[float, float] | None:
     if not (np.isfinite(stat) and np.isfinite(threshold)):
         return None
     return float(stat), float(threshold)
-
-
-@dataclass
-class DetectorInfo:
-    name: str
-    kind: str
-    feature: str | None
-    target: str
 
 
 class _Column:
@@ -210,6 +152,17 @@ class StatsRecorder:
         if metric is not None and np.isfinite(metric):
             self.learner.add(x, ts, float(metric), float("nan"))
 
+    def backtest_chunk(self, monitor: DriftEngine, learner: Any, batch: EventBatch, monitor_alerts: list[Alert]) -> None:
+        """Backtest's hook after a chunk: the monitor's and the learner's detectors, the learner's metric."""
+        if len(batch) == 0:
+            return
+        self.observe(0, monitor, batch, monitor_alerts)
+        if learner is not None:
+            x, ts = float(batch.offsets[-1]), int(batch.ts[-1])
+            for partition, engine in learner.engines.items():
+                self.sample(partition, engine, x, ts)
+            self.observe_learner(learner.learner.metric, x, ts)
+
     def take_fresh(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         points, dists = list(self.fresh_points.values()), self.fresh_distributions
         self.fresh_points, self.fresh_distributions = {}, []
@@ -267,16 +220,3 @@ def snapshot_message(role: Any, recorder: StatsRecorder | None, lag: dict[str, i
         "points": points,
         "distributions": dists,
     }
-
-
-def record_backtest_chunk(recorder: StatsRecorder | None, monitor: DriftEngine, learner: Any,
-                          batch: EventBatch, monitor_alerts: list[Alert]) -> None:
-    """Backtest's hook after a chunk: the monitor's and the learner's detectors, the learner's metric."""
-    if recorder is None or len(batch) == 0:
-        return
-    recorder.observe(0, monitor, batch, monitor_alerts)
-    if learner is not None:
-        x, ts = float(batch.offsets[-1]), int(batch.ts[-1])
-        for partition, engine in learner.engines.items():
-            recorder.sample(partition, engine, x, ts)
-        recorder.observe_learner(learner.learner.metric, x, ts)

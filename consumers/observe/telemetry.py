@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 from driftline.consumers.observe.health import HealthServer
 from driftline.consumers.observe.stats import StatsRecorder, last_statistic, snapshot_message
 from driftline.stream.clock import now_ms
+from driftline.stream.kafka.topics import ensure_topics
 
 log = logging.getLogger("driftline")
 
@@ -94,8 +95,6 @@ class RoleTelemetry:
             stack.callback(self.server.close)
             log.info("%s: metrics and health on http://%s:%d/metrics", self.role.name, self.cfg.metrics.host, self.port)
         if self.cfg.stats.enabled:
-            from driftline.stream.topics import ensure_topics
-
             ensure_topics(self.role.bootstrap_servers, {self.cfg.stats.topic: 1}, client_config=self.cfg.kafka.client)
             stack.callback(self._final_snapshot)
 

@@ -19,15 +19,16 @@ from kafka import TopicPartition
 
 from driftline.consumers.config.model import group_id
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.roles.loop import Role
 from driftline.consumers.topics import held_events
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
 from driftline.stream.events import Reject, parse_events, parse_label_messages
-from driftline.stream.kafka_io import make_consumer
+from driftline.stream.kafka.clients import make_consumer
+from driftline.stream.kafka.records import tail
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
-from driftline.stream.records import tail
 
 log = logging.getLogger("driftline")
 
@@ -38,7 +39,8 @@ class LearnerRole(Role):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.schema = stream_schema(self.cfg)
-        self.core = LearnerCore(self.cfg, live=True)
+        self.plan = learner_plan(self.cfg)
+        self.core = LearnerCore(self.cfg, self.plan, live=True)
         self.next_offset: dict[TopicPartition, int] = {}
         self._stop = threading.Event()
 
@@ -49,7 +51,7 @@ class LearnerRole(Role):
 
     def restore(self, partitions: list[TopicPartition]) -> None:
         """Model, joins and detectors from the checkpoint; every partition seeks to its offset."""
-        self.core = LearnerCore(self.cfg, live=True)
+        self.core = LearnerCore(self.cfg, self.plan, live=True)
         self.next_offset: dict[TopicPartition, int] = {}
         cp = self.store.load(self.group_id)
         if cp is not None:
@@ -79,7 +81,7 @@ class LearnerRole(Role):
 
     def forget(self, partitions: list[TopicPartition]) -> None:
         if partitions:
-            self.core = LearnerCore(self.cfg, live=True)
+            self.core = LearnerCore(self.cfg, self.plan, live=True)
             self.next_offset = {}
 
     def run(self, stop: threading.Event, ready: Any = None) -> None:

@@ -23,7 +23,7 @@ from kafka.structs import OffsetAndMetadata
 
 from driftline.consumers.config.model import DriftlineConfig, group_id
 from driftline.consumers.config.model import Role as RoleName
-from driftline.consumers.observe.telemetry import RoleTelemetry
+from driftline.consumers.roles.observer import NoObserver, ObserverFactory
 from driftline.stream.checkpoint import (
     CheckpointError,
     CheckpointStore,
@@ -31,7 +31,7 @@ from driftline.stream.checkpoint import (
     KafkaCheckpointStore,
 )
 from driftline.stream.events import Reject
-from driftline.stream.kafka_io import make_consumer, make_producer
+from driftline.stream.kafka.clients import make_consumer, make_producer
 from driftline.stream.messages import ActionRecord, Alert, dead_letter
 
 log = logging.getLogger("driftline")
@@ -115,7 +115,8 @@ class Role:
 
     name: RoleName = "monitor"
 
-    def __init__(self, cfg: DriftlineConfig, bootstrap_servers: str, stats: RoleStats | None = None):
+    def __init__(self, cfg: DriftlineConfig, bootstrap_servers: str, stats: RoleStats | None = None,
+                 observer: ObserverFactory | None = None):
         self.cfg = cfg
         self.bootstrap_servers = bootstrap_servers
         self.stats = stats or RoleStats(self.name)
@@ -125,12 +126,13 @@ class Role:
         self._healthy = True
         self._since_checkpoint = 0
         self._checkpointed_at = time.monotonic()
-        self.telemetry = RoleTelemetry(self)
+        #: told of every poll and judged batch (metrics, health, snapshots); none by default
+        self.observer = observer(self) if observer is not None else NoObserver()
 
     @property
     def metrics_port(self) -> int | None:
         """The port serving /metrics, /healthz and /readyz (None when metrics are off)."""
-        return self.telemetry.port
+        return self.observer.port
 
     @property
     def group_id(self) -> str:
@@ -211,7 +213,7 @@ class Role:
             or time.monotonic() - self._checkpointed_at >= every.every_seconds
         ):
             self.save_state()
-        self.telemetry.after_poll(records, time.perf_counter() - started)
+        self.observer.after_poll(records, time.perf_counter() - started)
 
     def rewind(self) -> None:
         """After an error: drop unsaved state and resume from the last checkpoint."""
@@ -248,7 +250,7 @@ class Role:
                 )
                 inner.callback(_quietly, self.name, self.consumer.close)
                 self.open(inner)
-                self.telemetry.open(inner, producer, self.consumer)
+                self.observer.open(inner, producer, self.consumer)
                 self.consumer.subscribe(self.topics(), listener=_Listener(self))
             except (KafkaError, CheckpointError) as exc:
                 inner.close()

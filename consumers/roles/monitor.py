@@ -14,13 +14,12 @@ from typing import Any
 from kafka import TopicPartition
 
 from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.plan import monitor_plan
 from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.roles.loop import Role
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
 from driftline.stream.events import parse_events
-
-MONITOR_TARGETS = ("feature", "label", "prediction", "messages")
 
 
 class MonitorRole(Role):
@@ -29,6 +28,7 @@ class MonitorRole(Role):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.schema = stream_schema(self.cfg)
+        self.plan = monitor_plan(self.cfg)
         self.engines: dict[int, DriftEngine] = {}
         #: per partition, the next offset the engine's state has not seen
         self.next_offset: dict[int, int] = {}
@@ -38,7 +38,7 @@ class MonitorRole(Role):
 
     def engine(self, partition: int) -> DriftEngine:
         if partition not in self.engines:
-            self.engines[partition] = DriftEngine(self.cfg, partition, MONITOR_TARGETS)
+            self.engines[partition] = DriftEngine(self.plan, partition)
         return self.engines[partition]
 
     def checkpoint_key(self, tp: TopicPartition) -> str:
@@ -47,7 +47,7 @@ class MonitorRole(Role):
     def restore(self, partitions: list[TopicPartition]) -> None:
         """Runs inside the consumer's rebalance callback: no blocking call on it here."""
         for tp in partitions:
-            engine = DriftEngine(self.cfg, tp.partition, MONITOR_TARGETS)
+            engine = DriftEngine(self.plan, tp.partition)
             cp = self.store.load(self.checkpoint_key(tp))
             offset = cp.offset(tp.topic, tp.partition) if cp else None
             if cp is not None and offset is not None:
@@ -94,7 +94,7 @@ class MonitorRole(Role):
             alerts = engine.process(batch, rejects=rejects)
             for alert in alerts:
                 self.outbox.alert(alert)
-            self.telemetry.observe(tp.partition, self.engines[tp.partition], batch, alerts)
+            self.observer.observe(tp.partition, self.engines[tp.partition], batch, alerts)
             self.stats.consumed += len(msgs)
             self.stats.extra["undeclared_fields"] = self.stats.extra.get("undeclared_fields", 0) + batch.undeclared
             self.next_offset[tp.partition] = msgs[-1].offset + 1

@@ -11,6 +11,7 @@ from driftline.consumers.roles.actions import ActionsRole
 from driftline.consumers.roles.learner import LearnerRole
 from driftline.consumers.roles.loop import Role, RoleStats
 from driftline.consumers.roles.monitor import MonitorRole
+from driftline.consumers.roles.observer import ObserverFactory
 
 log = logging.getLogger("driftline")
 
@@ -20,9 +21,10 @@ ROLES: dict[str, type[Role]] = {"monitor": MonitorRole, "learner": LearnerRole, 
 class RoleRunner:
     """Roles in threads of this process; the first one to fail stops them all."""
 
-    def __init__(self, cfg: DriftlineConfig, bootstrap: str, roles: Sequence[str]):
+    def __init__(self, cfg: DriftlineConfig, bootstrap: str, roles: Sequence[str],
+                 observer: ObserverFactory | None = None):
         self.stop = threading.Event()
-        self.roles = [ROLES[name](cfg, bootstrap) for name in roles]
+        self.roles = [ROLES[name](cfg, bootstrap, observer=observer) for name in roles]
         self.errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         self._ready = threading.Semaphore(0)

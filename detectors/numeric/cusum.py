@@ -18,7 +18,8 @@ from driftline.detectors.base import (
     present_values,
     restored_last_statistic,
 )
-from driftline.detectors.window import MIN_SIZE, reference_ranks, run_starts, ts_or_none
+from driftline.detectors.ranks import RankMemo, reference_ranks, run_starts
+from driftline.detectors.window import MIN_SIZE, ts_or_none
 
 #: Siegmund's correction of the threshold for the overshoot of a normal CUSUM
 _OVERSHOOT = 1.166
@@ -176,6 +177,9 @@ class RankCUSUM(Detector):
 
     input_type = "numeric"
     method = "cusum"
+    #: the ranks shared with the other rank-based detector of the same column (set by its
+    #: owner, e.g. the engine; a cache only, never part of the state)
+    rank_memo: RankMemo | None = None
 
     def __init__(
         self,
@@ -252,7 +256,7 @@ class RankCUSUM(Detector):
 
     def _ranks2(self, x: np.ndarray) -> np.ndarray:
         """Twice the mid-rank of ``x`` in the reference, as integers: ``u = ranks2 / (2 n)``."""
-        left, right = reference_ranks(self._reference, x, self._starts)
+        left, right = reference_ranks(self._reference, x, self._starts, self.rank_memo)
         return left + right
 
     def fit_reference(self, values: Any) -> None:

@@ -8,7 +8,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import kolmogi, kolmogorov
 
-from driftline.detectors.window import WindowTest, reference_ranks, run_starts
+from driftline.detectors.ranks import RankMemo, reference_ranks, run_starts
+from driftline.detectors.window import WindowTest
 
 __all__ = ["KSWindow", "ks_statistic"]
 
@@ -79,6 +80,9 @@ class KSWindow(WindowTest):
 
     method = "ks"
     budget_clusters = True
+    #: the ranks shared with the other rank-based detector of the same column (set by its
+    #: owner, e.g. the engine; a cache only, never part of the state)
+    rank_memo: RankMemo | None = None
 
     def _fit(self, reference: np.ndarray) -> None:
         n, m = reference.shape[0], self.window
@@ -99,7 +103,7 @@ class KSWindow(WindowTest):
         The codes sort as the values do, and two values share a code only when they are equal
         or no reference point lies between them.
         """
-        left, right = reference_ranks(self._reference, values, self._starts)
+        left, right = reference_ranks(self._reference, values, self._starts, self.rank_memo)
         return ((right << self._shift) | left).astype(self._code_type)
 
     def _statistics(self, encoded: np.ndarray, stops: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from driftline.detectors.base import (
     hysteresis_fires,
     restored_last_statistic,
 )
-from driftline.detectors.categorical.chi2 import factorize_categories
+from driftline.detectors.levels import factorize_categories
 from driftline.detectors.window import CHUNK_WINDOWS, MIN_SIZE, WARNING_REARM_EXPONENT, set_window_params, ts_or_none
 
 #: p-values of strange counts remembered per reference, at most

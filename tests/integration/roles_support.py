@@ -11,11 +11,12 @@ from typing import Any
 import orjson
 
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.observe.telemetry import RoleTelemetry
 from driftline.consumers.roles.runner import RoleRunner
 from driftline.consumers.topics import topic_partitions
-from driftline.stream.kafka_io import make_producer
+from driftline.stream.kafka.clients import make_producer
+from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.synthetic import FEATURES
-from driftline.stream.topics import ensure_topics
 
 
 def fresh_config(
@@ -64,7 +65,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "
 
 
 def run_roles(cfg: DriftlineConfig, bootstrap: str, roles: list[str]) -> RoleRunner:
-    return RoleRunner(cfg, bootstrap, roles).start()
+    return RoleRunner(cfg, bootstrap, roles, observer=RoleTelemetry).start()
 
 
 def run_until(
@@ -133,7 +134,7 @@ def committed(bootstrap: str, group: str, topic: str, partition: int = 0) -> int
     """The group's committed offset on a partition (0 when none)."""
     from kafka import TopicPartition
 
-    from driftline.stream.kafka_io import make_consumer
+    from driftline.stream.kafka.clients import make_consumer
 
     consumer = make_consumer(bootstrap, group_id=group)
     try:

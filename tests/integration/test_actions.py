@@ -15,9 +15,9 @@ from driftline.learners import dataset
 from driftline.learners.batch import train_river
 from driftline.learners.registry import Registry
 from driftline.stream.events import parse_events
-from driftline.stream.kafka_io import make_producer
+from driftline.stream.kafka.clients import make_producer
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import FEATURES, Drift, generate
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from roles_support import committed, fresh_config, produce, run_roles, wait_for,
 from driftline.consumers.cli.main import main
 from driftline.consumers.config.model import DriftlineConfig, ModelsConfig
 from driftline.consumers.roles.loop import group_id
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import ActionRecord
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration

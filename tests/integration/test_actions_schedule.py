@@ -13,8 +13,8 @@ from roles_support import fresh_config, produce, run_roles, wait_for
 from driftline.consumers.config.model import ModelsConfig
 from driftline.consumers.modelops.operations import open_registry
 from driftline.learners.batch import train_river
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import ActionRecord, ModelEvent
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import orjson
 import pytest
 from roles_support import fresh_config, monitor_all, produce, run_roles, wait_for
 
-from driftline.stream.records import read_topic
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.synthetic import generate
 
 pytestmark = pytest.mark.integration

@@ -21,14 +21,14 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from driftline.stream import broker as broker_module
-from driftline.stream.broker import (
+from driftline.stream.kafka.broker import (
     BrokerError,
     EmbeddedBroker,
     broker_answers,
     resolve_bootstrap,
     run_broker_foreground,
 )
-from driftline.stream.topics import ensure_topics
+from driftline.stream.kafka.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -166,7 +166,7 @@ def test_broker_dies_with_its_parent_even_on_sigkill(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from driftline.stream.broker import EmbeddedBroker
+        from driftline.stream.kafka.broker import EmbeddedBroker
         broker = EmbeddedBroker().start()
         print(broker.pid, broker.bootstrap_servers, flush=True)
         time.sleep(600)
@@ -274,7 +274,7 @@ def test_resolve_bootstrap_stops_the_private_broker_when_the_body_raises(
 def test_foreground_broker_exits_zero_on_sigterm() -> None:
     address = f"127.0.0.1:{_free_port()}"
     code = (
-        "import sys; from driftline.stream.broker import run_broker_foreground; "
+        "import sys; from driftline.stream.kafka.broker import run_broker_foreground; "
         f"sys.exit(run_broker_foreground({address!r}))"
     )
     process = subprocess.Popen(

@@ -17,10 +17,11 @@ from roles_support import RoleProcess, committed, fresh_config, produce, run_rol
 
 from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.roles.loop import group_id
 from driftline.stream.checkpoint import KafkaCheckpointStore
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import Alert
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration
@@ -113,7 +114,7 @@ def test_learner_killed_three_times_predicts_as_an_uninterrupted_one(bootstrap_s
     finally:
         store.close()
     assert cp is not None and cp.offset(cfg.topics.events, 0) == N
-    restored = LearnerCore(cfg)
+    restored = LearnerCore(cfg, learner_plan(cfg))
     restored.load_state_dict(cp.state["core"], cp.blob)
     uninterrupted = reference.learner
     assert restored.learner.trained == uninterrupted.learner.trained

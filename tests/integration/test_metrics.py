@@ -14,9 +14,9 @@ from roles_support import fresh_config, produce, run_roles, wait_for, write_conf
 
 from driftline.consumers.modelops.operations import open_registry
 from driftline.learners.registry import Registry
-from driftline.stream.kafka_io import make_producer
+from driftline.stream.kafka.clients import make_producer
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import ActionRecord, Alert, ModelEvent
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration

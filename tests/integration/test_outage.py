@@ -19,11 +19,11 @@ from driftline.consumers.core.backtest import backtest
 from driftline.consumers.roles.loop import group_id
 from driftline.consumers.roles.runner import RoleRunner
 from driftline.consumers.topics import topic_configs, topic_partitions
-from driftline.stream.broker import EmbeddedBroker
+from driftline.stream.kafka.broker import EmbeddedBroker
+from driftline.stream.kafka.records import read_topic
+from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.messages import Alert
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import FEATURES, Drift, generate
-from driftline.stream.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,12 @@ import pytest
 from roles_support import committed, fresh_config, produce, run_roles, wait_for
 
 from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.plan import monitor_plan
 from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.roles.loop import group_id
-from driftline.consumers.roles.monitor import MONITOR_TARGETS
 from driftline.stream.events import parse_events
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import Alert
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ SHIFTS = [Drift("income mean shift", "data_drift", "income", 4500, "x1.5")]
 def expected_alert_ids(cfg, streams: dict[int, list[bytes]]) -> set[str]:
     ids = set()
     for partition, raws in streams.items():
-        engine = DriftEngine(cfg, partition, MONITOR_TARGETS)
+        engine = DriftEngine(monitor_plan(cfg), partition)
         batch, _ = parse_events(stream_schema(cfg), partition, list(range(len(raws))), raws)
         batch, _ = engine.admit(batch)
         ids |= {a.alert_id for a in engine.process(batch)}

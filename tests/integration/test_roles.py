@@ -9,8 +9,8 @@ import pytest
 from roles_support import fresh_config, monitor_all, produce, run_roles, wait_for
 
 from driftline.consumers.core.backtest import backtest
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import ActionRecord, Alert
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from roles_support import RoleProcess, committed, fresh_config, produce, wait_fo
 from driftline.consumers.core.backtest import backtest
 from driftline.consumers.roles.loop import group_id
 from driftline.stream.checkpoint import KafkaCheckpointStore
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import Alert
-from driftline.stream.records import read_topic
 from driftline.stream.synthetic import Drift, generate
 
 pytestmark = pytest.mark.integration

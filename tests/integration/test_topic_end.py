@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from driftline.stream.kafka_io import make_consumer, make_producer
+from driftline.stream.kafka.clients import make_consumer, make_producer
+from driftline.stream.kafka.records import partitions_of, read_records, read_to_end, read_topic
 from driftline.stream.messages import ActionRecord
-from driftline.stream.records import partitions_of, read_records, read_to_end, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from kafka import TopicPartition
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.observe.report.page import ReportData, _metric_name
-from driftline.consumers.observe.stats import DetectorInfo, Series
-from driftline.stream.kafka_io import make_consumer
+from driftline.consumers.observe.series import DetectorInfo, Series
+from driftline.stream.kafka.clients import make_consumer
+from driftline.stream.kafka.records import end_offset, parse_records, read_to_end
 from driftline.stream.messages import ActionRecord, Alert
-from driftline.stream.records import end_offset, parse_records, read_to_end
 
 log = logging.getLogger("driftline")
 
@@ -67,7 +67,7 @@ class TopicReader:
 
         Some brokers answer the time look-up at record-batch granularity (the embedded one
         does), so the start steps back ``SEEK_MARGIN`` records; the end is the true one
-        (:mod:`driftline.stream.records`).
+        (:mod:`driftline.stream.kafka.records`).
         """
         bounds = self._bounds(topic, since_ms)
         if not bounds:

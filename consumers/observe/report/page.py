@@ -21,8 +21,9 @@ from typing import Any
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from driftline.consumers.core.policies import actions_for
 from driftline.consumers.observe.report import plots
-from driftline.consumers.observe.stats import DetectorInfo, Series
+from driftline.consumers.observe.series import DetectorInfo, Series
 from driftline.stream.messages import Alert
 
 #: distributions drawn per detector: its first alerts (the dropdown lists these)
@@ -84,7 +85,6 @@ def severity_rows(data: ReportData) -> list[dict[str, Any]]:
 
 def from_backtest(cfg: Any, result: Any, recorder: Any, source: str) -> ReportData:
     """The report of a backtest run with a :class:`~driftline.consumers.observe.stats.StatsRecorder`."""
-    from driftline.consumers.core.policies import actions_for
 
     data = ReportData(stream=cfg.stream.name, source=source, time_axis=False, events=result.events,
                       alerts=list(result.alerts), quarantined=result.quarantined, dead_letters=len(result.rejects),

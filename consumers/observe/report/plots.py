@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 
-from driftline.consumers.observe.stats import Series
+from driftline.consumers.observe.series import Series
 from driftline.stream.messages import Alert
 
 if TYPE_CHECKING:

@@ -306,7 +306,7 @@ def test_all_missing_batch_does_nothing(case):
 def test_detectors_package_is_pure():
     forbidden = {"kafka", "driftline.stream", "driftline.consumers", "driftline.learners"}
     pkg = Path(__file__).resolve().parents[3] / "detectors"
-    for path in pkg.glob("*.py"):
+    for path in pkg.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):

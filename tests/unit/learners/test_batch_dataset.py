@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from driftline.learners import dataset
-from driftline.learners.batch import evaluate, resolve_trainer, train_river
+from driftline.learners.batch import evaluate, train_river
+from driftline.learners.imports import resolve_trainer
 from driftline.stream.events import StreamSchema, parse_events
 from driftline.stream.messages import ActionRecord
 from driftline.stream.synthetic import FEATURES, Drift, generate

@@ -24,7 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from driftline.stream.errors import TopicReadError
-from driftline.stream.kafka_io import READ_TIMEOUT_MS, make_consumer
+from driftline.stream.kafka.clients import READ_TIMEOUT_MS, make_consumer
 
 log = logging.getLogger("driftline")
 

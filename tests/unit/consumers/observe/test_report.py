@@ -29,7 +29,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("report") / "events.jsonl"
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in generate(N, default_drifts(N), seed=2)))
     recorder = StatsRecorder(cfg.stats.points)
-    result = backtest(cfg, path, chunk_size=500, recorder=recorder)
+    result = backtest(cfg, path, chunk_size=500, on_chunk=recorder.backtest_chunk)
     return cfg, result, recorder
 
 

@@ -6,7 +6,9 @@ import numpy as np
 import orjson
 
 from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.core.engine import DriftEngine, column
+from driftline.consumers.core.columns import column
+from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.plan import stream_plan
 from driftline.consumers.core.schema import stream_schema
 from driftline.detectors import PCAReconstruction
 from driftline.stream.events import parse_events
@@ -20,7 +22,7 @@ def test_a_multivariate_detector_gets_one_row_per_event_and_one_column_per_featu
     raws = [orjson.dumps({"id": f"e{i}", "ts": i, "features": dict(zip("abc", x[i].tolist())) | {"k": "u"}})
             for i in range(50)]
     batch, _ = parse_events(stream_schema(cfg), 0, list(range(50)), raws)
-    engine = DriftEngine(cfg, 0, ("feature",))
+    engine = DriftEngine(stream_plan(cfg, ("feature",)), 0)
     planned = next(p for p in engine.planned if p.features)
     rows = column(batch, planned)
     assert rows.shape == (50, 3) and np.array_equal(rows, x)
@@ -29,7 +31,7 @@ def test_a_multivariate_detector_gets_one_row_per_event_and_one_column_per_featu
 
 
 def test_the_schema_detector_sees_every_parsed_message_in_offset_order():
-    from driftline.consumers.core.engine import messages
+    from driftline.consumers.core.columns import messages
 
     cfg = DriftlineConfig.model_validate({"stream": {"name": "t", "features": {"a": "numeric"}}})
     raws = [b'{"id": "e0", "ts": 5, "features": {"a": 1}}', b"{oops",

@@ -8,10 +8,15 @@ import orjson
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.core.schema import stream_schema
 from driftline.stream.events import parse_events
 from driftline.stream.messages import Alert, Position, Window
 from driftline.stream.synthetic import FEATURES, Drift, generate
+
+
+def _core(cfg: DriftlineConfig) -> LearnerCore:
+    return LearnerCore(cfg, learner_plan(cfg))
 
 
 def config(**learner) -> DriftlineConfig:
@@ -41,14 +46,14 @@ def unlabelled(n: int, start_ts: int = 0, step: int = 1000) -> list[dict]:
 
 
 def test_pending_joins_are_bounded_by_count_and_counted() -> None:
-    core = LearnerCore(config(max_pending=100, max_pending_age_ms=None))
+    core = _core(config(max_pending=100, max_pending_age_ms=None))
     cfg = core.cfg
     core.process_events(batch(cfg, unlabelled(250)))
     assert core.pending == 100 and core.expired_events == 150
 
 
 def test_pending_joins_expire_by_event_time_and_are_counted() -> None:
-    core = LearnerCore(config(max_pending_age_ms=60_000))
+    core = _core(config(max_pending_age_ms=60_000))
     cfg = core.cfg
     core.process_events(batch(cfg, unlabelled(50, start_ts=0, step=1000)))  # ts 0 .. 49 s
     assert core.pending == 50
@@ -57,14 +62,14 @@ def test_pending_joins_expire_by_event_time_and_are_counted() -> None:
 
 
 def test_orphan_labels_give_way_and_are_returned_for_the_dead_letter_topic() -> None:
-    core = LearnerCore(config(max_pending=2))
+    core = _core(config(max_pending=2))
     out = core.process_labels([("ghost-1", 1, 10), ("ghost-2", 0, 11), ("ghost-3", 1, 12)], partition=3)
     assert out.expired_labels == [("ghost-1", 1, 3, 10)]
     assert core.expired_labels == 1
 
 
 def test_a_late_label_joins_its_event_and_is_learned() -> None:
-    core = LearnerCore(config())
+    core = _core(config())
     cfg = core.cfg
     events = unlabelled(3)
     core.process_events(batch(cfg, events))
@@ -74,7 +79,7 @@ def test_a_late_label_joins_its_event_and_is_learned() -> None:
 
 
 def test_quarantined_events_are_scored_not_learned() -> None:
-    core = LearnerCore(config())
+    core = _core(config())
     cfg = core.cfg
     events = list(generate(300, [], seed=2))
     alert = Alert(alert_id="q", stream="t", kind="data_drift", severity="drift", feature="income",
@@ -94,11 +99,11 @@ def test_state_round_trip_gives_identical_future_output() -> None:
     half = [dict(e) for e in events]
     for e in half[1000:1200]:
         e.pop("label")  # some wait for labels across the cut
-    whole, cut = LearnerCore(cfg, live=False), LearnerCore(cfg, live=False)
+    whole, cut = LearnerCore(cfg, learner_plan(cfg), live=False), LearnerCore(cfg, learner_plan(cfg), live=False)
     first, second = batch(cfg, half[:2000]), batch(cfg, half[2000:], start=2000)
     a = whole.process_events(first).alerts + whole.process_events(second).alerts
     b = cut.process_events(first).alerts
-    restored = LearnerCore(cfg, live=False)
+    restored = LearnerCore(cfg, learner_plan(cfg), live=False)
     restored.load_state_dict(json.loads(json.dumps(cut.state_dict())), cut.learner.model_bytes())
     b += restored.process_events(second).alerts
     assert [x.alert_id for x in a] == [x.alert_id for x in b] and a
@@ -109,7 +114,7 @@ def test_state_round_trip_gives_identical_future_output() -> None:
 def test_a_rollback_restarts_the_concept_detectors_reference() -> None:
     cfg = config(preprocessing=["river.preprocessing.StandardScaler"])
     events = list(generate(6000, [Drift("concept drift", "concept_drift", None, 3000, "flip")], seed=3))
-    core = LearnerCore(cfg, live=False)
+    core = LearnerCore(cfg, learner_plan(cfg), live=False)
     concept = [a for a in core.process_events(batch(cfg, events[:3600])).alerts
                if a.kind == "concept_drift" and a.severity == "drift"]
     assert concept and concept[0].position.offset >= 3000

@@ -10,7 +10,7 @@ import pytest
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.backtest import backtest
-from driftline.consumers.core.reference import ReferenceError
+from driftline.consumers.errors import ReferenceDataError
 from driftline.stream.synthetic import FEATURES, Drift, generate
 
 DRIFT = [Drift("income mean shift", "data_drift", "income", 4000, "x1.5")]
@@ -66,5 +66,5 @@ def test_reference_file_is_used_from_the_first_event(tmp_path: Path) -> None:
     # with first_n the first events would be the reference and nothing would fire this early
     assert income and income[0].position.offset < 1500
     assert income[0].window.reference_n == 5000
-    with pytest.raises(ReferenceError, match="does not exist"):
+    with pytest.raises(ReferenceDataError, match="does not exist"):
         backtest(config(file=str(tmp_path / "missing.parquet")), tmp_path / "e.jsonl")

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from driftline.consumers.cli.main import main
-from driftline.consumers.config.model import ConfigError, load_config, parse_config
+from driftline.consumers.core.checks import load_config, parse_config
 from driftline.consumers.core.plan import plan
+from driftline.consumers.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 CONTRACT = ROOT.parent / "shared" / "contract.yaml"
 
 MINIMAL = """\

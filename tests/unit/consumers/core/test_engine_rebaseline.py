@@ -8,6 +8,7 @@ import pytest
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.plan import stream_plan
 from driftline.consumers.core.schema import stream_schema
 from driftline.stream.events import parse_events
 
@@ -34,7 +35,7 @@ def batch(cfg: DriftlineConfig, values: np.ndarray, start: int):
 def test_rebaseline_takes_a_new_reference():
     cfg = config()
     x = np.random.default_rng(3).normal(0, 1, 3_000)
-    engine = DriftEngine(cfg, 0, ("feature",))
+    engine = DriftEngine(stream_plan(cfg, ("feature",)), 0)
     assert engine.process(batch(cfg, x[:1_500], 0)) == []
     with pytest.raises(ValueError, match="no detector 'nope'"):
         engine.rebaseline("nope")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from driftline.consumers.config.model import parse_config
+from driftline.consumers.core.checks import parse_config
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = Path(__file__).resolve().parents[4] / "README.md"
 BASE = """
 stream:
   name: credit-scoring
