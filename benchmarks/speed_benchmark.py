@@ -23,10 +23,9 @@ import numpy as np
 import orjson
 from river.drift import KSWIN
 
-from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.plan import plan
-from driftline.consumers.core.schema import stream_schema
 from driftline.detectors import KSWindow
 from driftline.stream.events import parse_events
 from driftline.stream.replay import read_chunks

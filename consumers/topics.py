@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from kafka.errors import KafkaError
+
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.stream.errors import BrokerError
 from driftline.stream.kafka.broker import resolve_bootstrap
 from driftline.stream.kafka.records import Records, read_records, read_topic
 from driftline.stream.kafka.topics import ensure_topics
@@ -37,7 +40,12 @@ def topic_configs(cfg: DriftlineConfig) -> dict[str, dict[str, str]]:
 def connected(cfg: DriftlineConfig) -> Iterator[str]:
     """The bootstrap address to use (starting an embedded broker if asked), topics created."""
     with resolve_bootstrap(cfg.kafka.bootstrap_servers, cfg.kafka.embedded_address) as bootstrap:
-        ensure_topics(bootstrap, topic_partitions(cfg), client_config=cfg.kafka.client, configs=topic_configs(cfg))
+        try:
+            ensure_topics(bootstrap, topic_partitions(cfg), client_config=cfg.kafka.client, configs=topic_configs(cfg))
+        except KafkaError as exc:
+            raise BrokerError(f"cannot reach Kafka at {bootstrap} ({type(exc).__name__}: {exc})",
+                              hint="check kafka.bootstrap_servers, that the brokers answer there, and kafka.client's "
+                                   "security settings") from exc
         yield bootstrap
 
 

@@ -6,6 +6,7 @@ from .binary.eddm import EDDM
 from .binary.hddm import HDDM
 from .calibration import alpha_per_test, parse_rate
 from .categorical.chi2 import Chi2Categorical
+from .methods import METHODS, make_detector, method_params
 from .multivariate.pca import PCAReconstruction
 from .numeric.adwin import ADWIN
 from .numeric.cusum import RankCUSUM
@@ -14,8 +15,7 @@ from .numeric.distance import JSWindow, PSIWindow, WassersteinWindow
 from .numeric.ks import KSWindow
 from .numeric.page_hinkley import PageHinkley
 from .quality.quality import QualityCategorical, QualityNumeric
-from .quality.schema import SchemaErrors
-from .registry import METHODS, make_detector, method_params
+from .quality.schema_errors import SchemaErrors
 
 __all__ = [
     "ADWIN",

@@ -20,6 +20,7 @@ from pydantic import (
 
 from driftline.detectors.calibration import parse_rate
 from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
+from driftline.stream.events import StreamSchema
 
 FeatureType = Literal["numeric", "categorical"]
 TargetType = Literal["binary", "multiclass", "regression"]
@@ -297,6 +298,22 @@ class DriftlineConfig(_Model):
         if problems:
             raise ValueError("; ".join(f"{dotted_key(path)}: {msg}" for path, msg in problems))
         return self
+
+
+def stream_schema(cfg: DriftlineConfig) -> StreamSchema:
+    """The stream's shape as the event parser (:mod:`driftline.stream.events`) takes it."""
+    s = cfg.stream
+    return StreamSchema(
+        name=s.name,
+        features=dict(s.features),
+        id_field=s.id_field,
+        timestamp_field=s.timestamp_field,
+        label_field=s.label.field if s.label else None,
+        label_type=s.label.type if s.label else None,
+        prediction_field=s.prediction.field if s.prediction else None,
+        prediction_type=s.prediction.type if s.prediction else None,
+        max_event_bytes=s.max_event_bytes,
+    )
 
 
 def group_id(cfg: DriftlineConfig, role: str) -> str:

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.learner import LearnerCore
 from driftline.consumers.core.plan import learner_plan, monitor_plan
-from driftline.consumers.core.schema import stream_schema
 from driftline.stream.events import EventBatch, Reject, parse_events
 from driftline.stream.messages import Alert
 from driftline.stream.replay import read_chunks

@@ -17,7 +17,7 @@ from pathlib import Path
 from driftline.consumers.config.loading import read_config, read_config_file
 from driftline.consumers.config.model import DetectorConfig, DriftlineConfig
 from driftline.consumers.core.plan import PlannedDetector, build, explicit_detectors
-from driftline.detectors.registry import METHODS, method_params
+from driftline.detectors.methods import METHODS, method_params
 from driftline.stream.replay import READABLE_SUFFIXES
 
 Problems = list[tuple[tuple[str | int, ...], str]]

@@ -36,7 +36,7 @@ from driftline.consumers.core.columns import column
 from driftline.consumers.core.reference import load_reference
 from driftline.detectors.base import Detector
 from driftline.detectors.calibration import alpha_per_test
-from driftline.detectors.registry import METHODS, make_detector, method_params
+from driftline.detectors.methods import METHODS, make_detector, method_params
 
 #: test stride of the per-feature KS tests in auto plans (window 1000)
 AUTO_KS_STRIDE = 250

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.core.schema import stream_schema
+from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.errors import ReferenceDataError
 from driftline.stream.events import EventBatch, parse_events
 from driftline.stream.replay import read_chunks

@@ -28,13 +28,13 @@ from driftline.consumers.modelops.operations import (
     CHAMPION,
     ModelActions,
     config_hash,
-    now_ms,
 )
 from driftline.consumers.modelops.training_data import TrainingData
 from driftline.learners import dataset
 from driftline.learners.batch import evaluate
 from driftline.learners.imports import resolve_trainer
 from driftline.learners.registry import sha256
+from driftline.stream.clock import now_ms
 from driftline.stream.messages import ActionRecord, Alert
 
 log = logging.getLogger("driftline")

@@ -12,8 +12,7 @@ from typing import Any
 
 from kafka import TopicPartition
 
-from driftline.consumers.config.model import DriftlineConfig, group_id
-from driftline.consumers.core.schema import stream_schema
+from driftline.consumers.config.model import DriftlineConfig, group_id, stream_schema
 from driftline.consumers.topics import read_actions
 from driftline.learners import dataset
 from driftline.stream.clock import now_ms

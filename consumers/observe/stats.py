@@ -24,6 +24,7 @@ import pandas as pd
 
 from driftline.consumers.core.columns import column
 from driftline.consumers.observe.series import DetectorInfo, Series
+from driftline.stream import clock
 from driftline.stream.events import EventBatch
 from driftline.stream.messages import Alert
 
@@ -210,7 +211,7 @@ def snapshot_message(role: Any, recorder: StatsRecorder | None, lag: dict[str, i
         "type": "snapshot",
         "stream": role.cfg.stream.name,
         "role": role.name,
-        "ts": now_ms if now_ms is not None else now_ms(),
+        "ts": now_ms if now_ms is not None else clock.now_ms(),
         "counters": {"consumed": s.consumed, "alerts": s.alerts, "dead_letters": s.dead_letters,
                      "quarantined": s.quarantined, "actions": s.actions, "batches": s.batches},
         "rate": s.rate,

@@ -21,7 +21,7 @@ from driftline.consumers.observe.report.live import (
     alerts_since,
     snapshots,
 )
-from driftline.stream.clock import now_ms
+from driftline.stream import clock
 from driftline.stream.quarantines import fold_quarantines
 
 #: snapshots older than this mark an instance as gone
@@ -31,7 +31,7 @@ LAST_ALERTS = 8
 
 def gather(cfg: DriftlineConfig, bootstrap: str, now_ms: int | None = None) -> dict[str, Any]:
     """Everything the view shows, as plain data (the tests read it)."""
-    now = now_ms if now_ms is not None else now_ms()
+    now = now_ms if now_ms is not None else clock.now_ms()
     with TopicReader(bootstrap, cfg.kafka.client) as reader:
         docs = snapshots(reader, cfg, now - 15 * 60 * 1000)
         alerts = alerts_since(reader, cfg, 0, last=LAST_ALERTS)[-LAST_ALERTS:]
@@ -68,7 +68,7 @@ def render(cfg: DriftlineConfig, view: dict[str, Any]) -> str:
     def when(ms: int) -> str:
         return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
-    lines = [f"driftline status: stream {cfg.stream.name!r}   {when(now_ms())} UTC", ""]
+    lines = [f"driftline status: stream {cfg.stream.name!r}   {when(clock.now_ms())} UTC", ""]
     lines.append(f"{'role':<9} {'instance':<32} {'lag':>9} {'events/s':>10} {'consumed':>11}  last seen")
     for r in view["roles"]:
         gone = "  (gone?)" if r["age"] > STALE_SECONDS else ""

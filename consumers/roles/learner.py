@@ -17,10 +17,9 @@ from typing import Any
 import orjson
 from kafka import TopicPartition
 
-from driftline.consumers.config.model import group_id
+from driftline.consumers.config.model import group_id, stream_schema
 from driftline.consumers.core.learner import LearnerCore
 from driftline.consumers.core.plan import learner_plan
-from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.roles.loop import Role
 from driftline.consumers.topics import held_events
 from driftline.stream.checkpoint import Checkpoint

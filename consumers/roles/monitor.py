@@ -13,9 +13,9 @@ from typing import Any
 
 from kafka import TopicPartition
 
+from driftline.consumers.config.model import stream_schema
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.plan import monitor_plan
-from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.roles.loop import Role
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms

@@ -8,8 +8,7 @@ import orjson
 import pytest
 from roles_support import fresh_config, produce, run_roles, run_until, wait_for, write_config
 
-from driftline.consumers.config.model import DriftlineConfig, ModelsConfig
-from driftline.consumers.core.schema import stream_schema
+from driftline.consumers.config.model import DriftlineConfig, ModelsConfig, stream_schema
 from driftline.consumers.modelops.operations import open_registry
 from driftline.learners import dataset
 from driftline.learners.batch import train_river

@@ -20,7 +20,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from driftline.stream import broker as broker_module
+from driftline.stream.kafka import broker as broker_module
 from driftline.stream.kafka.broker import (
     BrokerError,
     EmbeddedBroker,

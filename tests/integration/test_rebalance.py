@@ -11,9 +11,9 @@ import orjson
 import pytest
 from roles_support import committed, fresh_config, produce, run_roles, wait_for
 
+from driftline.consumers.config.model import stream_schema
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.plan import monitor_plan
-from driftline.consumers.core.schema import stream_schema
 from driftline.consumers.roles.loop import group_id
 from driftline.stream.events import parse_events
 from driftline.stream.kafka.records import read_topic

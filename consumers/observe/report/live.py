@@ -19,6 +19,7 @@ from kafka import TopicPartition
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.observe.report.page import ReportData, _metric_name
 from driftline.consumers.observe.series import DetectorInfo, Series
+from driftline.stream import clock
 from driftline.stream.kafka.clients import make_consumer
 from driftline.stream.kafka.records import end_offset, parse_records, read_to_end
 from driftline.stream.messages import ActionRecord, Alert
@@ -117,7 +118,7 @@ def model_events(reader: TopicReader, cfg: DriftlineConfig, since_ms: int) -> li
 
 
 def live_report(cfg: DriftlineConfig, bootstrap: str, span_seconds: float, now_ms: int | None = None) -> ReportData:
-    now = now_ms if now_ms is not None else now_ms()
+    now = now_ms if now_ms is not None else clock.now_ms()
     since = now - int(span_seconds * 1000)
     data = ReportData(stream=cfg.stream.name, time_axis=True, metric_name=_metric_name(cfg),
                       source=f"live, {time.strftime('%Y-%m-%d %H:%M', time.gmtime(since / 1000))} to "

@@ -18,8 +18,8 @@ from driftline.detectors import (
     RankCUSUM,
     make_detector,
 )
+from driftline.detectors.methods import METHODS
 from driftline.detectors.numeric.cvm import cvm_limit_sf, cvm_statistic
-from driftline.detectors.registry import METHODS
 
 
 def brute_cvm(ref, cur):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
-from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.columns import column
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.plan import stream_plan
-from driftline.consumers.core.schema import stream_schema
 from driftline.detectors import PCAReconstruction
 from driftline.stream.events import parse_events
 

@@ -6,10 +6,9 @@ import numpy as np
 import orjson
 import pytest
 
-from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.plan import stream_plan
-from driftline.consumers.core.schema import stream_schema
 from driftline.stream.events import parse_events
 
 

@@ -6,10 +6,9 @@ import json
 
 import orjson
 
-from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.learner import LearnerCore
 from driftline.consumers.core.plan import learner_plan
-from driftline.consumers.core.schema import stream_schema
 from driftline.stream.events import parse_events
 from driftline.stream.messages import Alert, Position, Window
 from driftline.stream.synthetic import FEATURES, Drift, generate

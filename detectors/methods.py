@@ -18,7 +18,7 @@ from .numeric.distance import JSWindow, PSIWindow, WassersteinWindow
 from .numeric.ks import KSWindow
 from .numeric.page_hinkley import PageHinkley
 from .quality.quality import QualityCategorical, QualityNumeric
-from .quality.schema import SchemaErrors
+from .quality.schema_errors import SchemaErrors
 
 METHODS: dict[str, type[Detector]] = {
     cls.method: cls
