@@ -27,13 +27,17 @@ def topic_partitions(cfg: DriftlineConfig) -> dict[str, int]:
     n = cfg.kafka.partitions
     return {
         t.events: n, t.labels: n, t.alerts: 1, t.quarantine: n, t.deadletter: 1, t.actions: 1, t.models: 1,
-        t.checkpoints: 1,
+        t.checkpoints: 1, t.codes: 1, t.progress: 1,
     }
 
 
 def topic_configs(cfg: DriftlineConfig) -> dict[str, dict[str, str]]:
     """Checkpoints are compacted (the latest per key is all that counts) and may be large."""
-    return {cfg.topics.checkpoints: {"cleanup.policy": "compact", "max.message.bytes": str(64 * 1024 * 1024)}}
+    return {
+        cfg.topics.checkpoints: {"cleanup.policy": "compact", "max.message.bytes": str(64 * 1024 * 1024)},
+        cfg.topics.codes: {"max.message.bytes": str(64 * 1024 * 1024)},
+        cfg.topics.progress: {"cleanup.policy": "compact"},
+    }
 
 
 @contextmanager

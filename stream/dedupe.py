@@ -78,17 +78,4 @@ def _forget_oldest(seen: dict[str, int], n: int) -> None:
 
 
 def select(batch: EventBatch, keep: np.ndarray) -> EventBatch:
-    idx = np.flatnonzero(keep)
-    return EventBatch(
-        partition=batch.partition,
-        offsets=batch.offsets[idx],
-        ids=[batch.ids[i] for i in idx],
-        ts=batch.ts[idx],
-        numeric={k: v[idx] for k, v in batch.numeric.items()},
-        categorical={k: v[idx] for k, v in batch.categorical.items()},
-        label=batch.label[idx],
-        prediction=batch.prediction[idx],
-        raw=[batch.raw[i] for i in idx] if batch.raw else [],
-        keys=[batch.keys[i] for i in idx] if batch.keys else [],
-        undeclared=batch.undeclared,
-    )
+    return batch.take(np.flatnonzero(keep))

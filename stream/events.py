@@ -80,9 +80,39 @@ class EventBatch:
     #: how many fields (features or top-level keys) the events had that the schema does not
     #: declare: counted, not used
     undeclared: int = 0
+    #: each event's partition, when the batch merges several (a stream's judgement); None:
+    #: every event is of ``partition``
+    partitions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def partition_of(self, index: int) -> int:
+        return int(self.partitions[index]) if self.partitions is not None else self.partition
+
+    def partition_array(self) -> np.ndarray:
+        if self.partitions is not None:
+            return self.partitions
+        return np.full(len(self.ids), self.partition, dtype=np.int64)
+
+    def take(self, index: np.ndarray) -> EventBatch:
+        """The events at ``index`` (positions), in that order; raw bytes and keys kept when present."""
+        idx = np.asarray(index, dtype=np.int64)
+        return EventBatch(
+            partition=self.partition,
+            offsets=self.offsets[idx],
+            ids=[self.ids[i] for i in idx],
+            ts=self.ts[idx],
+            numeric={k: v[idx] for k, v in self.numeric.items()},
+            categorical={k: v[idx] for k, v in self.categorical.items()},
+            label=self.label[idx],
+            prediction=self.prediction[idx],
+            raw=[self.raw[i] for i in idx] if self.raw else [],
+            keys=[self.keys[i] for i in idx] if self.keys else [],
+            undeclared=self.undeclared,
+            partitions=None if self.partitions is None else self.partitions[idx],
+        )
+
 
     def feature_rows(self, index: int) -> dict[str, Any]:
         """One event's features as a dict (missing ones left out), for per-event learners."""
@@ -96,6 +126,28 @@ class EventBatch:
             if value is not None:
                 row[name] = value
         return row
+
+
+def concat_batches(batches: Sequence[EventBatch], partition: int | None = None) -> EventBatch:
+    """One batch of ``batches``' events in order; each event keeps its partition (``partitions``)
+    unless they all share one."""
+    first = batches[0]
+    parts = np.concatenate([b.partition_array() for b in batches]) if batches else np.empty(0, np.int64)
+    single = partition if partition is not None else (first.partition if (parts == first.partition).all() else -1)
+    return EventBatch(
+        partition=single,
+        offsets=np.concatenate([b.offsets for b in batches]),
+        ids=[i for b in batches for i in b.ids],
+        ts=np.concatenate([b.ts for b in batches]),
+        numeric={k: np.concatenate([b.numeric[k] for b in batches]) for k in first.numeric},
+        categorical={k: np.concatenate([b.categorical[k] for b in batches]) for k in first.categorical},
+        label=np.concatenate([b.label for b in batches]),
+        prediction=np.concatenate([b.prediction for b in batches]),
+        raw=[r for b in batches for r in b.raw] if all(len(b.raw) == len(b) for b in batches) else [],
+        keys=[k for b in batches for k in b.keys] if all(len(b.keys) == len(b) for b in batches) else [],
+        undeclared=sum(b.undeclared for b in batches),
+        partitions=None if single >= 0 else parts,
+    )
 
 
 def parse_events(

@@ -23,9 +23,14 @@ Headers = list[tuple[str, bytes]]
 
 
 class Position(BaseModel):
+    """Where the event a detector fired at lives, and which event it is."""
+
     model_config = ConfigDict(frozen=True)
     partition: int
     offset: int
+    #: the firing event's time and id (None only in alerts of older versions)
+    ts: int | None = None
+    event_id: str | None = None
 
 
 class Window(BaseModel):
@@ -79,9 +84,10 @@ class Alert(BaseModel):
         ]
 
 
-def alert_id(stream: str, detector: str, feature: str | None, partition: int, offset: int) -> str:
-    """sha256 hex of (stream, detector, feature, partition, offset): deterministic across runs."""
-    text = "\x1f".join([stream, detector, feature or "", str(partition), str(offset)])
+def alert_id(stream: str, detector: str, feature: str | None, event_id: str) -> str:
+    """sha256 hex of (stream, detector, feature, the firing event's id): the same for any
+    partitioning of the stream, live and in backtest."""
+    text = "\x1f".join([stream, detector, feature or "", event_id])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -175,12 +175,12 @@ def _produce(cfg: DriftlineConfig, bootstrap: str, n: int, drifts: list[Drift], 
 
 def _progress(runner: RoleRunner, produced: int, say: Callable[[str], None]) -> None:
     s = runner.stats
-    m, l, a = s["monitor"], s["learner"], s["actions"]
+    m, j, l, a = s["monitor"], s["judge"], s["learner"], s["actions"]
     metric = l.extra.get("metric")
     say(
         f"  produced {produced:>6} | monitor {m.consumed:>6} ({m.rate:,.0f} ev/s) | "
         f"learner {l.consumed:>6} acc {metric if metric is None else round(metric, 3)} | "
-        f"alerts {m.alerts + l.alerts:>3} | quarantined {l.quarantined:>6} | actions {a.actions:>2}"
+        f"judged {j.extra.get('judged', 0):>6} | alerts {j.alerts + l.alerts:>3} | quarantined {l.quarantined:>6} | actions {a.actions:>2}"
     )
 
 
@@ -189,7 +189,7 @@ def _wait_caught_up(runner: RoleRunner, produced: int, say: Callable[[str], None
     last = 0.0
     while time.monotonic() < deadline and not runner.stop.is_set():
         s = runner.stats
-        alerts = s["monitor"].alerts + s["learner"].alerts
+        alerts = s["judge"].alerts + s["learner"].alerts
         valid = produced - s["monitor"].dead_letters
         if s["monitor"].consumed >= produced and s["learner"].extra.get("seen", 0) >= valid \
                 and s["actions"].consumed >= alerts:

@@ -69,6 +69,10 @@ class TopicsConfig(_Model):
     actions: str = "driftline-actions"
     models: str = "driftline-models"
     checkpoints: str = "driftline-checkpoints"
+    #: the monitor instances' compact per-partition codes, merged by the stream's one judge
+    codes: str = "driftline-codes"
+    #: how far the judge has judged the stream (event time): the learner trains behind it
+    progress: str = "driftline-progress"
 
 
 class CheckpointConfig(_Model):
@@ -91,6 +95,13 @@ class StreamConfig(_Model):
     id_field: str = "id"
     #: how many recent ids per partition are remembered to reject duplicates (0: off)
     dedupe_window: int = Field(default=10_000, ge=0)
+    #: the stream is judged in event-time order, behind the slowest partition: an event is
+    #: judged once every partition is this far (ms of event time) past it; an event more than
+    #: this behind its own partition's newest is late (dead-lettered, judged by no detector)
+    allowed_lateness_ms: int = Field(default=10_000, ge=0)
+    #: a partition read to its end that brings no event for this long (wall-clock ms) stops
+    #: holding the others back (counted, and said in /readyz)
+    idle_partition_ms: int = Field(default=5_000, ge=0)
     #: a message larger than this goes to the dead-letter topic unread
     max_event_bytes: int = Field(default=1_000_000, ge=1000)
     timestamp_field: str = "ts"

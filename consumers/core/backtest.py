@@ -16,7 +16,9 @@ from typing import IO
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.intake import PartitionIntake
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.merge import Released, StreamMerge
 from driftline.consumers.core.plan import learner_plan, monitor_plan
 from driftline.stream.events import EventBatch, Reject, parse_events
 from driftline.stream.messages import Alert
@@ -41,30 +43,60 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
              on_chunk: ChunkHook | None = None) -> BacktestResult:
     """Run every alerting detector over the file; alerts are written to ``out`` as JSONL.
 
-    ``on_chunk`` observes each chunk as it is judged (the report's statistics recorder).
+    The file is one partition: its events pass the same intake (duplicates and late events
+    out) and the same merge behind the watermark as the live monitor's partitions, so the
+    detectors see the stream in the same order. ``on_chunk`` observes each released chunk as
+    it is judged (the report's statistics recorder).
     """
     schema = stream_schema(cfg)
-    monitor = DriftEngine(monitor_plan(cfg), 0)
+    monitor = DriftEngine(monitor_plan(cfg))
     learner = LearnerCore(cfg, learner_plan(cfg), live=False) if cfg.stream.label is not None and cfg.learner.enabled else None
+    intake = PartitionIntake(0, cfg.stream.dedupe_window, cfg.stream.allowed_lateness_ms)
+    merge = StreamMerge([0], cfg.stream.allowed_lateness_ms, idle_ms=float("inf"))
     result = BacktestResult()
-    for offsets, raws in read_chunks(path, schema, chunk_size):
-        batch, rejects = parse_events(schema, 0, offsets, raws)
-        batch, duplicates = monitor.admit(batch)
-        result.rejects += sorted(rejects + duplicates, key=lambda r: r.offset)
+
+    def judge(released: Released) -> None:
+        if released.empty:
+            return
+        assert released.batch is not None
+        batch = released.batch
         result.events += len(batch)
-        alerts = monitor.process(batch, live=False, rejects=rejects)
-        monitor_alerts = alerts
+        alerts = monitor_alerts = monitor.process(batch, released.messages, live=False)
         if learner is not None:
             learner.observe(alerts)
             outcome = learner.process_events(batch)
             result.quarantined += len(outcome.held)
-            alerts = sorted(alerts + outcome.alerts, key=lambda a: (a.position.offset, a.detector))
+            alerts = sorted(alerts + outcome.alerts, key=lambda a: (a.position.ts or 0, a.position.event_id or "",
+                                                                    a.detector))
         result.alerts += alerts
         if on_chunk is not None:
             on_chunk(monitor, learner, batch, monitor_alerts)
         if out is not None:
             for alert in alerts:
                 out.write(alert.to_json() + b"\n")
+
+    for offsets, raws in read_chunks(path, schema, chunk_size):
+        batch, rejects = parse_events(schema, 0, offsets, raws)
+        _, dropped, codes = intake.admit(batch, rejects)
+        result.rejects += sorted(rejects + dropped, key=lambda r: r.offset)
+        merge.add(codes, 0.0)
+        judge(merge.release(0.0))
+    judge(merge.release(0.0, flush=True))
     if learner is not None:
         result.learner = learner
     return result
+
+
+def judge_partitions(cfg: DriftlineConfig, streams: dict[int, list[bytes]]) -> list[Alert]:
+    """The monitor's alerts on a stream given as partitions of raw messages, judged as the live
+    monitor and judge judge it (each partition's intake, the merge behind the watermark, the
+    stream's detectors); for checking live runs and measuring delays on any partitioning."""
+    schema = stream_schema(cfg)
+    engine = DriftEngine(monitor_plan(cfg))
+    s = cfg.stream
+    merge = StreamMerge(list(streams), s.allowed_lateness_ms, idle_ms=float("inf"))
+    for partition, raws in streams.items():
+        batch, rejects = parse_events(schema, partition, list(range(len(raws))), raws)
+        merge.add(PartitionIntake(partition, s.dedupe_window, s.allowed_lateness_ms).admit(batch, rejects)[2], 0.0)
+    released = merge.release(0.0, flush=True)
+    return [] if released.empty else engine.process(released.batch, released.messages, live=False)  # type: ignore[arg-type]

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from driftline.stream.events import EventBatch, Reject
+from driftline.stream.events import EventBatch
 
 if TYPE_CHECKING:
     from driftline.consumers.core.plan import PlannedDetector
-
-
-def messages(batch: EventBatch, rejects: Sequence[Reject]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(rejected flags, offsets, ts)`` of a poll's messages in offset order (1 = rejected).
-
-    A rejected message has no timestamp of its own: it takes the previous message's.
-    """
-    offsets = np.concatenate([batch.offsets, np.array([r.offset for r in rejects], dtype=np.int64)])
-    flags = np.concatenate([np.zeros(batch.offsets.shape[0]), np.ones(len(rejects))])
-    ts = np.concatenate([batch.ts, np.full(len(rejects), -1, dtype=np.int64)])
-    order = np.argsort(offsets, kind="stable")
-    offsets, flags, ts = offsets[order], flags[order], ts[order]
-    known = np.maximum.accumulate(np.where(ts >= 0, np.arange(ts.shape[0]), 0)) if ts.shape[0] else ts
-    return flags, offsets, np.where(ts >= 0, ts, ts[known]) if ts.shape[0] else ts
 
 
 def column(batch: EventBatch, planned: PlannedDetector) -> np.ndarray:

@@ -7,32 +7,30 @@ events give the same alerts, ids included, whichever runs them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from driftline.consumers.core.columns import column, messages
+from driftline.consumers.core.columns import column
 from driftline.detectors.base import Detection, Detector
 from driftline.detectors.ranks import RankMemo
 from driftline.stream.clock import now_ms
-from driftline.stream.dedupe import RecentIds
-from driftline.stream.events import EventBatch, Reject
+from driftline.stream.events import EventBatch
 from driftline.stream.messages import Alert, Position, Window, alert_id
 
 if TYPE_CHECKING:
+    from driftline.consumers.core.merge import Messages
     from driftline.consumers.core.plan import PlannedDetector, StreamPlan
 
 
 class DriftEngine:
-    """The detectors of ``plan`` for one partition of its stream."""
+    """The detectors of ``plan``, judging the whole stream: events in stream order."""
 
-    def __init__(self, plan: StreamPlan, partition: int):
+    def __init__(self, plan: StreamPlan):
         self.stream = plan.stream
-        self.partition = partition
         self.planned: list[PlannedDetector] = list(plan.planned)
         self.detectors: list[Detector] = plan.detectors()
-        self.recent_ids = RecentIds(plan.dedupe_window)
         memos: dict[tuple[str, str | None], RankMemo] = {}
         for planned, detector in zip(self.planned, self.detectors):
             if hasattr(detector, "rank_memo"):  # rank-based detectors of one column share its ranks
@@ -41,53 +39,42 @@ class DriftEngine:
     def __len__(self) -> int:
         return len(self.planned)
 
-    def admit(self, batch: EventBatch) -> tuple[EventBatch, list[Reject]]:
-        """The batch without events whose id this partition has seen recently (rejected)."""
-        return self.recent_ids.split(batch)
-
-    def process(self, batch: EventBatch, *, live: bool = True, rejects: Sequence[Reject] = ()) -> list[Alert]:
-        """Alerts fired by the feature, label and prediction detectors over ``batch``, and by
-        the schema detector over the messages of the same poll (``batch`` and the ``rejects``
-        of its parsing, in offset order)."""
+    def process(self, batch: EventBatch, messages: Messages | None = None, *, live: bool = True) -> list[Alert]:
+        """Alerts fired over ``batch`` (the stream's events in stream order) by the feature,
+        label and prediction detectors, and over ``messages`` (every message read or rejected,
+        in stream order) by the schema detector."""
         alerts = []
+        where = _Where(batch.partition_array(), batch.offsets, batch.ts, batch.ids)
         for planned, detector in zip(self.planned, self.detectors):
             if planned.target == "error":
                 continue
             if planned.target == "messages":
-                flags, offsets, ts = messages(batch, rejects)
-                alerts += [self._alert(planned, detector, det, offsets, ts, live) for det in detector.update(flags, ts)]
+                if messages is not None:
+                    at = _Where(messages.partitions, messages.offsets, messages.ts, messages.ids)
+                    alerts += [self._alert(planned, detector, det, at, live)
+                               for det in detector.update(messages.flags, messages.ts)]
                 continue
             values = column(batch, planned)
-            for det in detector.update(values, batch.ts):
-                alerts.append(self._alert(planned, detector, det, batch.offsets, batch.ts, live))
-        alerts.sort(key=lambda a: a.position.offset)
-        return alerts
+            alerts += [self._alert(planned, detector, det, where, live) for det in detector.update(values, batch.ts)]
+        return _in_stream_order(alerts)
 
     def process_errors(
-        self, errors: np.ndarray, offsets: np.ndarray, ts: np.ndarray, *, live: bool = True
+        self, errors: np.ndarray, partitions: np.ndarray, offsets: np.ndarray, ts: np.ndarray, ids: list[str],
+        *, live: bool = True,
     ) -> list[Alert]:
         """Alerts fired by the concept-drift detectors over the learner's error stream."""
         alerts = []
+        where = _Where(partitions, offsets, ts, ids)
         for planned, detector in zip(self.planned, self.detectors):
             if planned.target == "error":
-                for det in detector.update(errors, ts):
-                    alerts.append(self._alert(planned, detector, det, offsets, ts, live))
-        alerts.sort(key=lambda a: a.position.offset)
-        return alerts
+                alerts += [self._alert(planned, detector, det, where, live) for det in detector.update(errors, ts)]
+        return _in_stream_order(alerts)
 
-    def _alert(
-        self,
-        planned: PlannedDetector,
-        detector: Detector,
-        det: Detection,
-        offsets: np.ndarray,
-        ts: np.ndarray,
-        live: bool,
-    ) -> Alert:
-        offset = int(offsets[det.index])
-        detected_at = now_ms() if live else int(ts[det.index])
+    def _alert(self, planned: PlannedDetector, detector: Detector, det: Detection, where: _Where, live: bool) -> Alert:
+        i = det.index
+        event_id, event_ts = where.ids[i], int(where.ts[i])
         return Alert(
-            alert_id=alert_id(self.stream, planned.name, planned.feature, self.partition, offset),
+            alert_id=alert_id(self.stream, planned.name, planned.feature, event_id),
             stream=self.stream,
             kind=planned.kind,  # type: ignore[arg-type]
             severity=det.severity,
@@ -96,11 +83,12 @@ class DriftEngine:
             statistic=float(det.statistic),
             p_value=None if det.p_value is None else float(det.p_value),
             threshold=float(det.threshold),
-            position=Position(partition=self.partition, offset=offset),
+            position=Position(partition=int(where.partitions[i]), offset=int(where.offsets[i]), ts=event_ts,
+                              event_id=event_id),
             window=Window(
                 reference_n=det.reference_n, current_n=det.current_n, start_ts=det.start_ts, end_ts=det.end_ts
             ),
-            detected_at=detected_at,
+            detected_at=now_ms() if live else event_ts,
             details=detector_details(detector),
         )
 
@@ -120,17 +108,27 @@ class DriftEngine:
         return done
 
     def state_dict(self) -> dict:
-        return {
-            "detectors": {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)},
-            "recent_ids": self.recent_ids.state_dict(),
-        }
+        return {"detectors": {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)}}
 
     def load_state_dict(self, state: dict) -> None:
         detectors = state["detectors"]
         for p, d in zip(self.planned, self.detectors):
             if p.name in detectors:
                 d.load_state_dict(detectors[p.name])
-        self.recent_ids.load_state_dict(state["recent_ids"])
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where each value of an update came from: partition, offset, event time and id."""
+
+    partitions: np.ndarray
+    offsets: np.ndarray
+    ts: np.ndarray
+    ids: list[str]
+
+
+def _in_stream_order(alerts: list[Alert]) -> list[Alert]:
+    return sorted(alerts, key=lambda a: (a.position.ts, a.position.event_id or "", a.detector))
 
 
 def detector_details(detector: Detector) -> dict:

@@ -18,11 +18,11 @@ import numpy as np
 
 from driftline.consumers.config.model import ComponentSpec, DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.intake import PartitionIntake
 from driftline.consumers.core.policies import quarantines
 from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
 from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
 from driftline.learners.snapshots import SnapshotRing
-from driftline.stream.dedupe import RecentIds
 from driftline.stream.events import EventBatch, Reject
 from driftline.stream.messages import Alert
 
@@ -79,33 +79,41 @@ class LearnerCore:
         self.expired_events = 0
         self.expired_labels = 0
         self.duplicates = 0
-        self._recent: dict[int, RecentIds] = {}
+        self._intakes: dict[int, PartitionIntake] = {}
         self._newest_ts = -(2**62)
 
-    def engine(self, partition: int) -> DriftEngine:
-        if partition not in self.engines:
-            self.engines[partition] = DriftEngine(self.plan, partition)
-        return self.engines[partition]
+    def engine(self) -> DriftEngine:
+        """The stream's concept detectors (one judgement for the stream; key 0 in ``engines``)."""
+        if 0 not in self.engines:
+            self.engines[0] = DriftEngine(self.plan)
+        return self.engines[0]
 
     def observe(self, alerts: list[Alert]) -> None:
         """Alerts from the monitor (or this learner): open the quarantines policies ask for."""
         for alert in alerts:
             if quarantines(self.cfg.policies, alert):
                 reason = f"{alert.kind} {alert.severity} {alert.feature or ''} by {alert.detector}".replace("  ", " ")
-                self.book.start(alert.alert_id, alert.position.partition, alert.position.offset, reason)
+                self.book.start(alert.alert_id, alert.position.partition, alert.position.offset, reason,
+                                alert.position.ts)
 
     def admit(self, batch: EventBatch) -> tuple[EventBatch, list[Reject]]:
-        """The batch without events whose id was seen recently on its partition."""
-        recent = self._recent.setdefault(batch.partition, RecentIds(self.cfg.stream.dedupe_window))
-        batch, duplicates = recent.split(batch)
-        self.duplicates += len(duplicates)
-        return batch, duplicates
+        """The batch without duplicates and late events, by the monitor's rules
+        (:mod:`.intake`): the learner learns what the judge judges."""
+        batch, dropped, _ = self._intake(batch.partition).admit(batch)
+        self.duplicates += len(dropped)
+        return batch, dropped
+
+    def _intake(self, partition: int) -> PartitionIntake:
+        if partition not in self._intakes:
+            s = self.cfg.stream
+            self._intakes[partition] = PartitionIntake(partition, s.dedupe_window, s.allowed_lateness_ms)
+        return self._intakes[partition]
 
     def process_events(self, batch: EventBatch) -> LearnOutcome:
         out = LearnOutcome()
         for i, event_id in enumerate(batch.ids):
-            offset = int(batch.offsets[i])
-            q = self.book.holding(batch.partition, offset)
+            offset, partition, ts = int(batch.offsets[i]), batch.partition_of(i), int(batch.ts[i])
+            q = self.book.holding(partition, offset, ts)
             if q is not None:
                 q.held += 1
                 out.held.append((i, q))
@@ -115,12 +123,12 @@ class LearnerCore:
                 y = self._orphans.pop(event_id, None)
                 self._orphan_pos.pop(event_id, None)
             if y is None:
-                self._pending[event_id] = _Pending(x, batch.partition, offset, int(batch.ts[i]), q is not None)
+                self._pending[event_id] = _Pending(x, partition, offset, ts, q is not None)
                 if len(self._pending) > self.cfg.learner.max_pending:
                     self._pending.popitem(last=False)
                     self.expired_events += 1
                 continue
-            out.alerts += self._learn(x, y, batch.partition, offset, int(batch.ts[i]), q is None)
+            out.alerts += self._learn(x, y, event_id, partition, offset, ts, q is None)
         if len(batch):
             self._expire_by_age(int(batch.ts.max()))
         return out
@@ -157,15 +165,18 @@ class LearnerCore:
                     out.expired_labels.append((old_id, old_label, old_partition, old_offset))
                     self.expired_labels += 1
                 continue
-            out.alerts += self._learn(pending.x, label, pending.partition, pending.offset, pending.ts, not pending.held)
+            out.alerts += self._learn(pending.x, label, event_id, pending.partition, pending.offset, pending.ts,
+                                      not pending.held)
         return out
 
-    def _learn(self, x: dict[str, Any], y: Any, partition: int, offset: int, ts: int, train: bool) -> list[Alert]:
+    def _learn(self, x: dict[str, Any], y: Any, event_id: str, partition: int, offset: int, ts: int,
+               train: bool) -> list[Alert]:
         error = self.learner.step(x, y, train)
         if train:
             self.snapshots.maybe_take(self.learner.pipeline, partition, offset, self.learner.trained)
-        alerts = self.engine(partition).process_errors(
-            np.array([error]), np.array([offset], dtype=np.int64), np.array([ts], dtype=np.int64), live=self.live
+        alerts = self.engine().process_errors(
+            np.array([error]), np.array([partition], dtype=np.int64), np.array([offset], dtype=np.int64),
+            np.array([ts], dtype=np.int64), [event_id], live=self.live,
         )
         self.observe(alerts)
         return alerts
@@ -218,7 +229,7 @@ class LearnerCore:
             "expired": [self.expired_events, self.expired_labels],
             "duplicates": self.duplicates,
             "newest_ts": self._newest_ts,
-            "recent_ids": {str(p): r.state_dict() for p, r in self._recent.items()},
+            "intakes": {str(p): r.state_dict() for p, r in self._intakes.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any], model: bytes | None) -> None:
@@ -227,15 +238,13 @@ class LearnerCore:
         self.learner.load_state_dict(state["learner"])
         self.engines = {}
         for partition, engine_state in state["engines"].items():
-            self.engine(int(partition)).load_state_dict(engine_state)
+            self.engine().load_state_dict(engine_state)
         self._pending = OrderedDict((k, _Pending(x, p, o, t, h)) for k, x, p, o, t, h in state["pending"])
         self._orphans = OrderedDict((k, v) for k, v, _, _ in state["orphans"])
         self._orphan_pos = {k: (p, o) for k, _, p, o in state["orphans"]}
         self.expired_events, self.expired_labels = state["expired"]
         self.duplicates = state["duplicates"]
         self._newest_ts = state["newest_ts"]
-        self._recent = {}
-        for partition, recent_state in state["recent_ids"].items():
-            recent = RecentIds(self.cfg.stream.dedupe_window)
-            recent.load_state_dict(recent_state)
-            self._recent[int(partition)] = recent
+        self._intakes = {}
+        for partition, intake_state in state["intakes"].items():
+            self._intake(int(partition)).load_state_dict(intake_state)

@@ -118,8 +118,9 @@ def learner_plan(cfg: DriftlineConfig) -> StreamPlan:
 
 def stream_plan(cfg: DriftlineConfig, targets: Sequence[Target]) -> StreamPlan:
     """The plan of the detectors on ``targets``, built and fitted on ``reference.file``."""
-    planned = [p for p in plan(cfg) if p.target in targets]
-    detectors = build(cfg, planned)
+    everything = plan(cfg)
+    planned = [p for p in everything if p.target in targets]
+    detectors = build(cfg, planned, among=everything)  # one budget for the stream, over every role
     reference = load_reference(cfg)
     if reference is not None:
         for p, detector in zip(planned, detectors):
@@ -209,12 +210,15 @@ def explicit_detectors(cfg: DriftlineConfig, detectors: Sequence[DetectorConfig]
     return out
 
 
-def build(cfg: DriftlineConfig, planned: list[PlannedDetector]) -> list[Detector]:
+def build(cfg: DriftlineConfig, planned: list[PlannedDetector],
+          among: Sequence[PlannedDetector] | None = None) -> list[Detector]:
     """Instances for ``planned``, with thresholds calibrated to the false-alarm budget.
 
+    The budget is split equally over the calibrated detectors of ``among`` (all of the
+    stream's, by default those planned: the monitor's and the learner's share one budget).
     Options the user set explicitly win over the calibrated and reference defaults.
     """
-    calibrated = [p for p in planned if "alpha_drift" in method_params(p.method)]
+    calibrated = [p for p in (planned if among is None else among) if "alpha_drift" in method_params(p.method)]
     n = max(1, len(calibrated))
     out = []
     for p in planned:

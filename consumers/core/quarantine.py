@@ -1,8 +1,9 @@
 """Quarantine book-keeping: which events are held back from training, and why.
 
-A quarantine starts at the position of the alert that called for it: every event of that
-partition at or after the alert's offset is held (routed to the quarantine topic, kept out of
-training) until the quarantine is released. Overlapping quarantines are kept apart; an event
+A quarantine starts at the alert that called for it. A stream-level alert names its firing
+event's time: every event of the stream, on every partition, from that time on is held
+(routed to the quarantine topic, kept out of training) until the quarantine is released. An
+alert without an event time (of an older version) holds its partition from its offset on. Overlapping quarantines are kept apart; an event
 is named by the earliest one that holds it.
 """
 
@@ -17,19 +18,28 @@ class Quarantine:
     partition: int
     from_offset: int
     reason: str
+    #: a stream-level alert's event time: every event of the stream from then on is held
+    from_ts: int | None = None
     released: bool = False
     held: int = 0
+
+    def holds(self, partition: int, offset: int, ts: int) -> bool:
+        if self.released:
+            return False
+        if self.from_ts is not None:
+            return ts >= self.from_ts
+        return partition == self.partition and offset >= self.from_offset
 
 
 class QuarantineBook:
     def __init__(self) -> None:
         self._by_alert: dict[str, Quarantine] = {}
 
-    def start(self, alert_id: str, partition: int, from_offset: int, reason: str) -> bool:
+    def start(self, alert_id: str, partition: int, from_offset: int, reason: str, from_ts: int | None = None) -> bool:
         """Open a quarantine; False if this alert already opened one (idempotent)."""
         if alert_id in self._by_alert:
             return False
-        self._by_alert[alert_id] = Quarantine(alert_id, partition, from_offset, reason)
+        self._by_alert[alert_id] = Quarantine(alert_id, partition, from_offset, reason, from_ts)
         return True
 
     def release(self, alert_id: str | None = None) -> list[str]:
@@ -41,11 +51,12 @@ class QuarantineBook:
                 out.append(q.alert_id)
         return out
 
-    def holding(self, partition: int, offset: int) -> Quarantine | None:
+    def holding(self, partition: int, offset: int, ts: int) -> Quarantine | None:
+        """The quarantine that holds the event, the one that started earliest if several do."""
         best = None
         for q in self._by_alert.values():
-            if not q.released and q.partition == partition and offset >= q.from_offset:
-                if best is None or q.from_offset < best.from_offset:
+            if q.holds(partition, offset, ts):
+                if best is None or (q.from_ts or 0, q.from_offset) < (best.from_ts or 0, best.from_offset):
                     best = q
         return best
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.errors import ReferenceDataError
-from driftline.stream.events import EventBatch, parse_events
+from driftline.stream.events import EventBatch, concat_batches, parse_events
 from driftline.stream.replay import read_chunks
 
 
@@ -41,18 +39,4 @@ def _load(path: Path, cfg: DriftlineConfig) -> EventBatch:
         batches.append(batch)
     if not batches:
         raise ReferenceDataError(f"reference.file: {path} has no events")
-    return concat(batches)
-
-
-def concat(batches: list[EventBatch]) -> EventBatch:
-    first = batches[0]
-    return EventBatch(
-        partition=first.partition,
-        offsets=np.concatenate([b.offsets for b in batches]),
-        ids=[i for b in batches for i in b.ids],
-        ts=np.concatenate([b.ts for b in batches]),
-        numeric={k: np.concatenate([b.numeric[k] for b in batches]) for k in first.numeric},
-        categorical={k: np.concatenate([b.categorical[k] for b in batches]) for k in first.categorical},
-        label=np.concatenate([b.label for b in batches]),
-        prediction=np.concatenate([b.prediction for b in batches]),
-    )
+    return concat_batches(batches)

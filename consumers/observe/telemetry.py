@@ -35,7 +35,7 @@ from driftline.stream.kafka.topics import ensure_topics
 log = logging.getLogger("driftline")
 
 #: the port of each role is ``metrics.port`` plus its offset (0 stays 0: a free port each)
-PORT_OFFSETS = {"monitor": 0, "learner": 1, "actions": 2}
+PORT_OFFSETS = {"monitor": 0, "learner": 1, "actions": 2, "judge": 3}
 #: distinct dead-letter reasons exported as labels; more are summed under ``other``
 MAX_REASONS = 20
 BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -69,8 +69,8 @@ class RoleTelemetry:
         ).labels(**self.labels)
         self.registry.register(_RoleCollector(self))
         stats = self.cfg.stats
-        self.recorder = StatsRecorder(stats.points, distributions=role.name == "monitor") \
-            if stats.enabled and role.name in ("monitor", "learner") else None
+        self.recorder = StatsRecorder(stats.points, distributions=role.name == "judge") \
+            if stats.enabled and role.name in ("judge", "learner") else None
         self.lag: dict[tuple[str, int], int] = {}
         self.detectors: dict[tuple[str, str, int], tuple[float, float]] = {}
         self.server: HealthServer | None = None
@@ -130,7 +130,7 @@ class RoleTelemetry:
         values = {}
         now = now_ms()
         for partition, engine in engines_of(self.role).items():
-            if self.recorder is not None and self.role.name != "monitor":  # the learner's error detectors
+            if self.recorder is not None and self.role.name == "learner":  # the learner's error detectors
                 self.recorder.sample(partition, engine, float(now), now)
             for planned, detector in zip(engine.planned, engine.detectors):
                 value = last_statistic(detector)
@@ -178,7 +178,10 @@ class RoleTelemetry:
         limit = self.cfg.metrics.max_lag
         behind = limit is not None and any(n > limit for n in lag.values())
         ok = healthy and self.polled and not behind
-        return ok, {**details, "polled": self.polled, "lag": {f"{t}/{p}": n for (t, p), n in lag.items()}}
+        extra = dict(self.role.stats.extra)
+        # the judge: partitions passed over as idle, events judged late, what waits behind the watermark
+        judge = {k: extra[k] for k in ("idle_partitions", "skipped", "late", "buffered", "frontier") if k in extra}
+        return ok, {**details, "polled": self.polled, "lag": {f"{t}/{p}": n for (t, p), n in lag.items()}, **judge}
 
 
 class _RoleCollector(Collector):

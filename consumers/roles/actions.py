@@ -236,7 +236,8 @@ def quarantine_record(alert: Alert, rule: int) -> ActionRecord:
     p, offset = alert.position.partition, alert.position.offset
     return ActionRecord.new(
         "quarantine", alert.stream, "started", alert_id=alert.alert_id, rule=rule,
-        scope={"partition": p, "from_offset": offset, "detector": alert.detector},
-        detail=(f"events of partition {p} from offset {offset} on are held back from training "
-                "(copied to the quarantine topic) until released or purged"),
+        scope={"partition": p, "from_offset": offset, "from_ts": alert.position.ts, "detector": alert.detector},
+        detail=(f"events of the stream from event time {alert.position.ts} on (the alert's event: partition {p}, "
+                f"offset {offset}) are held back from training (copied to the quarantine topic) until released "
+                "or purged"),
     )

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 from kafka import TopicPartition
 
-from driftline.consumers.config.model import group_id, stream_schema
+from driftline.consumers.config.model import stream_schema
+from driftline.consumers.core.intake import NO_TIME
 from driftline.consumers.core.learner import LearnerCore
 from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.roles.loop import Role
@@ -98,10 +99,11 @@ class LearnerRole(Role):
         self.reader.assign(parts)
         self.reader.seek_to_beginning()
         self._opened_ms = now_ms()  # releases recorded before this were replayed already
-        self.watermark = make_consumer(
-            self.bootstrap_servers, group_id=group_id(self.cfg, "monitor"), client=kafka.client
-        )
-        stack.callback(self.watermark.close)
+        self.progress = make_consumer(self.bootstrap_servers, group_id=None, client=kafka.client)
+        stack.callback(self.progress.close)
+        self.progress.assign([TopicPartition(self.cfg.topics.progress, 0)])
+        self.progress.seek_to_beginning()
+        self.frontier = NO_TIME
 
     def handle(self, records: dict[TopicPartition, list[Any]]) -> None:
         fresh = [tp for tp in records if tp not in self.next_offset]
@@ -111,16 +113,19 @@ class LearnerRole(Role):
             self.save_state()
         events = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.events}
         labels = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.labels}
-        if self.cfg.learner.wait_for_monitor:
-            for tp, msgs in events.items():
-                self._wait_judged(tp, msgs[-1].offset)
-        self._refresh()
+        parsed = {}
         for tp, msgs in events.items():
             batch, rejects = parse_events(
                 self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
             )
-            batch, duplicates = self.core.admit(batch)
-            self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(duplicates)
+            batch, dropped = self.core.admit(batch)
+            self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(dropped)
+            parsed[tp] = (msgs, batch)
+        newest = max((int(b.ts.max()) for _, b in parsed.values() if len(b)), default=None)
+        if self.cfg.learner.wait_for_monitor and newest is not None:
+            self._wait_judged(newest)
+        self._refresh()
+        for tp, (msgs, batch) in parsed.items():
             outcome = self.core.process_events(batch)
             headers = {m.offset: list(m.headers or []) for m in msgs} if outcome.held else {}
             for i, q in outcome.held:
@@ -160,22 +165,30 @@ class LearnerRole(Role):
             self.next_offset[tp] = msgs[-1].offset + 1
         self.commit(records)
 
-    def _wait_judged(self, tp: TopicPartition, last_offset: int) -> None:
-        """Block until the monitor has committed past ``last_offset`` on this partition."""
-        since = time.monotonic()
-        told = since
+    def _wait_judged(self, newest_ts: int) -> None:
+        """Block until the stream's judge has judged every event up to ``newest_ts`` (its
+        frontier on the progress topic is past it), so that its alerts are on the alerts topic."""
+        told = time.monotonic()
         while not self._stop.is_set():
-            committed = self.watermark.committed(tp)
-            if committed is not None and committed > last_offset:
+            tail(self.progress, self._on_progress)
+            if self.frontier > newest_ts:
                 return
             if time.monotonic() - told > 10:
                 log.warning(
-                    "learner: waiting for the monitor to judge %s[%d] up to offset %d (committed: %s); "
-                    "is the monitor role running? (learner.wait_for_monitor: false turns this off)",
-                    tp.topic, tp.partition, last_offset, committed,
+                    "learner: waiting for the judge to judge the stream up to event time %d (judged up to %s); "
+                    "is a monitor role running? (learner.wait_for_monitor: false turns this off)",
+                    newest_ts, self.frontier,
                 )
                 told = time.monotonic()
             time.sleep(0.05)
+
+    def _on_progress(self, topic: str, value: bytes | None) -> None:
+        try:
+            doc = orjson.loads(value or b"")
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(doc, dict) and doc.get("stream") == self.cfg.stream.name:
+            self.frontier = max(self.frontier, int(doc.get("frontier", NO_TIME)))
 
     def _refresh(self) -> None:
         """Read alerts and action records up to their end: quarantines opened and released."""

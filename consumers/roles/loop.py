@@ -147,6 +147,9 @@ class Role:
     def open(self, stack: ExitStack) -> None:
         """Open extra resources (readers) on ``stack``; the default opens none."""
 
+    def idle(self) -> None:
+        """A poll that brought nothing; the default does nothing."""
+
     # -- state: a role with state restores it on assignment and saves it when due --------
 
     def restore(self, partitions: list[TopicPartition]) -> None:
@@ -207,6 +210,8 @@ class Role:
             self.handle(records)
             self.stats.batches += 1
             self._since_checkpoint += sum(len(m) for m in records.values())
+        else:
+            self.idle()
         every = self.cfg.checkpoint
         if self._since_checkpoint and (
             self._since_checkpoint >= every.every_events

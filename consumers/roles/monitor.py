@@ -1,25 +1,36 @@
-"""The monitor role: reads ``events``, judges every feature, the label and the predictions.
+"""The monitor role: reads ``events``, parses and reduces each partition for the stream's judge.
 
-Per partition a :class:`~driftline.consumers.core.engine.DriftEngine` keeps the detectors' state;
-unreadable messages go to the dead-letter topic with the reason, and the service goes on.
-Each partition's detector state is checkpointed with the offset it reflects, under the key
-``<group>/<topic>/<partition>``: whichever instance of the group is assigned the partition
-next (after a crash, a restart or a rebalance) resumes from there.
+Scale-out is the consumer group's: each instance parses the partitions it is assigned (the
+expensive part), dead-letters unreadable, duplicate and late messages with the reason, and
+publishes per poll and partition a compact :class:`~driftline.stream.codes.PartitionCodes`
+to the codes topic, where the stream's one judge (:mod:`.judge`) merges every partition in
+event-time order and runs the detectors. A partition read to its end says so (at most once
+a second), so that an idle partition does not hold the stream's judgement back.
+
+Each partition's intake state (recent ids, watermark) is checkpointed with the offset it
+reflects, under ``<group>/<topic>/<partition>``: whichever instance is assigned the partition
+next resumes from there, and a batch's offsets are committed only once its codes and dead
+letters are acknowledged, so a crash re-publishes the same codes (the judge's state skips
+what it has seen).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kafka import TopicPartition
 
 from driftline.consumers.config.model import stream_schema
-from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.core.plan import monitor_plan
+from driftline.consumers.core.intake import PartitionIntake
 from driftline.consumers.roles.loop import Role
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
+from driftline.stream.codes import PartitionCodes, encode
 from driftline.stream.events import parse_events
+
+#: how often a caught-up partition tells the judge so (seconds)
+HEARTBEAT_SECONDS = 1.0
 
 
 class MonitorRole(Role):
@@ -28,18 +39,19 @@ class MonitorRole(Role):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.schema = stream_schema(self.cfg)
-        self.plan = monitor_plan(self.cfg)
-        self.engines: dict[int, DriftEngine] = {}
-        #: per partition, the next offset the engine's state has not seen
+        self.intakes: dict[int, PartitionIntake] = {}
+        #: per partition, the next offset the intake's state has not seen
         self.next_offset: dict[int, int] = {}
+        self._heartbeat_at: dict[int, float] = {}
 
     def topics(self) -> list[str]:
         return [self.cfg.topics.events]
 
-    def engine(self, partition: int) -> DriftEngine:
-        if partition not in self.engines:
-            self.engines[partition] = DriftEngine(self.plan, partition)
-        return self.engines[partition]
+    def intake(self, partition: int) -> PartitionIntake:
+        if partition not in self.intakes:
+            s = self.cfg.stream
+            self.intakes[partition] = PartitionIntake(partition, s.dedupe_window, s.allowed_lateness_ms)
+        return self.intakes[partition]
 
     def checkpoint_key(self, tp: TopicPartition) -> str:
         return f"{self.group_id}/{tp.topic}/{tp.partition}"
@@ -47,14 +59,14 @@ class MonitorRole(Role):
     def restore(self, partitions: list[TopicPartition]) -> None:
         """Runs inside the consumer's rebalance callback: no blocking call on it here."""
         for tp in partitions:
-            engine = DriftEngine(self.plan, tp.partition)
+            self.intakes.pop(tp.partition, None)
+            intake = self.intake(tp.partition)
             cp = self.store.load(self.checkpoint_key(tp))
             offset = cp.offset(tp.topic, tp.partition) if cp else None
             if cp is not None and offset is not None:
-                engine.load_state_dict(cp.state["engine"])
+                intake.load_state_dict(cp.state["intake"])
                 self.consumer.seek(tp, offset)
                 self.next_offset[tp.partition] = offset
-            self.engines[tp.partition] = engine
 
     def save_state(self, partitions: list[TopicPartition] | None = None) -> None:
         topic = self.cfg.topics.events
@@ -62,20 +74,15 @@ class MonitorRole(Role):
             tp = TopicPartition(topic, partition)
             if partitions is not None and tp not in partitions:
                 continue
-            self.store.save(
-                Checkpoint(
-                    key=self.checkpoint_key(tp),
-                    offsets={topic: {partition: offset}},
-                    state={"engine": self.engines[partition].state_dict()},
-                    created_ms=now_ms(),
-                )
-            )
+            self.store.save(Checkpoint(key=self.checkpoint_key(tp), offsets={topic: {partition: offset}},
+                                       state={"intake": self.intake(partition).state_dict()}, created_ms=now_ms()))
         self.checkpointed()
 
     def forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            self.engines.pop(tp.partition, None)
+            self.intakes.pop(tp.partition, None)
             self.next_offset.pop(tp.partition, None)
+            self._heartbeat_at.pop(tp.partition, None)
 
     def handle(self, records: dict[TopicPartition, list[Any]]) -> None:
         fresh = [tp for tp in records if tp.partition not in self.next_offset]
@@ -87,15 +94,41 @@ class MonitorRole(Role):
             batch, rejects = parse_events(
                 self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
             )
-            engine = self.engine(tp.partition)
-            batch, duplicates = engine.admit(batch)
-            for reject in rejects + duplicates:
+            batch, dropped, codes = self.intake(tp.partition).admit(batch, rejects)
+            for reject in sorted(rejects + dropped, key=lambda r: r.offset):
                 self.outbox.dead_letter(tp.topic, reject)
-            alerts = engine.process(batch, rejects=rejects)
-            for alert in alerts:
-                self.outbox.alert(alert)
-            self.observer.observe(tp.partition, self.engines[tp.partition], batch, alerts)
+            codes.next_offset = msgs[-1].offset + 1
+            codes.caught_up = self._caught_up(tp)
+            self._publish(codes)
             self.stats.consumed += len(msgs)
             self.stats.extra["undeclared_fields"] = self.stats.extra.get("undeclared_fields", 0) + batch.undeclared
             self.next_offset[tp.partition] = msgs[-1].offset + 1
         self.commit(records)
+
+    def idle(self) -> None:
+        """An empty poll: tell the judge which partitions are read to their end."""
+        sent = False
+        for tp in self.consumer.assignment():
+            if self._caught_up(tp) and time.monotonic() - self._heartbeat_at.get(tp.partition, 0.0) >= HEARTBEAT_SECONDS:
+                intake = self.intake(tp.partition)
+                empty = intake.admit(_empty(self.schema, tp.partition))[2]
+                empty.caught_up = True
+                empty.next_offset = self.next_offset.get(tp.partition, self.consumer.position(tp))
+                self._publish(empty)
+                sent = True
+        if sent:
+            self.outbox.flush()
+
+    def _caught_up(self, tp: TopicPartition) -> bool:
+        high = self.consumer.highwater(tp)
+        return high is not None and self.consumer.position(tp) >= high
+
+    def _publish(self, codes: PartitionCodes) -> None:
+        codes.stream = self.cfg.stream.name
+        self.outbox.send(self.cfg.topics.codes, encode(codes), f"{codes.stream}/{codes.partition}".encode(), [])
+        self._heartbeat_at[codes.partition] = time.monotonic()
+
+
+def _empty(schema: Any, partition: int) -> Any:
+    batch, _ = parse_events(schema, partition, [], [])
+    return batch

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.roles.actions import ActionsRole
+from driftline.consumers.roles.judge import JudgeRole
 from driftline.consumers.roles.learner import LearnerRole
 from driftline.consumers.roles.loop import Role, RoleStats
 from driftline.consumers.roles.monitor import MonitorRole
@@ -15,7 +16,17 @@ from driftline.consumers.roles.observer import ObserverFactory
 
 log = logging.getLogger("driftline")
 
-ROLES: dict[str, type[Role]] = {"monitor": MonitorRole, "learner": LearnerRole, "actions": ActionsRole}
+ROLES: dict[str, type[Role]] = {
+    "monitor": MonitorRole, "judge": JudgeRole, "learner": LearnerRole, "actions": ActionsRole,
+}
+
+
+def expand(roles: Sequence[str]) -> list[str]:
+    """The roles to run: every monitor instance also stands by as the stream's judge."""
+    out = list(dict.fromkeys(roles))
+    if "monitor" in out and "judge" not in out:
+        out.insert(out.index("monitor") + 1, "judge")
+    return out
 
 
 class RoleRunner:
@@ -24,7 +35,7 @@ class RoleRunner:
     def __init__(self, cfg: DriftlineConfig, bootstrap: str, roles: Sequence[str],
                  observer: ObserverFactory | None = None):
         self.stop = threading.Event()
-        self.roles = [ROLES[name](cfg, bootstrap, observer=observer) for name in roles]
+        self.roles = [ROLES[name](cfg, bootstrap, observer=observer) for name in expand(roles)]
         self.errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         self._ready = threading.Semaphore(0)

@@ -15,6 +15,7 @@ from driftline.consumers.observe.telemetry import RoleTelemetry
 from driftline.consumers.roles.runner import RoleRunner
 from driftline.consumers.topics import topic_partitions
 from driftline.stream.kafka.clients import make_producer
+from driftline.stream.kafka.records import read_topic
 from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.synthetic import FEATURES
 
@@ -23,13 +24,15 @@ def fresh_config(
     bootstrap: str, reference: int = 2000, policies: list[dict] | None = None, partitions: int = 1, **stream: Any
 ) -> DriftlineConfig:
     suffix = uuid.uuid4().hex[:8]
-    topics = {k: f"{k}-{suffix}" for k in ("events", "labels", "alerts", "quarantine", "deadletter", "actions", "models")}
+    topics = {k: f"{k}-{suffix}" for k in ("events", "labels", "alerts", "quarantine", "deadletter", "actions", "models",
+                                                   "codes", "progress")}
     cfg = DriftlineConfig.model_validate(
         {
             "kafka": {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "poll_timeout_ms": 100,
                       "group_prefix": f"t{suffix}", "partitions": partitions},
             "topics": topics,
-            "stream": {"name": "test", "features": stream.get("features", FEATURES),
+            # a quiet partition stops holding the stream's judgement back after 0.3 s (tests end quickly)
+            "stream": {"name": "test", "features": stream.get("features", FEATURES), "idle_partition_ms": 300,
                        "label": {"field": "label", "type": "binary"},
                        "prediction": {"field": "prediction", "type": "binary"}},
             "reference": {"first_n": reference},
@@ -82,11 +85,27 @@ def run_until(
     return runner
 
 
+def judged_all(runner: RoleRunner, n: int) -> bool:
+    """The runner's monitor has read ``n`` messages and its judge has judged every one it kept."""
+    s = runner.stats
+    if s["monitor"].consumed < n:
+        return False
+    judge = s["judge"]
+    return judge.extra.get("buffered", 1) == 0 and judge.extra.get("judged", 0) + s["monitor"].dead_letters >= n
+
+
+def frontier(bootstrap: str, cfg: DriftlineConfig) -> int:
+    """How far the stream's judge has judged (event time), from the progress topic."""
+    docs = [orjson.loads(m.value) for m in read_topic(bootstrap, cfg.topics.progress)]
+    return max((d["frontier"] for d in docs if d.get("stream") == cfg.stream.name), default=-(2**62))
+
+
 def monitor_all(cfg: DriftlineConfig, bootstrap: str, values: list[bytes]) -> RoleRunner:
-    """Produce ``values`` to the events topic and run the monitor until it has read them all."""
+    """Produce ``values`` to the events topic and run the monitor (and its judge) until every
+    event is judged."""
     produce(bootstrap, cfg.topics.events, values)
-    return run_until(cfg, bootstrap, ["monitor"], lambda r: r.stats["monitor"].consumed >= len(values),
-                     "the monitor to read every event")
+    return run_until(cfg, bootstrap, ["monitor"], lambda r: judged_all(r, len(values)),
+                     "the monitor to read and the judge to judge every event")
 
 
 def write_config(cfg: DriftlineConfig, path: Any) -> str:
@@ -105,11 +124,17 @@ class RoleProcess:
         import subprocess
         import sys
 
+        self.log_path = log_path
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "driftline.consumers.cli.main", "run", config_path, "--role", role],
             stdout=self.log, stderr=self.log,
         )
+
+    def wait_running(self, timeout: float = 60.0) -> None:
+        """Until the process says it is running (its roles started, its signal handlers set)."""
+        wait_for(lambda: b"Ctrl-C to stop" in open(self.log_path, "rb").read(), timeout=timeout,
+                 what=f"{self.log_path} to say the roles run")
 
     def kill(self) -> None:
         import signal

@@ -13,7 +13,16 @@ import time
 
 import orjson
 import pytest
-from roles_support import RoleProcess, committed, fresh_config, produce, run_roles, wait_for, write_config
+from roles_support import (
+    RoleProcess,
+    committed,
+    fresh_config,
+    frontier,
+    produce,
+    run_roles,
+    wait_for,
+    write_config,
+)
 
 from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.learner import LearnerCore
@@ -57,14 +66,14 @@ def _produce_slowly(bootstrap: str, topic: str, events: list[dict], rate: float 
     return thread
 
 
-def _kill_three_times(cfg, bootstrap, config_path, role, tmp_path, progress) -> int:
+def _kill_three_times(cfg, bootstrap, config_path, role, tmp_path, progress, done=None) -> int:
     kill_at = sorted(random.Random(99).sample(range(2000, N - 2000, 500), 3))
     proc = RoleProcess(config_path, role, tmp_path / f"{role}.log")
     for k, at in enumerate(kill_at):
         wait_for(lambda: progress() >= at, timeout=90, what=f"{role} to pass offset {at}")
         proc.kill()
         proc = RoleProcess(config_path, role, tmp_path / f"{role}.log")
-    wait_for(lambda: progress() >= N, timeout=120, what=f"{role} to finish after three kills")
+    wait_for(done or (lambda: progress() >= N), timeout=120, what=f"{role} to finish after three kills")
     assert proc.terminate() == 0, (tmp_path / f"{role}.log").read_text()[-3000:]
     return len(kill_at)
 
@@ -76,6 +85,7 @@ def test_monitor_killed_three_times_gives_the_same_alert_ids(bootstrap_servers: 
     kills = _kill_three_times(
         cfg, bootstrap_servers, config_path, "monitor", tmp_path,
         lambda: committed(bootstrap_servers, monitor_group, cfg.topics.events),
+        done=lambda: frontier(bootstrap_servers, cfg) > events[-1]["ts"],  # every event read and judged
     )
     producer.join()
     assert kills == 3

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from roles_support import fresh_config, produce, run_roles, wait_for, write_config
+from roles_support import fresh_config, judged_all, produce, run_roles, wait_for, write_config
 
 from driftline.consumers.modelops.operations import open_registry
 from driftline.learners.registry import Registry
@@ -64,7 +64,7 @@ def test_scraped_counters_equal_what_the_roles_produced(bootstrap_servers: str, 
     try:
         roles = {role.name: role for role in runner.roles}
         ports = {name: role.metrics_port for name, role in roles.items()}
-        assert all(ports.values()) and len(set(ports.values())) == 3, ports
+        assert all(ports.values()) and len(set(ports.values())) == 4, ports  # the monitor's judge has its own
         wait_for(lambda: runner.stats["learner"].consumed >= len(values), what="the learner to read every event")
         wait_for(lambda: runner.stats["actions"].actions >= 1, what="the quarantine action")
         for name in ("monitor", "learner", "actions"):
@@ -76,12 +76,13 @@ def test_scraped_counters_equal_what_the_roles_produced(bootstrap_servers: str, 
         actions = read_topic(bootstrap_servers, cfg.topics.actions)
         held = read_topic(bootstrap_servers, cfg.topics.quarantine)
         monitor, learner, act = samples(ports["monitor"]), samples(ports["learner"]), samples(ports["actions"])
+        judge = samples(ports["judge"])
 
         assert total(monitor, "driftline_events_consumed_total") == len(values)
-        produced_alerts = total(monitor, "driftline_alerts_total") + total(learner, "driftline_alerts_total")
+        produced_alerts = total(judge, "driftline_alerts_total") + total(learner, "driftline_alerts_total")
         assert alerts and produced_alerts == len(alerts)
         drift = [orjson.loads(m.value) for m in alerts if orjson.loads(m.value)["severity"] == "drift"]
-        assert total(monitor, "driftline_alerts_total", kind="data_drift", severity="drift") == \
+        assert total(judge, "driftline_alerts_total", kind="data_drift", severity="drift") == \
             sum(1 for a in drift if a["kind"] == "data_drift")
         assert total(monitor, "driftline_dead_letters_total") == len(dead) == len(BAD)
         assert total(learner, "driftline_quarantined_events_total") == len(held) > 0
@@ -104,7 +105,7 @@ def test_scraped_counters_equal_what_the_roles_produced(bootstrap_servers: str, 
         assert status == 200 and ready["ok"] and ready["lag"] == {f"{cfg.topics.events}/0": 0}
         assert scrape(ports["monitor"], "/nope")[0] == 404
         # the shipped Grafana dashboard asks only for metrics the roles serve
-        served = set(monitor) | set(learner) | set(act)
+        served = set(monitor) | set(judge) | set(learner) | set(act)
         asked = set(re.findall(r"driftline_[a-z_]+", DASHBOARD.read_text()))
         assert asked <= served, asked - served
     finally:
@@ -120,8 +121,8 @@ def test_detector_gauges_when_detectors_expose_their_statistic(bootstrap_servers
     produce(bootstrap_servers, cfg.topics.events, generate(4000, [], seed=1))
     runner = run_roles(cfg, bootstrap_servers, ["monitor"])
     try:
-        wait_for(lambda: runner.stats["monitor"].consumed >= 4000, what="the monitor to read every event")
-        monitor = runner.roles[0]
+        wait_for(lambda: judged_all(runner, 4000), what="the monitor to read and the judge to judge every event")
+        monitor = next(r for r in runner.roles if r.name == "judge")  # the judge runs the stream's detectors
         engine = monitor.engines[0]
         if not any(getattr(d, "last_statistic", None) for d in engine.detectors):
             pytest.fail("no detector exposes last_statistic yet (the detectors library adds it)")
@@ -151,7 +152,7 @@ def test_snapshots_feed_the_live_report_and_the_status_view(bootstrap_servers: s
     finally:
         runner.shutdown()
     assert not runner.errors
-    assert {r["role"] for r in view["roles"]} == {"monitor", "learner"}
+    assert {r["role"] for r in view["roles"]} == {"monitor", "judge", "learner"}
     # the last alerts, all raised by the shift at event 5000 (income, then labels and predictions)
     assert view["alerts"] and all(a.position.offset >= 5000 for a in view["alerts"]), view["alerts"]
     assert view["metric"] is not None

@@ -11,7 +11,7 @@ import time
 
 import orjson
 import pytest
-from roles_support import committed, produce, run_roles, wait_for
+from roles_support import committed, frontier, produce, run_roles, wait_for
 from tcp_proxy import TcpProxy, _free_port
 
 from driftline.consumers.config.model import DriftlineConfig
@@ -50,7 +50,7 @@ def _config(bootstrap: str) -> DriftlineConfig:
     cfg = DriftlineConfig.model_validate({
         "kafka": {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "poll_timeout_ms": 100,
                   "max_poll_records": 500},
-        "stream": {"name": "outage", "features": FEATURES},
+        "stream": {"name": "outage", "features": FEATURES, "idle_partition_ms": 300},
         "reference": {"first_n": 2000},
         "checkpoint": {"every_seconds": 0.5, "every_events": 2000},
     })
@@ -83,6 +83,7 @@ def test_absent_then_cut_mid_run_then_back_loses_nothing(proxied_broker, tmp_pat
         proxy.start()
         wait_for(lambda: committed(bootstrap, group, cfg.topics.events) >= N, timeout=120,
                  what="the monitor to resume and finish after the outage")
+        wait_for(lambda: frontier(bootstrap, cfg) > events[-1]["ts"], timeout=60, what="the stream judged")
     finally:
         runner.shutdown()
     assert not runner.errors

@@ -153,16 +153,16 @@ class Prometheus:
 
 @pytest.fixture
 def metrics_base() -> int:
-    return free_port_run(3)
+    return free_port_run(4)
 
 
 @pytest.fixture
 def prometheus(tmp_path: Path, metrics_base: int) -> Iterator[Prometheus]:
-    """Prometheus to scrape the monitor, learner and actions roles at metrics_base + 0, 1, 2.
+    """Prometheus to scrape the monitor, learner, actions roles and the judge at metrics_base + 0, 1, 2, 3.
 
     The test starts it (``start()``); it is stopped here, whatever the test did.
     """
-    prom = Prometheus(tmp_path, [f"127.0.0.1:{metrics_base + i}" for i in range(3)])
+    prom = Prometheus(tmp_path, [f"127.0.0.1:{metrics_base + i}" for i in range(4)])
     try:
         yield prom
     finally:
@@ -235,13 +235,13 @@ class Scenario:
     def __call__(self, runner: Any) -> bool:
         prom = self.prom
         if not self.produced:  # the roles' series exist before their first alert or dead letter
-            if len(prom.query(f'up{{job="{JOB}"}} == 1')) < 3:
+            if len(prom.query(f'up{{job="{JOB}"}} == 1')) < 4:
                 return False
             produce(self.bootstrap, self.topic, self.values)
             self.produced = True
             return False
         stats = runner.stats
-        alerts = stats["monitor"].alerts + stats["learner"].alerts
+        alerts = stats["judge"].alerts + stats["learner"].alerts
         theirs = (len(self.values), alerts, stats["learner"].quarantined, stats["monitor"].dead_letters, 0.0)
         if stats["learner"].consumed < len(self.values) or stats["actions"].consumed < alerts \
                 or stats["actions"].actions < 1:

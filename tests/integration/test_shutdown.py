@@ -7,7 +7,7 @@ import time
 
 import orjson
 import pytest
-from roles_support import RoleProcess, committed, fresh_config, produce, wait_for, write_config
+from roles_support import RoleProcess, committed, fresh_config, frontier, produce, wait_for, write_config
 
 from driftline.consumers.core.backtest import backtest
 from driftline.consumers.roles.loop import group_id
@@ -51,6 +51,7 @@ def test_sigterm_then_sigint_shut_down_cleanly_and_lose_nothing(bootstrap_server
 
     proc = RoleProcess(config_path, "monitor", tmp_path / "monitor.log")
     wait_for(lambda: committed(bootstrap_servers, group, cfg.topics.events) >= N, timeout=60, what="the rest")
+    wait_for(lambda: frontier(bootstrap_servers, cfg) > events[-1]["ts"], timeout=60, what="the stream judged")
     proc.proc.send_signal(signal.SIGINT)
     assert proc.proc.wait(10) == 0
     proc.log.close()

@@ -65,10 +65,12 @@ def test_late_labels() -> None:
 
 
 def test_alert_id_is_deterministic_and_distinct() -> None:
-    a = alert_id("s", "ks-income", "income", 0, 42)
-    assert a == alert_id("s", "ks-income", "income", 0, 42)
-    assert len({a, alert_id("s", "ks-income", "income", 1, 42), alert_id("s", "ks-income", "income", 0, 43),
-                alert_id("s", "ks-age", "income", 0, 42)}) == 4
+    # a function of (stream, detector, feature, the firing event's id): where the event lives
+    # (partition, offset) is not part of it, so any partitioning gives the same id
+    a = alert_id("s", "ks-income", "income", "evt-42")
+    assert a == alert_id("s", "ks-income", "income", "evt-42")
+    assert len({a, alert_id("t", "ks-income", "income", "evt-42"), alert_id("s", "ks-income", "income", "evt-43"),
+                alert_id("s", "ks-age", "income", "evt-42"), alert_id("s", "ks-income", None, "evt-42")}) == 5
 
 
 def test_alert_round_trips_and_carries_cloudevent_headers() -> None:

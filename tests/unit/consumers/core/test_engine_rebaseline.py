@@ -34,7 +34,7 @@ def batch(cfg: DriftlineConfig, values: np.ndarray, start: int):
 def test_rebaseline_takes_a_new_reference():
     cfg = config()
     x = np.random.default_rng(3).normal(0, 1, 3_000)
-    engine = DriftEngine(stream_plan(cfg, ("feature",)), 0)
+    engine = DriftEngine(stream_plan(cfg, ("feature",)))
     assert engine.process(batch(cfg, x[:1_500], 0)) == []
     with pytest.raises(ValueError, match="no detector 'nope'"):
         engine.rebaseline("nope")

@@ -117,7 +117,7 @@ def test_a_rollback_restarts_the_concept_detectors_reference() -> None:
     concept = [a for a in core.process_events(batch(cfg, events[:3600])).alerts
                if a.kind == "concept_drift" and a.severity == "drift"]
     assert concept and concept[0].position.offset >= 3000
-    detector = core.engine(0).detectors[0]
+    detector = core.engine().detectors[0]
     assert detector.state_dict()["reference"] is not None  # renewed after the drift, from the errors since
     assert core.rollback_online(0, concept[0].position.offset - 1000) is not None
     state = detector.state_dict()

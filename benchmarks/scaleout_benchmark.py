@@ -1,0 +1,174 @@
+"""One judgement per stream, measured: scale-out of monitor instances, the judge's cost, delays.
+
+Three figures, side by side in one run (this machine is shared and noisy: read ratios):
+
+1. Scale-out. A 6-partition topic of N events on the embedded broker, judged by 1, 2 and 3
+   monitor instances (separate ``driftline run --role monitor`` processes; one of them is the
+   stream's judge). events/s is measured from the first judged event to the last (the judge's
+   frontier on the progress topic), so consumer-group joins are left out.
+2. The judge's cost per event, in process: decoding the instances' codes, the merge behind the
+   watermark and every detector of ``detectors: auto``, against the raw cost of reading the
+   input (``orjson.loads`` of the same events) and against the instances' cost (parsing).
+3. Detection delay in stream events for P = 1, 3 and 12 partitions (events round-robin over
+   the partitions, judged as the live roles judge them).
+
+    python benchmarks/scaleout_benchmark.py --events 120000
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import yaml
+
+from driftline.consumers.config.model import DriftlineConfig, stream_schema
+from driftline.consumers.core.backtest import judge_partitions
+from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.intake import PartitionIntake
+from driftline.consumers.core.merge import StreamMerge
+from driftline.consumers.core.plan import monitor_plan
+from driftline.consumers.topics import topic_configs, topic_partitions
+from driftline.stream.codes import decode, encode
+from driftline.stream.events import parse_events
+from driftline.stream.kafka.broker import EmbeddedBroker
+from driftline.stream.kafka.clients import make_producer
+from driftline.stream.kafka.records import read_topic
+from driftline.stream.kafka.topics import ensure_topics
+from driftline.stream.synthetic import FEATURES, Drift, generate
+
+PARTITIONS = 6
+SHIFT = Drift("income mean shift", "data_drift", "income", 40_000, "x1.5")
+
+
+def config(bootstrap: str, partitions: int, first_n: int = 10_000) -> DriftlineConfig:
+    suffix = uuid.uuid4().hex[:8]
+    topics = {k: f"{k}-{suffix}" for k in ("events", "labels", "alerts", "quarantine", "deadletter", "actions",
+                                            "models", "checkpoints", "codes", "progress")}
+    return DriftlineConfig.model_validate({
+        "kafka": {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "group_prefix": f"b{suffix}",
+                  "partitions": partitions},
+        "topics": topics,
+        "stream": {"name": "bench", "features": FEATURES, "idle_partition_ms": 1000,
+                   "label": {"field": "label", "type": "binary"}, "prediction": {"field": "prediction", "type": "binary"}},
+        "reference": {"first_n": first_n},
+        "stats": {"enabled": False},
+        "state_dir": tempfile.mkdtemp(prefix="driftline-bench-"),
+    })
+
+
+def frontier(bootstrap: str, cfg: DriftlineConfig) -> int:
+    docs = [orjson.loads(m.value) for m in read_topic(bootstrap, cfg.topics.progress)]
+    return max((d["frontier"] for d in docs if d.get("stream") == cfg.stream.name), default=-(2**62))
+
+
+def scale_out(bootstrap: str, events: list[dict], instances: int, workdir: Path) -> float:
+    cfg = config(bootstrap, PARTITIONS)
+    ensure_topics(bootstrap, topic_partitions(cfg), configs=topic_configs(cfg))
+    producer = make_producer(bootstrap, linger_ms=20, batch_size=1 << 20)
+    for i, e in enumerate(events):
+        producer.send(cfg.topics.events, orjson.dumps(e), partition=i % PARTITIONS)
+    producer.flush()
+    producer.close()
+    path = workdir / f"cfg-{instances}.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", by_alias=True), sort_keys=False))
+    procs = [subprocess.Popen([sys.executable, "-m", "driftline.consumers.cli.main", "run", str(path), "--role",
+                               "monitor"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(instances)]
+    try:
+        first_ts, last_ts = events[0]["ts"], events[-1]["ts"]
+        while frontier(bootstrap, cfg) <= first_ts:
+            time.sleep(0.05)
+        started = time.perf_counter()
+        judged_from = frontier(bootstrap, cfg)
+        while frontier(bootstrap, cfg) <= last_ts:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    judged = sum(1 for e in events if e["ts"] >= judged_from)
+    return judged / elapsed
+
+
+def judge_cost(events: list[dict]) -> tuple[float, float, float]:
+    """Seconds per event: orjson.loads alone, the instances' parse + intake, the judge."""
+    cfg = config("embedded", PARTITIONS)
+    raws = [orjson.dumps(e) for e in events]
+    t = time.perf_counter()
+    for r in raws:
+        orjson.loads(r)
+    loads = (time.perf_counter() - t) / len(raws)
+    schema = stream_schema(cfg)
+    intakes = {p: PartitionIntake(p, 10_000, cfg.stream.allowed_lateness_ms) for p in range(PARTITIONS)}
+    wire: list[bytes] = []
+    chunk = 5000
+    t = time.perf_counter()
+    for start in range(0, len(raws), chunk):
+        for p in range(PARTITIONS):
+            part = raws[start + p:start + chunk:PARTITIONS]
+            offsets = list(range((start + p) // PARTITIONS, (start + p) // PARTITIONS + len(part)))
+            batch, rejects = parse_events(schema, p, offsets, part)
+            wire.append(encode(intakes[p].admit(batch, rejects)[2]))
+    instances = (time.perf_counter() - t) / len(raws)
+    engine = DriftEngine(monitor_plan(cfg))
+    merge = StreamMerge(range(PARTITIONS), cfg.stream.allowed_lateness_ms, idle_ms=float("inf"))
+    t = time.perf_counter()
+    for i, w in enumerate(wire):
+        merge.add(decode(w), 0.0)
+        if i % PARTITIONS == PARTITIONS - 1:
+            released = merge.release(0.0)
+            if not released.empty:
+                engine.process(released.batch, released.messages)  # type: ignore[arg-type]
+    released = merge.release(0.0, flush=True)
+    if not released.empty:
+        engine.process(released.batch, released.messages)  # type: ignore[arg-type]
+    judge = (time.perf_counter() - t) / len(raws)
+    return loads, instances, judge
+
+
+def delays(events: list[dict]) -> dict[int, int | None]:
+    out: dict[int, int | None] = {}
+    raws = [orjson.dumps(e) for e in events]
+    for p in (1, 3, 12):
+        cfg = config("embedded", p)
+        streams = {q: raws[q::p] for q in range(p)}
+        alerts = [a for a in judge_partitions(cfg, streams) if a.feature == "income" and a.severity == "drift"]
+        at = [a.position.offset * p + a.position.partition for a in alerts]
+        out[p] = (min(at) - SHIFT.at) if at else None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=120_000)
+    args = parser.parse_args()
+    events = list(generate(args.events, [SHIFT], seed=5))
+
+    loads, instances, judge = judge_cost(events)
+    print(f"cost per event (in process, {len(events)} events, {len(FEATURES)} features):")
+    print(f"  orjson.loads alone          {loads * 1e6:8.2f} us")
+    print(f"  instance: parse + intake    {instances * 1e6:8.2f} us   ({instances / loads:.1f}x orjson)")
+    print(f"  judge: decode, merge, detect {judge * 1e6:7.2f} us   ({judge / loads:.1f}x orjson, "
+          f"{judge / instances:.2f}x an instance's cost)")
+    print("detection delay of the income shift in stream events, by partition count:")
+    d = delays(events)
+    for p, delay in d.items():
+        print(f"  P = {p:>2}: {delay}")
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        rates = {k: scale_out(broker.bootstrap_servers, events, k, Path(tmp)) for k in (1, 2, 3)}
+    print(f"scale-out over {PARTITIONS} partitions (first judged event to last):")
+    for k, rate in rates.items():
+        print(f"  {k} monitor instance(s): {rate:10,.0f} events/s  ({rate / rates[1]:.2f}x one)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The stream's events in one order, fixed by the data: a merge behind the watermark.
+
+Partitions are read at their own pace; the stream's judgement must not depend on it. A
+:class:`StreamMerge` buffers each partition's contributions
+(:class:`~driftline.stream.codes.PartitionCodes`) and releases, in the order of
+``(event time, events before rejected messages, id)``, every event older than the
+*frontier*: the smallest watermark (newest event time) over the stream's partitions, less
+``allowed_lateness_ms``. An event is released only once every partition has gone past its
+time by the lateness, so the released sequence is the same for 1 or 12 partitions, any
+number of instances and any interleaving of their polls (events that came later than the
+lateness behind their own partition were already turned away at intake).
+
+An idle partition would hold the frontier back for ever: one whose instance says it is read
+to its end and that has brought no event for ``idle_ms`` of wall-clock time is passed over
+(counted in :attr:`skipped`); when every partition is idle, everything buffered is released
+(the frontier moves just past the newest event seen).
+That is the one place where timing enters: an event that then arrives behind the frontier is
+returned as *late* (counted, dead-lettered by the caller), never judged out of order.
+
+Pure computation: the wall clock is passed in, so live, backtest and tests run the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftline.consumers.core.intake import NO_TIME
+from driftline.stream.codes import PartitionCodes, decode, encode
+from driftline.stream.events import EventBatch, concat_batches
+
+#: the frontier when nothing may be released yet
+_NOTHING = NO_TIME
+
+
+@dataclass
+class Messages:
+    """The released messages in stream order, for the schema detector: 1 = rejected."""
+
+    flags: np.ndarray
+    partitions: np.ndarray
+    offsets: np.ndarray
+    ts: np.ndarray
+    ids: list[str]
+
+
+@dataclass
+class Released:
+    """What one release gives: events in stream order, all messages in stream order, and the
+    events that arrived behind the frontier (only after idle partitions were passed over)."""
+
+    batch: EventBatch | None
+    messages: Messages | None
+    late: list[tuple[int, int, str]] = field(default_factory=list)  # (partition, offset, id)
+
+    @property
+    def empty(self) -> bool:
+        return self.batch is None
+
+
+@dataclass
+class _Partition:
+    max_ts: int = NO_TIME
+    caught_up: bool = False
+    #: wall-clock time (ms) the partition last brought an event, or was first heard of
+    active_at: float = 0.0
+    #: the next source offset not yet merged: codes of earlier offsets are a replay (an
+    #: instance restarted from its checkpoint re-publishes them) and are dropped
+    next_offset: int = 0
+
+
+class StreamMerge:
+    """Buffer partitions' codes; release the stream's events in data order behind the frontier."""
+
+    def __init__(self, partitions: Iterable[int], allowed_lateness_ms: int, idle_ms: float, now_ms: float = 0.0):
+        self.allowed_lateness_ms = allowed_lateness_ms
+        self.idle_ms = idle_ms
+        self.parts: dict[int, _Partition] = {p: _Partition(active_at=now_ms) for p in partitions}
+        self.frontier = _NOTHING
+        self.pending: list[PartitionCodes] = []
+        #: partitions passed over as idle so far, and events that came behind the frontier
+        self.skipped = 0
+        self.late = 0
+        self._late: list[tuple[int, int, str]] = []
+
+    def add(self, codes: PartitionCodes, now_ms: float) -> None:
+        part = self.parts.setdefault(codes.partition, _Partition(active_at=now_ms))
+        part.max_ts = max(part.max_ts, codes.max_ts)
+        part.caught_up = codes.caught_up
+        codes = _from_offset(codes, part.next_offset)
+        part.next_offset = max(part.next_offset, codes.next_offset)
+        if len(codes.batch) or len(codes.reject_ids):
+            part.active_at = now_ms
+            self.pending.append(self._drop_behind(codes))
+
+    def idle(self, now_ms: float) -> list[int]:
+        """Partitions passed over now: read to their end and without events for ``idle_ms``."""
+        return [p for p, s in self.parts.items() if s.caught_up and now_ms - s.active_at >= self.idle_ms]
+
+    def release(self, now_ms: float, flush: bool = False) -> Released:
+        """Everything before the frontier (everything with ``flush``, as at the end of a file)."""
+        idle = set(self.idle(now_ms))
+        active = [s.max_ts for p, s in self.parts.items() if p not in idle]
+        if flush:
+            frontier = 2**62
+        elif not active:  # every partition read to its end and quiet: judge all that came
+            frontier = max((s.max_ts for s in self.parts.values()), default=NO_TIME) + 1
+        else:
+            frontier = min(active) - self.allowed_lateness_ms
+        if idle and active and frontier > self.frontier:
+            self.skipped += 1
+        self.frontier = max(self.frontier, frontier)
+        released = self._take(self.frontier)
+        released.late, self._late = self._late, []
+        return released
+
+    def _take(self, frontier: int) -> Released:
+        pending = [c for c in self.pending if len(c.batch) or len(c.reject_ids)]
+        if not pending:
+            self.pending = []
+            return Released(None, None)
+        events = concat_batches([c.batch for c in pending], partition=-1)
+        parts = events.partition_array()
+        r_parts = np.concatenate([c.reject_partition_array() for c in pending])
+        r_offsets = np.concatenate([c.reject_offsets for c in pending])
+        r_ts = np.concatenate([c.reject_ts for c in pending])
+        r_ids = [i for c in pending for i in c.reject_ids]
+        out, r_out = events.ts < frontier, r_ts < frontier
+        stay, r_stay = np.flatnonzero(~out), np.flatnonzero(~r_out)
+        if stay.shape[0] or r_stay.shape[0]:
+            rest = events.take(stay)
+            rest.partitions, rest.partition = parts[stay], -1
+            self.pending = [PartitionCodes(-1, rest, reject_offsets=r_offsets[r_stay], reject_ts=r_ts[r_stay],
+                                           reject_ids=[r_ids[i] for i in r_stay], reject_partitions=r_parts[r_stay])]
+        else:
+            self.pending = []
+        go, r_go = np.flatnonzero(out), np.flatnonzero(r_out)
+        if not go.shape[0] and not r_go.shape[0]:
+            return Released(None, None)
+        released = events.take(go)
+        order = _order(released.ts, np.zeros(go.shape[0], np.int8), released.ids)
+        batch = released.take(order)
+        batch.partitions, batch.partition = parts[go][order], -1
+        flags = np.concatenate([np.zeros(go.shape[0]), np.ones(r_go.shape[0])])
+        m_ts = np.concatenate([batch.ts, r_ts[r_go]])
+        m_ids = batch.ids + [r_ids[i] for i in r_go]
+        m_order = _order(m_ts, flags.astype(np.int8), m_ids)
+        messages = Messages(
+            flags=flags[m_order],
+            partitions=np.concatenate([batch.partitions, r_parts[r_go]])[m_order],
+            offsets=np.concatenate([batch.offsets, r_offsets[r_go]])[m_order],
+            ts=m_ts[m_order],
+            ids=[m_ids[i] for i in m_order],
+        )
+        return Released(batch, messages)
+
+    def _drop_behind(self, codes: PartitionCodes) -> PartitionCodes:
+        """``codes`` without what arrives behind the frontier already released (kept as late)."""
+        keep = codes.batch.ts >= self.frontier
+        r_keep = codes.reject_ts >= self.frontier
+        if keep.all() and r_keep.all():
+            return codes
+        for i in np.flatnonzero(~keep):
+            self._late.append((codes.partition, int(codes.batch.offsets[i]), codes.batch.ids[i]))
+        self.late += int((~keep).sum())
+        return _subset(codes, keep, r_keep)
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(c.batch) + len(c.reject_ids) for c in self.pending)
+
+    # -- state -------------------------------------------------------------------------
+    def state_dict(self) -> tuple[dict[str, Any], bytes]:
+        """JSON-able state and the buffered codes as bytes (a checkpoint's blob)."""
+        state = {
+            "frontier": self.frontier, "skipped": self.skipped, "late": self.late,
+            "parts": {str(p): [s.max_ts, s.caught_up, s.next_offset] for p, s in self.parts.items()},
+            "pending": [len(b) for b in (encode(c) for c in self.pending)],
+        }
+        return state, b"".join(encode(c) for c in self.pending)
+
+    def load_state_dict(self, state: dict[str, Any], blob: bytes, now_ms: float) -> None:
+        self.frontier = int(state["frontier"])
+        self.skipped, self.late = int(state["skipped"]), int(state["late"])
+        self.parts = {int(p): _Partition(int(m), bool(c), now_ms, int(o)) for p, (m, c, o) in state["parts"].items()}
+        self.pending, at = [], 0
+        for size in state["pending"]:
+            self.pending.append(decode(blob[at:at + size]))
+            at += size
+
+
+def _from_offset(codes: PartitionCodes, start: int) -> PartitionCodes:
+    """``codes`` without the events and rejects before ``start`` (already merged once)."""
+    keep = codes.batch.offsets >= start
+    r_keep = codes.reject_offsets >= start
+    if keep.all() and r_keep.all():
+        return codes
+    return _subset(codes, keep, r_keep)
+
+
+def _subset(codes: PartitionCodes, keep: np.ndarray, r_keep: np.ndarray) -> PartitionCodes:
+    return PartitionCodes(
+        codes.partition, codes.batch.take(np.flatnonzero(keep)), stream=codes.stream,
+        reject_offsets=codes.reject_offsets[r_keep], reject_ts=codes.reject_ts[r_keep],
+        reject_ids=[i for i, k in zip(codes.reject_ids, r_keep) if k], max_ts=codes.max_ts,
+        caught_up=codes.caught_up, next_offset=codes.next_offset,
+    )
+
+
+def _order(ts: np.ndarray, kind: np.ndarray, ids: list[str]) -> np.ndarray:
+    """Positions sorted by (event time, kind, id): the stream order, the same on any partitioning."""
+    if not ids:
+        return np.empty(0, dtype=np.int64)
+    id_rank = np.argsort(np.argsort(np.array(ids, dtype=str), kind="stable"), kind="stable")
+    return np.lexsort((id_rank, kind, ts))
