@@ -39,6 +39,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from river import drift as rdrift
@@ -153,7 +154,7 @@ TARGET_KINDS = {
 CONCEPT_ALTERNATIVES = ("adwin", "ddm", "page_hinkley")
 
 
-def driftline_detectors(kind: str, concept: str = "auto"):
+def driftline_detectors(kind: str, concept: str = "auto", budget: str | float = BUDGET):
     """What ``detectors: auto`` builds for one column of this kind (calibrated)."""
     if kind in QUALITY_KINDS:
         features = {"x": QUALITY_KINDS[kind]}
@@ -169,7 +170,7 @@ def driftline_detectors(kind: str, concept: str = "auto"):
         target, ttype = TARGET_KINDS[kind]
         stream[target] = {"field": target, "type": ttype}
     cfg = DriftlineConfig.model_validate(
-        {"stream": stream, "reference": {"first_n": 10_000}, "false_alarms": {"drift": BUDGET, "warning": None},
+        {"stream": stream, "reference": {"first_n": 10_000}, "false_alarms": {"drift": budget, "warning": None},
          "learner": {"concept_detector": concept}}
     )
     planned = plan(cfg)
@@ -180,16 +181,18 @@ def driftline_detectors(kind: str, concept: str = "auto"):
     return planned, build(cfg, planned)
 
 
-def run_driftline(kind: str, x: np.ndarray, concept: str = "auto") -> list[int]:
-    planned, dets = driftline_detectors(kind, concept)
+def run_driftline(kind: str, x: np.ndarray, concept: str = "auto", budget: str | float = BUDGET) -> list[int]:
+    planned, dets = driftline_detectors(kind, concept, budget)
     alarms = []
     for p, det in zip(planned, dets):
         if p.target == "messages":
             values = np.zeros(x.shape[0])  # every message readable: the schema detector stays quiet
         elif kind == "multivariate":
             values = x if p.features else x[:, ["x", "y"].index(p.feature)]
-        elif kind in TARGET_KINDS and det.input_type == "numeric" and x.dtype == object:
+        elif kind in TARGET_KINDS and det.input_type != "categorical" and x.dtype == object:
             values = x.astype(float)  # a binary target's classes "0"/"1" as the monitor feeds them: 0/1
+        elif kind in TARGET_KINDS and det.input_type == "categorical" and x.dtype != object:
+            values = np.where(x == 1, "1", "0").astype(object)  # 0/1 values: the classes as chi2 sees them
         else:
             values = x
         found = [d.index for d in det.update(values) if d.severity == "drift"]
@@ -265,7 +268,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--clean-events", type=int, default=100_000, help="length of each drift-free stream")
+    ap.add_argument("--equal-rate", action="store_true",
+                    help="delays at equal false-alarm rates against the best River or MOA detector per case "
+                         "(benchmarks/equal_rate.py); --seeds drifting streams per case")
+    ap.add_argument("--clean-seeds", type=int, default=3, help="--equal-rate: drift-free streams per case")
+    ap.add_argument("--only", help="--equal-rate: only the cases whose name contains this")
+    ap.add_argument("--no-moa", action="store_true", help="River's detectors alone as anchors")
+    ap.add_argument("--cache", type=Path, help="--equal-rate: a folder keeping the learners' error streams")
     args = ap.parse_args(argv)
+    if args.equal_rate:
+        from equal_rate import equal_rate
+
+        t0 = time.time()
+        equal_rate(run_driftline, args.seeds, args.clean_seeds, args.clean_events, moa=not args.no_moa,
+                   only=args.only, cache=args.cache)
+        print(f"\n({time.time() - t0:.0f} s)")
+        return 0
     t0 = time.time()
     print(f"{'scenario':32} {'detector':28} {'found':>7} {'median delay':>13} {'false (pre-drift)':>18}")
     totals: dict[str, list] = {}
