@@ -157,7 +157,7 @@ class LearnerConfig(_Model):
     #: the detector on the learner's errors: ``cusum`` (calibrated to the false-alarm budget),
     #: ``ddm``, ``eddm``, ``hddm``, ``adwin`` or ``page_hinkley``; auto: the rank CUSUM watching a
     #: rise, on 0/1 errors (classification) or absolute errors (regression)
-    concept_detector: Literal["auto", "cusum", "ddm", "adwin", "page_hinkley", "eddm", "hddm"] = "auto"
+    concept_detector: Literal["auto", "bernoulli", "cusum", "ddm", "adwin", "page_hinkley", "eddm", "hddm"] = "auto"
     #: train on an event only after the monitor has judged it (committed past it), so that a
     #: quarantine that the monitor's alert calls for is applied before anything is learned
     wait_for_monitor: bool = True
