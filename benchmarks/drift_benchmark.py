@@ -9,10 +9,10 @@ A drift counts as detected when the first drift alarm at or after ``PRE`` comes 
 every alarm on the long drift-free streams are false alarms, reported per 100,000 events.
 
 driftline runs what ``detectors: auto`` builds for the column (numeric feature: ks, cusum,
-quality; categorical: chi2, quality_cat; two numeric features: also pca; the learner's 0/1
-errors: the one ``learner.concept_detector``, by default the rank CUSUM watching a rise; adwin,
-ddm and page_hinkley are shown as the alternatives), calibrated to a budget of 1 false alarm per
-1,000,000 events for that stream.
+cusum-fast, quality; categorical: chi2, quality_cat; two numeric features: also pca; the
+learner's 0/1 errors: the one ``learner.concept_detector``, by default the Bernoulli CUSUM
+watching a rise; cusum, adwin, ddm and page_hinkley are shown as the alternatives), calibrated
+to a budget of 1 false alarm per 1,000,000 events for that stream.
 River runs ADWIN, KSWIN and PageHinkley per feature with their defaults (an alarm of any
 counts for "River (any)"), and DDM and ADWIN on the error stream.
 
@@ -21,14 +21,19 @@ reference's range, a categorical feature whose missing values rise. The column's
 runs, calibrated together, and only the ``data_quality`` alarms (``quality``/``quality_cat``)
 count, in the row "driftline auto (quality)". River has no such detector.
 Label and prediction drift: the stream declares ``stream.label`` (or ``stream.prediction``) and
-runs auto's planned detectors with that target (chi2 on the classes, fed as the strings "0",
-"1", ...; for a binary target also the CUSUM's location charts on its 0/1 values; ks and cusum
+runs auto's planned detectors with that target (chi2 on the classes of a multiclass target, fed
+as the strings "0", "1", ...; the Bernoulli CUSUM on a binary target's 0/1 values; ks and cusum
 on a regression target), calibrated to the budget. River's ADWIN runs on
 the 0/1 binary stream, and ADWIN, KSWIN and PageHinkley on the regression target.
 
 The last table puts each River detector head to head with driftline auto on exactly the drifts
 that River detector runs on: drifts found, median delays over the same drifts, false alarms
 (before the drifts and on the drift-free streams of the same kinds).
+
+``--equal-rate`` compares instead, case by case, driftline's median delay with the best River or
+MOA single detector's at equal false-alarm rates (driftline's budget set to that detector's
+realised rate on drift-free streams): see ``benchmarks/equal_rate.py``. MOA's detectors run
+through CapyMOA (``pip install -e '.[bench]'``, with a Java runtime); without it, River alone.
 """
 
 from __future__ import annotations
@@ -151,7 +156,7 @@ TARGET_KINDS = {
 
 
 #: the concept detectors shown next to auto's default on the error streams
-CONCEPT_ALTERNATIVES = ("adwin", "ddm", "page_hinkley")
+CONCEPT_ALTERNATIVES = ("cusum", "adwin", "ddm", "page_hinkley")
 
 
 def driftline_detectors(kind: str, concept: str = "auto", budget: str | float = BUDGET):
