@@ -107,7 +107,8 @@ def _sea(variant_after: int | None):
     from river.datasets import synth
 
     def gens(seed):
-        return synth.SEA(variant=0, noise=0.1, seed=seed), synth.SEA(variant=variant_after or 0, noise=0.1, seed=seed + 1)
+        after = synth.SEA(variant=variant_after or 0, noise=0.1, seed=seed + 1)
+        return synth.SEA(variant=0, noise=0.1, seed=seed), after
     return gens
 
 
@@ -192,7 +193,8 @@ def equal_rate(run_driftline, seeds: int, clean_seeds: int, clean_events: int, m
         ours_rate = ours_false / events * 1e5
         found = sum(any(PRE <= a < PRE + HORIZON for a in al) for al in ours)
         label = f"driftline auto @ 1 per {1 / budget:,.0f}"
-        print(f"  {label:28} {ours_rate:>10.2f} {_fmt(median_delay(ours)):>13} {found:>3}/{seeds:<3}   ({time.time() - t0:.0f} s)")
+        print(f"  {label:28} {ours_rate:>10.2f} {_fmt(median_delay(ours)):>13} {found:>3}/{seeds:<3}"
+              f"   ({time.time() - t0:.0f} s)")
         summary.append((case.name, median_delay(ours), ours_rate, best))
     print(f"\nside by side, at equal false-alarm rates (the best anchor at <= {MAX_RATE:g} false alarms per 100k):")
     print(f"| case | driftline (false/100k) | best River or MOA single detector (false/100k) |")

@@ -85,9 +85,10 @@ def test_detects_a_change_of_rate_in_the_watched_direction(direction, after, fir
         assert drifts == []
 
 
-@pytest.mark.parametrize("kwargs, name", [({"reference_size": 5}, "reference_size"), ({"odds_ratio": 1.0}, "odds_ratio"),
-                                          ({"alpha_drift": 0.0}, "alpha_drift"), ({"direction": "sideways"}, "direction"),
-                                          ({"alpha_drift": 1e-3, "alpha_warning": 1e-4}, "alpha_warning")])
+@pytest.mark.parametrize("kwargs, name", [
+    ({"reference_size": 5}, "reference_size"), ({"odds_ratio": 1.0}, "odds_ratio"), ({"alpha_drift": 0.0}, "alpha_drift"),
+    ({"direction": "sideways"}, "direction"), ({"alpha_drift": 1e-3, "alpha_warning": 1e-4}, "alpha_warning"),
+])
 def test_hyperparameters_are_validated(kwargs, name):
     with pytest.raises(ValueError, match=name):
         BernoulliCUSUM(**kwargs)
