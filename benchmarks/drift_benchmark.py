@@ -9,10 +9,10 @@ A drift counts as detected when the first drift alarm at or after ``PRE`` comes 
 every alarm on the long drift-free streams are false alarms, reported per 100,000 events.
 
 driftline runs what ``detectors: auto`` builds for the column (numeric feature: ks, cusum,
-quality; categorical: chi2, quality_cat; two numeric features: also pca; the learner's 0/1
-errors: the one ``learner.concept_detector``, by default the rank CUSUM watching a rise; adwin,
-ddm and page_hinkley are shown as the alternatives), calibrated to a budget of 1 false alarm per
-1,000,000 events for that stream.
+cusum-fast, quality; categorical: chi2, quality_cat; two numeric features: also pca; the
+learner's 0/1 errors: the one ``learner.concept_detector``, by default the Bernoulli CUSUM
+watching a rise; cusum, adwin, ddm and page_hinkley are shown as the alternatives), calibrated
+to a budget of 1 false alarm per 1,000,000 events for that stream.
 River runs ADWIN, KSWIN and PageHinkley per feature with their defaults (an alarm of any
 counts for "River (any)"), and DDM and ADWIN on the error stream.
 
@@ -21,14 +21,19 @@ reference's range, a categorical feature whose missing values rise. The column's
 runs, calibrated together, and only the ``data_quality`` alarms (``quality``/``quality_cat``)
 count, in the row "driftline auto (quality)". River has no such detector.
 Label and prediction drift: the stream declares ``stream.label`` (or ``stream.prediction``) and
-runs auto's planned detectors with that target (chi2 on the classes, fed as the strings "0",
-"1", ...; for a binary target also the CUSUM's location charts on its 0/1 values; ks and cusum
+runs auto's planned detectors with that target (chi2 on the classes of a multiclass target, fed
+as the strings "0", "1", ...; the Bernoulli CUSUM on a binary target's 0/1 values; ks and cusum
 on a regression target), calibrated to the budget. River's ADWIN runs on
 the 0/1 binary stream, and ADWIN, KSWIN and PageHinkley on the regression target.
 
 The last table puts each River detector head to head with driftline auto on exactly the drifts
 that River detector runs on: drifts found, median delays over the same drifts, false alarms
 (before the drifts and on the drift-free streams of the same kinds).
+
+``--equal-rate`` compares instead, case by case, driftline's median delay with the best River or
+MOA single detector's at equal false-alarm rates (driftline's budget set to that detector's
+realised rate on drift-free streams): see ``benchmarks/equal_rate.py``. MOA's detectors run
+through CapyMOA (``pip install -e '.[bench]'``, with a Java runtime); without it, River alone.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from river import drift as rdrift
@@ -150,10 +156,10 @@ TARGET_KINDS = {
 
 
 #: the concept detectors shown next to auto's default on the error streams
-CONCEPT_ALTERNATIVES = ("adwin", "ddm", "page_hinkley")
+CONCEPT_ALTERNATIVES = ("cusum", "adwin", "ddm", "page_hinkley")
 
 
-def driftline_detectors(kind: str, concept: str = "auto"):
+def driftline_detectors(kind: str, concept: str = "auto", budget: str | float = BUDGET):
     """What ``detectors: auto`` builds for one column of this kind (calibrated)."""
     if kind in QUALITY_KINDS:
         features = {"x": QUALITY_KINDS[kind]}
@@ -169,7 +175,7 @@ def driftline_detectors(kind: str, concept: str = "auto"):
         target, ttype = TARGET_KINDS[kind]
         stream[target] = {"field": target, "type": ttype}
     cfg = DriftlineConfig.model_validate(
-        {"stream": stream, "reference": {"first_n": 10_000}, "false_alarms": {"drift": BUDGET, "warning": None},
+        {"stream": stream, "reference": {"first_n": 10_000}, "false_alarms": {"drift": budget, "warning": None},
          "learner": {"concept_detector": concept}}
     )
     planned = plan(cfg)
@@ -180,16 +186,18 @@ def driftline_detectors(kind: str, concept: str = "auto"):
     return planned, build(cfg, planned)
 
 
-def run_driftline(kind: str, x: np.ndarray, concept: str = "auto") -> list[int]:
-    planned, dets = driftline_detectors(kind, concept)
+def run_driftline(kind: str, x: np.ndarray, concept: str = "auto", budget: str | float = BUDGET) -> list[int]:
+    planned, dets = driftline_detectors(kind, concept, budget)
     alarms = []
     for p, det in zip(planned, dets):
         if p.target == "messages":
             values = np.zeros(x.shape[0])  # every message readable: the schema detector stays quiet
         elif kind == "multivariate":
             values = x if p.features else x[:, ["x", "y"].index(p.feature)]
-        elif kind in TARGET_KINDS and det.input_type == "numeric" and x.dtype == object:
+        elif kind in TARGET_KINDS and det.input_type != "categorical" and x.dtype == object:
             values = x.astype(float)  # a binary target's classes "0"/"1" as the monitor feeds them: 0/1
+        elif kind in TARGET_KINDS and det.input_type == "categorical" and x.dtype != object:
+            values = np.where(x == 1, "1", "0").astype(object)  # 0/1 values: the classes as chi2 sees them
         else:
             values = x
         found = [d.index for d in det.update(values) if d.severity == "drift"]
@@ -265,7 +273,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--clean-events", type=int, default=100_000, help="length of each drift-free stream")
+    ap.add_argument("--equal-rate", action="store_true",
+                    help="delays at equal false-alarm rates against the best River or MOA detector per case "
+                         "(benchmarks/equal_rate.py); --seeds drifting streams per case")
+    ap.add_argument("--clean-seeds", type=int, default=3, help="--equal-rate: drift-free streams per case")
+    ap.add_argument("--only", help="--equal-rate: only the cases whose name contains this")
+    ap.add_argument("--no-moa", action="store_true", help="River's detectors alone as anchors")
+    ap.add_argument("--cache", type=Path, help="--equal-rate: a folder keeping the learners' error streams")
     args = ap.parse_args(argv)
+    if args.equal_rate:
+        from equal_rate import equal_rate
+
+        t0 = time.time()
+        equal_rate(run_driftline, args.seeds, args.clean_seeds, args.clean_events, moa=not args.no_moa,
+                   only=args.only, cache=args.cache)
+        print(f"\n({time.time() - t0:.0f} s)")
+        return 0
     t0 = time.time()
     print(f"{'scenario':32} {'detector':28} {'found':>7} {'median delay':>13} {'false (pre-drift)':>18}")
     totals: dict[str, list] = {}

@@ -1,6 +1,7 @@
 """Drift detectors: pure computation over NumPy batches (see :mod:`.base` for the contract)."""
 
 from .base import Detection, Detector
+from .binary.bernoulli_cusum import BernoulliCUSUM
 from .binary.ddm import DDM
 from .binary.eddm import EDDM
 from .binary.hddm import HDDM
@@ -19,6 +20,7 @@ from .quality.schema_errors import SchemaErrors
 
 __all__ = [
     "ADWIN",
+    "BernoulliCUSUM",
     "DDM",
     "EDDM",
     "HDDM",

@@ -93,6 +93,18 @@ class Detector(ABC):
         """
         self._reset()
 
+    def restore_reference(self) -> None:
+        """Watch a restored model: compare with the reference of before the last drift alarm.
+
+        After a rollback the values come from an older model again, the one the reference of
+        before the drift described. A detector that remembers that reference (the rank and
+        Bernoulli CUSUMs, while they collect a new one after a drift) takes it back, its
+        charts at zero, and watches again at once, so a change that follows a false alarm is
+        still alerted; one whose reference is complete keeps it and restarts its charts. By
+        default (detectors that restart their statistics after a drift) it is :meth:`rebaseline`.
+        """
+        self.rebaseline()
+
     @property
     def last_statistic(self) -> tuple[float, float] | None:
         """``(statistic, drift threshold on the statistic's scale)`` of the most recent test.

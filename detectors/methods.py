@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from .base import Detector
+from .binary.bernoulli_cusum import BernoulliCUSUM
 from .binary.ddm import DDM
 from .binary.eddm import EDDM
 from .binary.hddm import HDDM
@@ -25,7 +26,7 @@ METHODS: dict[str, type[Detector]] = {
     for cls in (
         KSWindow, CvMWindow, RankCUSUM, Chi2Categorical, DDM, QualityNumeric, QualityCategorical,
         PCAReconstruction, ADWIN, PageHinkley, PSIWindow, JSWindow, WassersteinWindow, EDDM, HDDM,
-        SchemaErrors,
+        SchemaErrors, BernoulliCUSUM,
     )
 }
 

@@ -165,10 +165,10 @@ class LearnerConfig(_Model):
     #: an event waits for its label at most this long in event time (ms; None: no age limit)
     max_pending_age_ms: int | None = Field(default=7 * 24 * 3600 * 1000, ge=1)
     #: the one concept-drift detector ``detectors: auto`` runs on the learner's errors:
-    #: the detector on the learner's errors: ``cusum`` (calibrated to the false-alarm budget),
-    #: ``ddm``, ``eddm``, ``hddm``, ``adwin`` or ``page_hinkley``; auto: the rank CUSUM watching a
-    #: rise, on 0/1 errors (classification) or absolute errors (regression)
-    concept_detector: Literal["auto", "cusum", "ddm", "adwin", "page_hinkley", "eddm", "hddm"] = "auto"
+    #: ``bernoulli`` or ``cusum`` (both calibrated to the false-alarm budget), ``ddm``, ``eddm``,
+    #: ``hddm``, ``adwin`` or ``page_hinkley``; auto: the Bernoulli CUSUM watching the 0/1 errors
+    #: rise (classification), the rank CUSUM watching the absolute errors rise (regression)
+    concept_detector: Literal["auto", "bernoulli", "cusum", "ddm", "adwin", "page_hinkley", "eddm", "hddm"] = "auto"
     #: train on an event only after the monitor has judged it (committed past it), so that a
     #: quarantine that the monitor's alert calls for is applied before anything is learned
     wait_for_monitor: bool = True

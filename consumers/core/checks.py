@@ -108,6 +108,10 @@ def _against_stream(cfg: DriftlineConfig, det: DetectorConfig) -> list[tuple[str
         if det.kind in target and target[det.kind] is None:
             what = "label" if det.kind == "label_drift" else "prediction"
             problems.append(("kind", f"kind {det.kind} needs stream.{what} to be declared"))
+        elif det.kind in target and input_type == "binary" and target[det.kind].type != "binary":
+            what = "label" if det.kind == "label_drift" else "prediction"
+            problems.append(("method", f"method {det.method!r} takes 0/1 values; stream.{what} is "
+                                       f"{target[det.kind].type}"))
         if det.kind == "concept_drift" and cfg.stream.label is None:
             problems.append(("kind", "kind concept_drift needs stream.label to be declared"))
     return problems

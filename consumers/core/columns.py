@@ -23,7 +23,7 @@ def column(batch: EventBatch, planned: PlannedDetector) -> np.ndarray:
             return batch.numeric[planned.feature]
         return batch.categorical[planned.feature]
     values = batch.label if planned.target == "label" else batch.prediction
-    if planned.input_type == "numeric":
+    if planned.input_type in ("numeric", "binary"):  # a binary target's classes as 0/1 values
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     return _as_levels(values)
 

@@ -184,16 +184,20 @@ class LearnerCore:
     def rollback_online(self, partition: int, before_offset: int) -> int | None:
         """Restore the newest snapshot from before ``before_offset``; the offset it was taken at.
 
-        The concept detectors then watch another model's errors: each takes a new reference
-        from the errors that follow (as after a drift), so the restored model's error level,
-        high on a changed concept, is its new normal rather than a second drift.
+        The concept detectors then watch the restored model's errors against the reference of
+        before the drift, the errors of that model on the old concept (``restore_reference``),
+        and watch at once: were they to take the restored model's errors as their new
+        reference, a concept already changed would be its new normal, and after a false alarm
+        the real change that follows would never be alerted. If the change was real, the
+        restored model errs on the new concept too, and that is alerted once more.
         """
         snap = self.snapshots.before(partition, before_offset)
         if snap is None:
             return None
         self.learner.pipeline = copy.deepcopy(snap.pipeline)
         for engine in self.engines.values():
-            engine.rebaseline()
+            for detector in engine.detectors:  # the learner's engines hold its concept detectors only
+                detector.restore_reference()
         return snap.offset
 
     def replay(self, batch: EventBatch) -> int:

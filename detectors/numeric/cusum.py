@@ -135,7 +135,9 @@ class RankCUSUM(Detector):
     distribution-free; for a discrete or skewed one (a 0/1 error stream with rare errors, a
     binary label) the coefficient accounts for the skewed block sums that a normal
     approximation would under-count (``tests_per_value = 1 / block``). ``drift`` fires when a
-    chart exceeds its ``h``; the next ``reference_size`` values then form a new reference.
+    chart exceeds its ``h``; the next ``reference_size`` values then form a new reference
+    (until it is complete, :meth:`restore_reference`, called on a rollback of the model, takes
+    the previous one back).
     ``warning`` fires when a chart exceeds its ``h_warning`` and re-arms once every chart is
     at or below half of its ``h_warning``.
 
@@ -229,6 +231,7 @@ class RankCUSUM(Detector):
         self._count = 0
         self._h = np.full(N_CHARTS, math.inf)  # per chart, set with the reference
         self._h_warn = np.full(N_CHARTS, math.inf)
+        self._previous: np.ndarray | None = None  # the reference before a drift, while collecting
 
     def _set_reference(self, sorted_values: np.ndarray) -> None:
         self._reset()
@@ -269,10 +272,20 @@ class RankCUSUM(Detector):
             arr = arr[np.linspace(0, arr.shape[0] - 1, self.reference_size).round().astype(np.int64)]
         self._set_reference(arr)
 
+    def restore_reference(self) -> None:
+        """After a rollback: the reference of before the last drift back (while a new one is
+        being collected), or the current one kept; the charts at zero, watching at once."""
+        if self._reference is None and self._previous is not None:
+            self._set_reference(self._previous)
+        elif self._reference is not None:
+            self._charts[:] = 0
+            self._armed = True
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
             "method": self.method,
+            "previous": None if self._previous is None else self._previous.tolist(),
             "reference_buffer": list(self._ref_buf),
             "reference": None if self._reference is None else self._reference.tolist(),
             "partial": self._partial.tolist(),
@@ -290,6 +303,8 @@ class RankCUSUM(Detector):
         if state["reference"] is not None:
             self._set_reference(np.asarray(state["reference"], dtype=np.float64))
         self._ref_buf = [float(v) for v in state["reference_buffer"]]
+        if state.get("previous") is not None:
+            self._previous = np.asarray(state["previous"], dtype=np.float64)
         self._partial = np.asarray(state["partial"], dtype=np.int64)
         self._in_block = int(state["in_block"])
         self._block_ts = int(state["block_ts"])
@@ -373,7 +388,9 @@ class RankCUSUM(Detector):
         detections.extend(detection(int(b), "warning") for b in np.flatnonzero(fires))
         if drifts.size:
             detections.append(detection(n_blocks - 1, "drift"))
+            previous = self._reference
             self._reset()  # renew the reference from the next values
+            self._previous = previous  # kept until the new one is complete (restore_reference)
             return pos + int(ends[n_blocks - 1]) + 1
         self._charts = charts[-1].copy()
         self._armed = armed

@@ -65,7 +65,7 @@ def test_backtest_report_renders_every_plot_without_errors(tmp_path: Path) -> No
                  "--report", str(report)]) == 0
     page = report.read_text()
     # the promised plots: timeline, a statistic plot per detector, distributions, the learner
-    for key in ("timeline", "stat-ks-income", "stat-chi2-country", "stat-ks-age", "stat-cusum-error",
+    for key in ("timeline", "stat-ks-income", "stat-chi2-country", "stat-ks-age", "stat-bernoulli-error",
                 "dist-ks-income", "dist-chi2-country", "learner"):
         assert f'id="plot-{key}"' in page, key
     started = time.perf_counter()

@@ -17,6 +17,7 @@ from driftline.detectors import (
     DDM,
     EDDM,
     HDDM,
+    BernoulliCUSUM,
     Chi2Categorical,
     CvMWindow,
     JSWindow,
@@ -156,6 +157,22 @@ def schema_case():
     return make, x
 
 
+def bernoulli_case():
+    rng = np.random.default_rng(28)
+    x = (rng.random(N) < np.repeat([0.3, 0.45, 0.15], 2_000)).astype(float)  # rising, then falling
+    x[rng.random(N) < 0.05] = np.nan
+    make = lambda: BernoulliCUSUM(reference_size=300, alpha_drift=1e-4, alpha_warning=1e-2)
+    return make, x
+
+
+def bernoulli_up_case():
+    rng = np.random.default_rng(29)
+    x = (rng.random(N) < np.repeat([0.1, 0.3, 0.1], 2_000)).astype(float)
+    x[rng.random(N) < 0.05] = np.nan
+    make = lambda: BernoulliCUSUM(reference_size=300, alpha_drift=1e-4, alpha_warning=1e-2, direction="up")
+    return make, x
+
+
 def distance_case(cls, seed):
     def case():
         rng = np.random.default_rng(seed)
@@ -173,6 +190,7 @@ CASES = {
     "adwin": adwin_case, "page_hinkley": page_hinkley_case, "ks_sliding": ks_sliding_case, "psi": distance_case(PSIWindow, 22),
     "js": distance_case(JSWindow, 23), "wasserstein": distance_case(WassersteinWindow, 24),
     "eddm": eddm_case, "hddm": hddm_case, "schema": schema_case,
+    "bernoulli": bernoulli_case, "bernoulli_up": bernoulli_up_case,
 }
 #: detectors without a warning level: their cases need only drifts
 NO_WARNINGS = {"adwin", "page_hinkley"}

@@ -136,6 +136,8 @@ def test_setup_from_a_10000_event_reference_is_fast(method):
         values = rng.choice(np.array(list("abcdefgh"), dtype=object), 10_000)
     elif getattr(det, "multivariate", False):
         values = rng.normal(size=(10_000, 22))
+    elif det.input_type == "binary":
+        values = (rng.random(10_000) < 0.1).astype(float)
     else:
         values = rng.normal(size=10_000)
     start = time.perf_counter()

@@ -44,7 +44,7 @@ def test_registry():
     assert {"ks": KSWindow, "chi2": Chi2Categorical, "ddm": DDM}.items() <= METHODS.items()
     assert set(METHODS) == {
         "ks", "cvm", "cusum", "chi2", "ddm", "quality", "quality_cat", "pca", "adwin", "page_hinkley",
-        "psi", "js", "wasserstein", "eddm", "hddm", "schema",
+        "psi", "js", "wasserstein", "eddm", "hddm", "schema", "bernoulli",
     }
     for method, cls in METHODS.items():
         assert cls.method == method
@@ -52,7 +52,8 @@ def test_registry():
     assert method_params("ks") == {"reference_size", "window", "stride", "alpha_drift", "alpha_warning", "sliding"}
     assert method_params("chi2") == method_params("ks") - {"sliding"} | {"min_expected"}
     assert make_detector("ks", window=500, stride=50).window == 500
-    with pytest.raises(ValueError, match="known methods: adwin, chi2, cusum, cvm, ddm, eddm, hddm, js, ks, page_hinkley, pca, psi"):
+    known = "known methods: adwin, bernoulli, chi2, cusum, cvm, ddm, eddm, hddm, js, ks, page_hinkley, pca, psi"
+    with pytest.raises(ValueError, match=known):
         make_detector("kswin")
     with pytest.raises(ValueError, match="windw"):
         make_detector("ks", windw=10)

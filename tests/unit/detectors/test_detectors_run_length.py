@@ -140,6 +140,10 @@ def _errors(rng, n):  # a steady 0/1 error stream with rare errors: skewed block
     return (rng.random(n) < 0.05).astype(float)
 
 
+def _binary(rng, n):  # a binary label or prediction: 30% of 1s
+    return (rng.random(n) < 0.3).astype(float)
+
+
 def _rows(rng, n):
     return rng.normal(size=(n, 5))
 
@@ -158,6 +162,9 @@ def _levels_with_missing(rng, n):
 SEQUENTIAL_CASES = [
     ("cusum", {}, _uniform, 2_000_000),
     ("cusum", {"direction": "up"}, _errors, 2_000_000),
+    ("cusum", {"block": 5, "allowance": 1.0, "direction": "location"}, _uniform, 2_000_000),  # auto's fast one
+    ("bernoulli", {"direction": "up"}, _errors, 2_000_000),
+    ("bernoulli", {}, _binary, 2_000_000),
     ("pca", {}, _rows, 2_000_000),
     ("psi", {}, _uniform, 2_000_000),
     ("js", {}, _uniform, 2_000_000),

@@ -89,9 +89,10 @@ def test_auto_plans_a_detector_per_feature_label_and_error() -> None:
     cfg = parse_config(MINIMAL)
     names = [(p.name, p.kind) for p in plan(cfg)]
     assert names == [
-        ("ks-income", "data_drift"), ("cusum-income", "data_drift"), ("quality-income", "data_quality"),
+        ("ks-income", "data_drift"), ("cusum-income", "data_drift"), ("cusum-fast-income", "data_drift"),
+        ("quality-income", "data_quality"),
         ("chi2-country", "data_drift"), ("quality-country", "data_quality"), ("schema-errors", "data_quality"),
-        ("chi2-label", "label_drift"), ("cusum-label", "label_drift"), ("cusum-error", "concept_drift"),
+        ("bernoulli-label", "label_drift"), ("bernoulli-error", "concept_drift"),
     ]
     other = parse_config(MINIMAL + "learner: {concept_detector: adwin}\n")
     assert [p.name for p in plan(other) if p.kind == "concept_drift"] == ["adwin-error"]

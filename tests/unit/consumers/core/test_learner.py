@@ -110,15 +110,47 @@ def test_state_round_trip_gives_identical_future_output() -> None:
     assert restored.learner.metric == whole.learner.metric
 
 
-def test_a_rollback_restarts_the_concept_detectors_reference() -> None:
+def _concept_drifts(alerts) -> list[int]:
+    return [a.position.offset for a in alerts if a.kind == "concept_drift" and a.severity == "drift"]
+
+
+def test_after_a_false_concept_alarm_and_its_rollback_a_real_change_is_still_alerted() -> None:
+    """A short burst of wrong labels forces a concept alarm with no lasting change; the rollback
+    it calls for restores the model from before it; the concept really changes 170 events after it,
+    within the reference that a detector renewing itself from the restored model's errors would
+    take (it would then see the changed concept as its normal and never alert it)."""
+    cfg = config(preprocessing=["river.preprocessing.StandardScaler"])
+    burst, change = (3_500, 3_640), 3_810
+    events = list(generate(6_000, [Drift("concept drift", "concept_drift", None, change, "flip")], seed=5))
+    for e in events[burst[0] : burst[1]]:
+        e["label"] = 1 - e["label"]  # wrong labels: the errors jump, then fall back
+    core = LearnerCore(cfg, learner_plan(cfg), live=False)
+    false_alarm, rolled_back_at, alerted, pos = None, None, [], 0
+    while pos < len(events):
+        chunk = events[pos : pos + 10]
+        found = _concept_drifts(core.process_events(batch(cfg, chunk, start=pos)).alerts)
+        pos += len(chunk)
+        if false_alarm is None and found:
+            false_alarm, rolled_back_at = found[0], pos
+            # what the actions role asks for: the model from before the drift (concept_lookback back)
+            assert core.rollback_online(0, false_alarm - cfg.models.concept_lookback) is not None
+        elif false_alarm is not None:
+            alerted += found
+    assert false_alarm is not None and burst[0] <= false_alarm < burst[1] + 10, false_alarm
+    assert rolled_back_at + cfg.reference.first_n > change  # a renewed reference would hold the change
+    assert alerted and change <= alerted[0] < change + 300, alerted
+
+
+def test_a_rollback_gives_the_concept_detector_its_reference_of_before_the_drift() -> None:
     cfg = config(preprocessing=["river.preprocessing.StandardScaler"])
     events = list(generate(6000, [Drift("concept drift", "concept_drift", None, 3000, "flip")], seed=3))
     core = LearnerCore(cfg, learner_plan(cfg), live=False)
-    concept = [a for a in core.process_events(batch(cfg, events[:3600])).alerts
-               if a.kind == "concept_drift" and a.severity == "drift"]
-    assert concept and concept[0].position.offset >= 3000
     detector = core.engine().detectors[0]
-    assert detector.state_dict()["reference"] is not None  # renewed after the drift, from the errors since
-    assert core.rollback_online(0, concept[0].position.offset - 1000) is not None
+    core.process_events(batch(cfg, events[:2000]))
+    before = detector.state_dict()["reference"]
+    concept = _concept_drifts(core.process_events(batch(cfg, events[2000:3400], start=2000)).alerts)
+    assert concept and concept[0] >= 3000
+    assert detector.state_dict()["reference"] is None  # collecting a new reference
+    assert core.rollback_online(0, concept[0] - 1000) is not None
     state = detector.state_dict()
-    assert state["reference"] is None and state["reference_buffer"] == []  # the next errors form it
+    assert state["reference"] == before and state["charts"] == [0]  # the old one back, watching at once

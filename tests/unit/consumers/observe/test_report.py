@@ -45,7 +45,7 @@ def test_series_keep_a_fixed_number_of_points_and_keep_the_peaks() -> None:
 def test_recorder_samples_every_detector_with_its_threshold(run) -> None:
     cfg, result, recorder = run
     names = {name for name, _ in recorder.series}
-    assert {"ks-income", "chi2-country", "cusum-error"} <= names
+    assert {"ks-income", "chi2-country", "bernoulli-error"} <= names
     for series in recorder.series.values():
         assert len(series) <= cfg.stats.points
         assert all(math.isnan(t) or t > 0 for t in series.threshold)
