@@ -22,6 +22,7 @@ Pure computation: the wall clock is passed in, so live, backtest and tests run t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,9 @@ from driftline.stream.events import EventBatch, concat_batches
 
 #: the frontier when nothing may be released yet
 _NOTHING = NO_TIME
+#: how recent (wall-clock ms) an instance's last word must be for its partition to count as idle
+#: (instances say a caught-up partition is read to its end once a second)
+FRESH_MS = 3000.0
 
 
 @dataclass
@@ -67,6 +71,8 @@ class _Partition:
     caught_up: bool = False
     #: wall-clock time (ms) the partition last brought an event, or was first heard of
     active_at: float = 0.0
+    #: wall-clock time (ms) its instance last said anything (events or "read to the end")
+    heard_at: float = 0.0
     #: the next source offset not yet merged: codes of earlier offsets are a replay (an
     #: instance restarted from its checkpoint re-publishes them) and are dropped
     next_offset: int = 0
@@ -90,6 +96,7 @@ class StreamMerge:
         part = self.parts.setdefault(codes.partition, _Partition(active_at=now_ms))
         part.max_ts = max(part.max_ts, codes.max_ts)
         part.caught_up = codes.caught_up
+        part.heard_at = now_ms
         codes = _from_offset(codes, part.next_offset)
         part.next_offset = max(part.next_offset, codes.next_offset)
         if len(codes.batch) or len(codes.reject_ids):
@@ -97,8 +104,12 @@ class StreamMerge:
             self.pending.append(self._drop_behind(codes))
 
     def idle(self, now_ms: float) -> list[int]:
-        """Partitions passed over now: read to their end and without events for ``idle_ms``."""
-        return [p for p, s in self.parts.items() if s.caught_up and now_ms - s.active_at >= self.idle_ms]
+        """Partitions passed over now: read to their end, without events for ``idle_ms``, and
+        their instance heard from lately (one that went silent, crashed or in a rebalance, may
+        have events still to bring: its partition holds the stream back until a new owner speaks)."""
+        fresh = max(self.idle_ms, FRESH_MS)
+        return [p for p, s in self.parts.items()
+                if s.caught_up and now_ms - s.active_at >= self.idle_ms and now_ms - s.heard_at <= fresh]
 
     def release(self, now_ms: float, flush: bool = False) -> Released:
         """Everything before the frontier (everything with ``flush``, as at the end of a file)."""
@@ -185,7 +196,7 @@ class StreamMerge:
     def load_state_dict(self, state: dict[str, Any], blob: bytes, now_ms: float) -> None:
         self.frontier = int(state["frontier"])
         self.skipped, self.late = int(state["skipped"]), int(state["late"])
-        self.parts = {int(p): _Partition(int(m), bool(c), now_ms, int(o)) for p, (m, c, o) in state["parts"].items()}
+        self.parts = {int(p): _Partition(int(m), bool(c), now_ms, -math.inf, int(o)) for p, (m, c, o) in state["parts"].items()}
         self.pending, at = [], 0
         for size in state["pending"]:
             self.pending.append(decode(blob[at:at + size]))
