@@ -188,9 +188,9 @@ def encode(doc: dict[str, Any]) -> bytes:
 
 
 @st.composite
-def streams(draw: Any, cfg: DriftlineConfig, max_events: int = 120) -> tuple[list[bytes], list[bytes]]:
+def streams(draw: Any, cfg: DriftlineConfig, max_events: int = 120, min_events: int = 0) -> tuple[list[bytes], list[bytes]]:
     """(event messages, late label messages) of one partition."""
-    n = draw(st.integers(0, max_events))
+    n = draw(st.integers(min_events, max_events))
     docs = [draw(events(cfg, i)) for i in range(n)]
     schema = stream_schema(cfg)
     labels: list[bytes] = []
