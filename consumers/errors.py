@@ -7,7 +7,7 @@ command line prints any of them as one line (``-v`` adds the traceback) and exit
 from __future__ import annotations
 
 from driftline.learners.errors import RegistryError, StoreError
-from driftline.stream.errors import BrokerError, CheckpointError, DriftlineError, TopicReadError
+from driftline.stream.errors import BrokerError, CheckpointError, DriftlineError, InputError, TopicReadError
 
 __all__ = [
     "BrokerError", "CheckpointError", "ConfigError", "DriftlineError", "InputError", "ReferenceDataError",
@@ -40,10 +40,6 @@ class ReferenceDataError(DriftlineError, ValueError):
     """The reference file cannot be used; says which file and why."""
 
     hint = "check reference.file (it is read relative to the working directory)"
-
-
-class InputError(DriftlineError, ValueError):
-    """An input or output file of a command cannot be used (missing, unknown type, unwritable)."""
 
 
 class RoleFailed(DriftlineError, RuntimeError):

@@ -16,6 +16,8 @@ from kafka.errors import KafkaError
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.stream.errors import BrokerError
 from driftline.stream.kafka.broker import resolve_bootstrap
+from driftline.stream.kafka.clients import make_consumer
+from driftline.stream.kafka.reach import find_broker, reader_client
 from driftline.stream.kafka.records import Records, read_records, read_topic
 from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.messages import ActionRecord, Alert
@@ -51,6 +53,39 @@ def connected(cfg: DriftlineConfig) -> Iterator[str]:
                               hint="check kafka.bootstrap_servers, that the brokers answer there, and kafka.client's "
                                    "security settings") from exc
         yield bootstrap
+
+
+def for_reading(cfg: DriftlineConfig) -> DriftlineConfig:
+    """The configuration as a command that looks at the live system uses it: clients that give
+    up in seconds and never auto-create a topic (see :mod:`driftline.stream.kafka.reach`)."""
+    kafka = cfg.kafka.model_copy(update={"client": reader_client(cfg.kafka.client)})
+    return cfg.model_copy(update={"kafka": kafka})
+
+
+@contextmanager
+def reading(cfg: DriftlineConfig) -> Iterator[str]:
+    """The running system's broker, for commands that only look at it (and ``quarantine
+    release|purge``, which add a record): no broker started, no topic created. Give it a
+    configuration from :func:`for_reading`. A broker that cannot be reached, or that stops
+    answering, is a BrokerError in one line."""
+    bootstrap = find_broker(cfg.kafka.bootstrap_servers, cfg.kafka.embedded_address, cfg.kafka.client)
+    try:
+        yield bootstrap
+    except KafkaError as exc:
+        raise BrokerError(f"Kafka at {bootstrap} did not answer ({type(exc).__name__}: {exc})",
+                          hint="check that the brokers run, and kafka.client's security settings") from exc
+
+
+def require_topic(cfg: DriftlineConfig, bootstrap: str, topic: str, made_by: str = "`driftline run`") -> None:
+    """BrokerError unless ``topic`` exists (it is never created here)."""
+    consumer = make_consumer(bootstrap, group_id=None, client=cfg.kafka.client)
+    try:
+        exists = topic in consumer.topics()
+    finally:
+        consumer.close()
+    if not exists:
+        raise BrokerError(f"the topic {topic!r} does not exist on {bootstrap}",
+                          hint=f"it is created by {made_by}; check topics.* and kafka.bootstrap_servers")
 
 
 def read_actions(cfg: DriftlineConfig, bootstrap: str) -> Records[ActionRecord]:

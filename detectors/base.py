@@ -160,6 +160,16 @@ def check_state_version(state: dict[str, Any], cls: type) -> None:
         )
 
 
+#: the largest magnitude a detector that sums values and their squares (ADWIN, Page-Hinkley)
+#: takes; a value beyond it counts as this much, so its sums stay finite (and its state JSON)
+MAX_MAGNITUDE = 1e100
+
+
+def as_bounded_array(values: Any) -> np.ndarray:
+    """:func:`as_float_array` with values clipped to ``±MAX_MAGNITUDE`` (NaN stays missing)."""
+    return np.clip(as_float_array(values), -MAX_MAGNITUDE, MAX_MAGNITUDE)
+
+
 def as_float_array(values: Any) -> np.ndarray:
     """Coerce a scalar or a sequence to a 1-D float64 array (NaN marks missing)."""
     arr = np.asarray(values, dtype=np.float64)

@@ -8,6 +8,7 @@ performance on data it has not seen (Dawid, 1984; Gama, Sebastião & Rodrigues, 
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections import deque
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from river import compose, preprocessing
 
+from driftline.learners.errors import UnusableEvent
 from driftline.learners.imports import import_attribute
 
 TargetType = Literal["binary", "multiclass", "regression"]
@@ -37,21 +39,49 @@ class EstimatorSpec:
         return cls(**(self.params or {}))
 
 
+class SelectPresent(compose.Select):
+    """``compose.Select`` that leaves out the selected features an event does not have.
+
+    A missing value is an absent key (River's convention): the scaler and the one-hot encoder
+    see only the features present, and a linear model gives an absent feature no weight.
+    River's own ``Select`` raises ``KeyError`` on an absent key.
+    """
+
+    def transform_one(self, x: dict[str, Any]) -> dict[str, Any]:
+        return {k: x[k] for k in self.keys if k in x}
+
+
+def tolerate_missing(pipeline: Any) -> Any:
+    """Make every ``compose.Select`` of a pipeline a :class:`SelectPresent` (in place).
+
+    For pipelines built before missing values were left out (checkpoints, registry artifacts).
+    """
+    if type(pipeline) is compose.Select:
+        pipeline.__class__ = SelectPresent
+    for child in (*getattr(pipeline, "steps", {}).values(), *getattr(pipeline, "transformers", {}).values()):
+        tolerate_missing(child)
+    return pipeline
+
+
 def build_pipeline(
     model: EstimatorSpec,
     preprocessing_steps: Sequence[EstimatorSpec],
     numeric: Sequence[str],
     categorical: Sequence[str],
 ) -> Any:
-    """``(numeric | steps...) + (categorical | OneHotEncoder)`` then the model."""
+    """``(numeric | steps...) + (categorical | OneHotEncoder)`` then the model.
+
+    Each branch selects only the features an event has (:class:`SelectPresent`): a missing
+    value is left out, never a ``KeyError``.
+    """
     branches = []
     if numeric:
-        branch: Any = compose.Select(*numeric)
+        branch: Any = SelectPresent(*numeric)
         for step in preprocessing_steps:
             branch = branch | step.build()
         branches.append(branch)
     if categorical:
-        branches.append(compose.Select(*categorical) | preprocessing.OneHotEncoder())
+        branches.append(SelectPresent(*categorical) | preprocessing.OneHotEncoder())
     features = branches[0]
     for branch in branches[1:]:
         features = features + branch
@@ -77,18 +107,36 @@ class PrequentialLearner:
         self.trained = 0
 
     def step(self, x: dict[str, Any], y: Any, train: bool = True) -> float:
-        """Predict ``x``, score against ``y``, then learn from it if ``train``; the error."""
-        y_pred = self.pipeline.predict_one(x)
-        if self.target_type == "regression":
-            error = abs(float(y) - float(y_pred or 0.0))
-        else:
-            error = float(_canonical(y_pred) != _canonical(y))
+        """Predict ``x``, score against ``y``, then learn from it if ``train``; the error.
+
+        Raises :class:`~driftline.learners.errors.UnusableEvent` when the model cannot predict
+        the event or learn from it; the event is then not counted (neither seen nor trained).
+        """
+        try:
+            y_pred = self.pipeline.predict_one(x)
+            if self.target_type == "regression":
+                error = abs(float(y) - float(y_pred or 0.0))
+                if not math.isfinite(error):
+                    raise OverflowError(f"the prediction {y_pred!r:.40} gives the error {error}")
+            else:
+                error = float(_canonical(y_pred) != _canonical(y))
+            if train:
+                self.pipeline.learn_one(x, y)
+        except Exception as exc:  # a user's model: whatever it raises, this event is unusable
+            raise UnusableEvent(f"the model cannot use this event ({type(exc).__name__}: {exc})") from exc
         self._recent.append(error)
         self.seen += 1
         if train:
-            self.pipeline.learn_one(x, y)
             self.trained += 1
         return error
+
+    def learn(self, x: dict[str, Any], y: Any) -> None:
+        """Learn from one event without scoring it; :class:`UnusableEvent` when the model refuses it."""
+        try:
+            self.pipeline.learn_one(x, y)
+        except Exception as exc:  # a user's model: whatever it raises, this event is unusable
+            raise UnusableEvent(f"the model cannot learn from this event ({type(exc).__name__}: {exc})") from exc
+        self.trained += 1
 
     def steps(self, rows: Sequence[dict[str, Any]], ys: Sequence[Any], train: Sequence[bool]) -> np.ndarray:
         return np.array([self.step(x, y, t) for x, y, t in zip(rows, ys, train)], dtype=np.float64)
@@ -112,7 +160,7 @@ class PrequentialLearner:
         Only call this on bytes from a store driftline wrote and verified (a checkpoint's
         digest, a registry artifact's hash): unpickling runs code.
         """
-        self.pipeline = pickle.loads(blob)  # noqa: S301 - verified driftline-written bytes only
+        self.pipeline = tolerate_missing(pickle.loads(blob))  # noqa: S301 - verified driftline-written bytes only
 
     @property
     def metric_name(self) -> str:

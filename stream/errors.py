@@ -47,3 +47,7 @@ class TopicReadError(DriftlineError, RuntimeError):
     """A topic could not be read to its end (broker gone, topic missing)."""
 
     hint = "check that the broker at kafka.bootstrap_servers answers and that the topic exists"
+
+
+class InputError(DriftlineError, ValueError):
+    """An input or output file of a command cannot be used (missing, unknown type, unwritable)."""

@@ -179,7 +179,8 @@ def _decode(
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             reason = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
-            rejects.append(Reject(partition, offsets[i], raw, f"{reason}: {exc}"))
+            where = f" at position {exc.pos}" if getattr(exc, "pos", None) is not None else ""
+            rejects.append(Reject(partition, offsets[i], raw, f"{reason}: {getattr(exc, 'msg', exc)}{where}"))
             continue
         if not isinstance(doc, dict):
             rejects.append(Reject(partition, offsets[i], raw, f"not a JSON object but {type(doc).__name__}"))
@@ -204,19 +205,15 @@ def build_batch(
     bad: dict[int, str] = {}
 
     ids = [d.get(schema.id_field) for d in docs]
-    if not _only(ids, (str,)):
+    if not (_only(ids, (str,)) and all(ids)):  # the fast path: every id a non-empty string
         for i, v in enumerate(ids):
-            if not isinstance(v, str) or not v:
-                bad.setdefault(i, f"field {schema.id_field!r} must be a non-empty string, got {v!r:.60}")
-    else:
-        for i in (i for i, v in enumerate(ids) if not v):
-            bad.setdefault(i, f"field {schema.id_field!r} must be a non-empty string")
+            ids[i], why = event_id(v)
+            if why:
+                bad.setdefault(i, f"field {schema.id_field!r} {why}")
 
     ts_raw = [d.get(schema.timestamp_field) for d in docs]
     ts = np.empty(n, dtype=np.int64)
-    if _only(ts_raw, (int,)):
-        ts[:] = ts_raw
-    else:
+    if not (_only(ts_raw, (int,)) and _fits(ts_raw, ts)):
         for i, v in enumerate(ts_raw):
             parsed = _timestamp(v)
             if parsed is None:
@@ -300,6 +297,20 @@ def build_batch(
     return batch, rejects
 
 
+def event_id(value: Any) -> tuple[str, str]:
+    """An id as driftline keeps it, and why it is refused ("" when it is not): a non-empty
+    string as it is, an integer as its decimal string (``12345`` is ``"12345"``)."""
+    if isinstance(value, str) and value:
+        return value, ""
+    if isinstance(value, int) and type(value) is not bool:
+        return str(value), ""
+    what = {bool: "a boolean", float: "a number with a fraction", dict: "an object", list: "an array",
+            str: "an empty string", type(None): "none (missing)"}.get(type(value), type(value).__name__)
+    if type(value) is float and value.is_integer():
+        what = "a decimal number"
+    return "", f"must be a non-empty string or an integer, got {what} {value!r:.60}"
+
+
 def _target(
     docs: list[dict[str, Any]], field_name: str | None, kind: str | None, what: str, bad: dict[int, str]
 ) -> np.ndarray:
@@ -349,19 +360,32 @@ def _objects(col: list[Any]) -> np.ndarray:
     return arr
 
 
+#: the timestamps driftline takes (epoch ms, about 292 million years either way of 1970)
+TS_RANGE = (-(2**62), 2**62)
+
+
+def _fits(values: list[int], into: np.ndarray) -> bool:
+    """Copy integers into an int64 column; False (nothing to rely on) when one is out of range."""
+    try:
+        into[:] = values
+    except OverflowError:
+        return False
+    return bool(not len(values) or (TS_RANGE[0] <= into.min() and into.max() <= TS_RANGE[1]))
+
+
 def _timestamp(value: Any) -> int | None:
     if type(value) is int:
-        return value
+        return value if TS_RANGE[0] <= value <= TS_RANGE[1] else None
     if type(value) is float and math.isfinite(value):
-        return int(value)
+        return int(value) if TS_RANGE[0] <= value <= TS_RANGE[1] else None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=timezone.utc)
+            return int(parsed.timestamp() * 1000)
+        except (ValueError, OverflowError):  # not a date, or one that leaves the calendar in UTC
             return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return int(parsed.timestamp() * 1000)
     return None
 
 
@@ -373,14 +397,14 @@ def parse_label_messages(
     docs, rejects, kept = _decode(partition, offsets, values)
     out = []
     for doc, i in zip(docs, kept):
-        event_id = doc.get(id_field)
+        the_id, why = event_id(doc.get(id_field))
         label = normalise_target(doc.get(label_field), label_type)
-        if not isinstance(event_id, str) or not event_id:
-            rejects.append(Reject(partition, offsets[i], values[i], f"label message without a string {id_field!r}"))
+        if why:
+            rejects.append(Reject(partition, offsets[i], values[i], f"label message: field {id_field!r} {why}"))
         elif label is None:
             rejects.append(
                 Reject(partition, offsets[i], values[i], f"label {doc.get(label_field)!r:.60} is not a valid {label_type} value")
             )
         else:
-            out.append((event_id, label, offsets[i]))
+            out.append((the_id, label, offsets[i]))
     return out, rejects

@@ -3,7 +3,11 @@
 Each chunk is (offsets, raw JSON bytes), offsets being 0-based line (row) numbers, so a file
 goes through exactly the parsing a Kafka message goes through. A CSV or Parquet row becomes
 the event ``{"id", "ts", "features": {...}, "label", "prediction"}`` with its columns named
-as the schema names the fields; empty cells are missing values.
+as the schema names the fields; empty cells (and pandas' missing markers such as ``n/a``) and
+absent feature columns are missing values. A CSV's id column is read as text, as written.
+
+A file that cannot be read at all (missing, of an unknown type, Parquet without ``pyarrow``,
+a CSV pandas cannot parse) is an :class:`~driftline.stream.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from driftline.stream.errors import InputError
 from driftline.stream.events import StreamSchema
 
 Chunk = tuple[list[int], list[bytes]]
@@ -24,24 +29,55 @@ Chunk = tuple[list[int], list[bytes]]
 READABLE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet")
 
 
+def file_kind(path: str | Path) -> str:
+    """``jsonl``, ``csv`` or ``parquet`` by the file's suffix; InputError for any other."""
+    suffix = "".join(Path(path).suffixes[-2:]).lower()
+    if suffix.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if suffix.endswith(".csv"):
+        return "csv"
+    if suffix.endswith(".parquet"):
+        return "parquet"
+    raise InputError(f"{path}: unknown file type (use {', '.join(READABLE_SUFFIXES)})")
+
+
+def check_readable(path: str | Path) -> str:
+    """That ``path`` is a file a replay can read, before anything is done; its kind."""
+    path = Path(path)
+    kind = file_kind(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    if kind == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise InputError(f"{path}: reading Parquet needs pyarrow: pip install 'driftline[parquet]'") from None
+    return kind
+
+
 def read_chunks(path: str | Path, schema: StreamSchema, chunk_size: int = 5000) -> Iterator[Chunk]:
     path = Path(path)
-    suffix = "".join(path.suffixes[-2:]).lower()
-    if suffix.endswith((".jsonl", ".json", ".ndjson")):
+    kind = check_readable(path)
+    if kind == "jsonl":
         yield from _jsonl(path, chunk_size)
-    elif suffix.endswith(".csv"):
+    elif kind == "csv":
+        yield from _csv(path, schema, chunk_size)
+    else:
         import pandas as pd
 
-        for offset, frame in _frames(pd.read_csv(path, chunksize=chunk_size)):
-            yield _rows(frame, schema, offset)
-    elif suffix.endswith(".parquet"):
-        import pandas as pd
-
-        frame = pd.read_parquet(path)
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's errors are one of these
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
         for start in range(0, len(frame), chunk_size):
             yield _rows(frame.iloc[start : start + chunk_size], schema, start)
-    else:
-        raise ValueError(f"{path}: unknown file type (use .jsonl, .csv or .parquet)")
 
 
 def _jsonl(path: Path, chunk_size: int) -> Iterator[Chunk]:
@@ -58,11 +94,19 @@ def _jsonl(path: Path, chunk_size: int) -> Iterator[Chunk]:
         yield offsets, raws
 
 
-def _frames(reader: Any) -> Iterator[tuple[int, Any]]:
+def _csv(path: Path, schema: StreamSchema, chunk_size: int) -> Iterator[Chunk]:
+    import pandas as pd
+
     offset = 0
-    for frame in reader:
-        yield offset, frame
-        offset += len(frame)
+    try:
+        reader = pd.read_csv(path, chunksize=chunk_size, dtype={schema.id_field: str})
+        for frame in reader:
+            yield _rows(frame, schema, offset)
+            offset += len(frame)
+    except pd.errors.EmptyDataError:
+        return  # an empty file has no event
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV file after row {offset} ({' '.join(str(exc).split())})") from None
 
 
 def _rows(frame: Any, schema: StreamSchema, start: int) -> Chunk:
@@ -82,10 +126,30 @@ def _rows(frame: Any, schema: StreamSchema, start: int) -> Chunk:
 
 
 def _clean(value: Any) -> Any:
+    """A cell as JSON has it: missing markers (NaN, NaT, pd.NA) None, NumPy scalars plain, and
+    a whole float as the integer it stands for (a column of integers with a gap is read as
+    floats), so ids, classes and epoch timestamps stay integers."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return str(value)  # JSON has no infinity: refused as a wrong type, as in a message
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, (str, int, bool)):
         return value
-    return value
+    if _missing(value):
+        return None
+    return str(value)  # a timestamp, a decimal or a date a Parquet column holds: as text
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an array cell: not a missing marker
+        return False

@@ -49,11 +49,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftline", description="Streaming drift detection beside Kafka")
+    parser.add_argument("--version", action="version", version=f"driftline {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging; tracebacks on errors")
     sub = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
     for command in COMMANDS:
         command.register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("driftline")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import IO, Any
 
 from driftline.consumers.config.model import DriftlineConfig
@@ -56,8 +57,24 @@ def _metrics(v: ModelVersion) -> str:
     return ", ".join(f"{k} {val:.4f}" for k, val in v.metrics.items() if k != "n") or "-"
 
 
+def _no_registry(cfg: DriftlineConfig) -> str | None:
+    """Why there is nothing to show (the stream's registry directory does not exist), or None.
+
+    A command that only looks creates nothing: the registry is not opened (which would make it).
+    """
+    where = Path(registry_dir(cfg)) / cfg.stream.name
+    if where.is_dir():
+        return None
+    return (f"no model registry for stream {cfg.stream.name!r} at {where} (the actions role creates it; "
+            "check models.registry and state_dir, relative to the working directory)")
+
+
 def list_models(cfg: DriftlineConfig, out: IO[str] | None = None) -> int:
     out = out or sys.stdout  # looked up per call: a redirected stdout is honoured
+    missing = _no_registry(cfg)
+    if missing:
+        print(missing, file=out)
+        return 0
     registry = open_registry(cfg)
     versions = registry.versions()
     if not versions:
@@ -83,6 +100,9 @@ def list_models(cfg: DriftlineConfig, out: IO[str] | None = None) -> int:
 
 def show_model(cfg: DriftlineConfig, version: int, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
+    missing = _no_registry(cfg)
+    if missing:
+        raise RegistryError(missing, hint="")
     registry = open_registry(cfg)
     try:
         chain = registry.lineage(version)

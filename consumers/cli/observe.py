@@ -1,21 +1,26 @@
-"""``driftline report`` and ``driftline status``: what the live system saw, and sees now."""
+"""``driftline report`` and ``driftline status``: what the live system saw, and sees now.
+
+Both only look: they find the running system's broker (never start one), create no topic,
+and say in one line within seconds when the broker cannot be reached.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from driftline.consumers.cli.output import check_output
 from driftline.consumers.core.checks import load_config
 from driftline.consumers.observe.report.live import live_report, parse_span
 from driftline.consumers.observe.report.page import write_report
 from driftline.consumers.observe.status import show_status
-from driftline.consumers.topics import connected
+from driftline.consumers.topics import for_reading, reading
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("report", help="an HTML drift report of the live system over a past span")
     p.add_argument("config")
-    p.add_argument("--since", default="6h", help="span to report, e.g. 30m, 6h, 2d (default 6h)")
+    p.add_argument("--since", default="6h", type=_span, help="span to report, e.g. 30m, 6h, 2d (default 6h)")
     p.add_argument("--output", default="report.html")
     p.set_defaults(func=cmd_report)
 
@@ -26,10 +31,21 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_status)
 
 
+def _span(text: str) -> str:
+    """``--since`` checked as it is parsed: a wrong span is a usage error, before anything is touched."""
+    try:
+        parse_span(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    with connected(cfg) as bootstrap:
-        data = live_report(cfg, bootstrap, parse_span(args.since))
+    cfg = for_reading(load_config(args.config))
+    span = parse_span(args.since)
+    check_output(args.output, "--output", [args.config])
+    with reading(cfg) as bootstrap:
+        data = live_report(cfg, bootstrap, span)
     path = write_report(data, args.output)
     print(f"report of the last {args.since}: {len(data.alerts)} alerts, {data.events:,} events; "
           f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -37,6 +53,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    with connected(cfg) as bootstrap:
+    cfg = for_reading(load_config(args.config))
+    with reading(cfg) as bootstrap:
         return show_status(cfg, bootstrap, watch=args.watch)

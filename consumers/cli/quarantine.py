@@ -17,7 +17,8 @@ from typing import Any
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.checks import load_config
-from driftline.consumers.topics import connected, held_events, read_actions
+from driftline.consumers.errors import InputError
+from driftline.consumers.topics import for_reading, held_events, read_actions, reading, require_topic
 from driftline.stream.clock import now_ms
 from driftline.stream.kafka.clients import make_producer
 from driftline.stream.messages import ActionRecord
@@ -38,7 +39,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    cfg = for_reading(load_config(args.config))
+    parse_time(args.since), parse_time(args.until)  # a wrong argument is said before anything is touched
     if args.op == "list":
         return list_quarantines(cfg)
     return end(cfg, args.op, args.alert, args.since, args.until, condition=args.reason)
@@ -54,7 +56,11 @@ def parse_time(value: str | None) -> int | None:
         return None
     if value.isdigit():
         return int(value)
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        raise InputError(f"{value!r} is not a time", hint="give epoch milliseconds or ISO-8601 "
+                                                          "(2026-01-31T12:00:00Z)") from None
 
 
 def select(active: dict[str, ActionRecord], alert_id: str | None, since: int | None, until: int | None) -> list[ActionRecord]:
@@ -64,7 +70,7 @@ def select(active: dict[str, ActionRecord], alert_id: str | None, since: int | N
 
 
 def list_quarantines(cfg: DriftlineConfig) -> int:
-    with connected(cfg) as bootstrap:
+    with reading(cfg) as bootstrap:
         active = fold_quarantines(read_actions(cfg, bootstrap)).active
         held = held_offsets(cfg, bootstrap)
     if not active:
@@ -94,7 +100,8 @@ def end(cfg: DriftlineConfig, op: str, alert_id: str | None, since: str | None =
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}: use one of {', '.join(CONDITIONS)}")
     why = why or CONDITIONS[condition]
-    with connected(cfg) as bootstrap:
+    with reading(cfg) as bootstrap:
+        require_topic(cfg, bootstrap, cfg.topics.actions)
         active = fold_quarantines(read_actions(cfg, bootstrap)).active
         chosen = select(active, alert_id, parse_time(since), parse_time(until))
         if not chosen:

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the consumer services until SIGTERM/SIGINT")
     p.add_argument("config")
     p.add_argument("--role", choices=["monitor", "learner", "actions", "all"], default="all")
-    p.add_argument("--metrics-port", type=int, default=_env_port("DRIFTLINE_METRICS_PORT"),
+    p.add_argument("--metrics-port", type=port_number, default=_env_port("DRIFTLINE_METRICS_PORT"),
                    help="serve /metrics, /healthz, /readyz (monitor on PORT, learner PORT+1, actions PORT+2; "
                         "0: free ports; default: $DRIFTLINE_METRICS_PORT, else metrics.port of the config)")
     p.set_defaults(func=cmd_run)
@@ -34,12 +34,20 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_broker)
 
 
+def port_number(text: str) -> int:
+    """A TCP port (0 picks free ones), for argparse."""
+    value = text.strip()
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return int(value)
+
+
 def _env_port(name: str) -> int | None:
     value = os.environ.get(name, "").strip()
     if not value:
         return None
-    if not value.isdigit():
-        raise SystemExit(f"driftline: ${name}={value!r} is not a port number")
+    if not value.isdigit() or int(value) > 65535:
+        raise SystemExit(f"driftline: ${name}={value!r} is not a port number (0 to 65535)")
     return int(value)
 
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -33,6 +33,17 @@ Role = Literal["monitor", "learner", "actions"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """``partitions: true`` is a mistake, not 1: a number key refuses true/false."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            types = get_args(annotation) or (annotation,)
+            if bool not in types and any(t in (int, float) for t in types):
+                raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
 
 
 class KafkaConfig(_Model):
@@ -337,6 +348,19 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
     names, policies naming undeclared features. The checks against the detectors themselves
     (methods, options, features by type) are :mod:`driftline.consumers.core.checks`'."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(cfg.detectors, list) and not cfg.detectors:
+        problems.append((("detectors",), "an empty list runs no detector at all: list at least one, or use auto"))
+    drift, warning = cfg.false_alarms.drift, cfg.false_alarms.warning
+    if warning is not None and warning < drift:
+        problems.append((("false_alarms", "warning"),
+                         f"the warning budget ({warning:g} per event) is stricter than the drift budget "
+                         f"({drift:g} per event): a warning must come before a drift, so allow it more false "
+                         "alarms (or set warning: null)"))
+    problems += _field_clashes(cfg.stream)
+    unknown = sorted(set(cfg.kafka.client) - _kafka_client_keys())
+    if unknown:
+        problems.append((("kafka", "client"), f"unknown kafka-python setting(s) {', '.join(map(repr, unknown))}: "
+                                              "the keys of KafkaConsumer, KafkaProducer or KafkaAdminClient"))
     if isinstance(cfg.detectors, list):
         seen: set[str] = set()
         for i, det in enumerate(cfg.detectors):
@@ -348,6 +372,32 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
             problems.append(
                 (("policies", i, "when", "feature"), f"{policy.when.feature!r} is not a declared feature")
             )
+    return problems
+
+
+def _kafka_client_keys() -> set[str]:
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+    return set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
+
+
+def _field_clashes(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """The label, the prediction, the id and the timestamp are four different fields of an event."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    taken = {stream.id_field: "stream.id_field", stream.timestamp_field: "stream.timestamp_field",
+             "features": "the features' object"}
+    if stream.timestamp_field == stream.id_field:
+        problems.append((("stream", "timestamp_field"), f"{stream.timestamp_field!r} is also stream.id_field"))
+    for name, target in (("label", stream.label), ("prediction", stream.prediction)):
+        if target is None:
+            continue
+        if target.field in taken:
+            problems.append((("stream", name, "field"), f"{target.field!r} is already {taken[target.field]}"))
+        taken[target.field] = f"stream.{name}.field"
+    if stream.label is not None and stream.prediction is not None and stream.label.field == stream.prediction.field:
+        problems[-1:] = [(("stream", "prediction", "field"),
+                          f"{stream.prediction.field!r} is also stream.label.field: the model's prediction and "
+                          "the true label must be two fields, or every prediction would look right")]
     return problems
 
 

@@ -30,6 +30,9 @@ class BacktestResult:
     events: int = 0
     alerts: list[Alert] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    #: labelled events the learner's model could not use (counted apart, as the live learner
+    #: dead-letters them): the event as the learner saw it, and why
+    unusable: list[Reject] = field(default_factory=list)
     quarantined: int = 0
     #: the learner as it stands after the file (None when the stream has no label)
     learner: LearnerCore | None = None
@@ -66,6 +69,7 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
             learner.observe(alerts)
             outcome = learner.process_events(batch)
             result.quarantined += len(outcome.held)
+            result.unusable += outcome.unusable
             alerts = sorted(alerts + outcome.alerts, key=lambda a: (a.position.ts or 0, a.position.event_id or "",
                                                                     a.detector))
         result.alerts += alerts

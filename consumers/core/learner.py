@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from driftline.consumers.config.model import ComponentSpec, DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.intake import PartitionIntake
 from driftline.consumers.core.policies import quarantines
 from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
+from driftline.learners.errors import UnusableEvent
 from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
 from driftline.learners.snapshots import SnapshotRing
 from driftline.stream.events import EventBatch, Reject
@@ -46,6 +48,9 @@ class LearnOutcome:
     expired_labels: list[tuple[str, Any, int, int]] = field(default_factory=list)
     #: (index in the batch, the quarantine holding it)
     held: list[tuple[int, Quarantine]] = field(default_factory=list)
+    #: labelled events the model could not use (partition, offset, the event as the learner saw
+    #: it, why): not scored, not learned from; the role dead-letters them
+    unusable: list[Reject] = field(default_factory=list)
 
 
 def estimator_spec(item: str | ComponentSpec) -> EstimatorSpec:
@@ -81,6 +86,9 @@ class LearnerCore:
         self.duplicates = 0
         self._intakes: dict[int, PartitionIntake] = {}
         self._newest_ts = -(2**62)
+        #: labelled events the model could not use, in all, and those not yet handed out
+        self.unusable = 0
+        self._unusable: list[Reject] = []
 
     def engine(self) -> DriftEngine:
         """The stream's concept detectors (one judgement for the stream; key 0 in ``engines``)."""
@@ -123,6 +131,8 @@ class LearnerCore:
                 y = self._orphans.pop(event_id, None)
                 self._orphan_pos.pop(event_id, None)
             if y is None:
+                if self._pending.pop(event_id, None) is not None:  # the same id again (dedupe off or
+                    self.expired_events += 1  # past its window): the earlier event gives way, counted
                 self._pending[event_id] = _Pending(x, partition, offset, ts, q is not None)
                 if len(self._pending) > self.cfg.learner.max_pending:
                     self._pending.popitem(last=False)
@@ -131,6 +141,7 @@ class LearnerCore:
             out.alerts += self._learn(x, y, event_id, partition, offset, ts, q is None)
         if len(batch):
             self._expire_by_age(int(batch.ts.max()))
+        out.unusable = self.take_unusable()
         return out
 
     def _expire_by_age(self, newest_ts: int) -> None:
@@ -157,6 +168,10 @@ class LearnerCore:
         for event_id, label, offset in labels:
             pending = self._pending.pop(event_id, None)
             if pending is None:
+                if event_id in self._orphans:  # a second label before any event: the first gives way
+                    out.expired_labels.append((event_id, self._orphans.pop(event_id),
+                                               *self._orphan_pos.pop(event_id, (partition, -1))))
+                    self.expired_labels += 1
                 self._orphans[event_id] = label
                 self._orphan_pos[event_id] = (partition, offset)
                 if len(self._orphans) > self.cfg.learner.max_pending:
@@ -167,11 +182,16 @@ class LearnerCore:
                 continue
             out.alerts += self._learn(pending.x, label, event_id, pending.partition, pending.offset, pending.ts,
                                       not pending.held)
+        out.unusable = self.take_unusable()
         return out
 
     def _learn(self, x: dict[str, Any], y: Any, event_id: str, partition: int, offset: int, ts: int,
                train: bool) -> list[Alert]:
-        error = self.learner.step(x, y, train)
+        try:
+            error = self.learner.step(x, y, train)
+        except UnusableEvent as exc:  # counted and handed out to be routed, never fatal
+            self._route_unusable(partition, offset, x, y, str(exc))
+            return []
         if train:
             self.snapshots.maybe_take(self.learner.pipeline, partition, offset, self.learner.trained)
         alerts = self.engine().process_errors(
@@ -212,11 +232,24 @@ class LearnerCore:
             y = batch.label[i] if batch.label[i] is not None else self._orphans.get(event_id)
             if y is None:
                 continue
-            self.learner.pipeline.learn_one(batch.feature_rows(i), y)
-            self.learner.trained += 1
+            try:
+                self.learner.learn(batch.feature_rows(i), y)
+            except UnusableEvent as exc:
+                self._route_unusable(batch.partition, offset, batch.feature_rows(i), y, str(exc))
+                continue
             self.replayed_offsets.append((batch.partition, offset))
             n += 1
         return n
+
+    def _route_unusable(self, partition: int, offset: int, x: dict[str, Any], y: Any, why: str) -> None:
+        self.unusable += 1
+        seen_as = orjson.dumps({"features": x, "label": y}, option=orjson.OPT_SERIALIZE_NUMPY)
+        self._unusable.append(Reject(partition, offset, seen_as, why))
+
+    def take_unusable(self) -> list[Reject]:
+        """The unusable events since the last call (``replay`` leaves them here for the role)."""
+        out, self._unusable = self._unusable, []
+        return out
 
     @property
     def pending(self) -> int:

@@ -25,7 +25,7 @@ from driftline.consumers.roles.loop import Role
 from driftline.consumers.topics import held_events
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
-from driftline.stream.events import Reject, parse_events, parse_label_messages
+from driftline.stream.events import EventBatch, Reject, parse_events, parse_label_messages
 from driftline.stream.kafka.clients import make_consumer
 from driftline.stream.kafka.records import tail
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
@@ -139,6 +139,7 @@ class LearnerRole(Role):
                 self.stats.quarantined += 1
             for alert in outcome.alerts:
                 self.outbox.alert(alert)
+            self._dead_letter_unusable(outcome.unusable, batch)
             self.stats.consumed += len(msgs)
         label_field = self.cfg.stream.label.field if self.cfg.stream.label else "label"
         label_type = self.cfg.stream.label.type if self.cfg.stream.label else None
@@ -152,6 +153,7 @@ class LearnerRole(Role):
             outcome = self.core.process_labels(parsed, tp.partition)
             for alert in outcome.alerts:
                 self.outbox.alert(alert)
+            self._dead_letter_unusable(outcome.unusable)
             for event_id, label, partition, offset in outcome.expired_labels:
                 raw = orjson.dumps({self.cfg.stream.id_field: event_id, label_field: label})
                 reason = f"label for an unknown event: no event {event_id!r:.80} within {self.cfg.learner.max_pending} labels"
@@ -159,11 +161,21 @@ class LearnerRole(Role):
             self.stats.consumed += len(msgs)
         self.stats.extra.update(
             metric=self.core.learner.metric, trained=self.core.learner.trained, seen=self.core.learner.seen,
-            pending=self.core.pending, expired_events=self.core.expired_events,
+            pending=self.core.pending, expired_events=self.core.expired_events, unusable=self.core.unusable,
         )
         for tp, msgs in records.items():
             self.next_offset[tp] = msgs[-1].offset + 1
         self.commit(records)
+
+    def _dead_letter_unusable(self, unusable: list[Reject], batch: EventBatch | None = None) -> None:
+        """Events the model could not use, to the dead-letter topic with the reason: the original
+        message when it is in hand, else the event as the learner saw it (features, label)."""
+        raw = dict(zip(batch.offsets.tolist(), batch.raw)) if unusable and batch is not None else {}
+        for reject in unusable:
+            original = raw.get(reject.offset)
+            if original is not None:
+                reject = Reject(reject.partition, reject.offset, original, reject.error)
+            self.outbox.dead_letter(self.cfg.topics.events, reject)
 
     def _wait_judged(self, newest_ts: int) -> None:
         """Block until the stream's judge has judged every event up to ``newest_ts`` (its
@@ -231,4 +243,5 @@ class LearnerRole(Role):
             held.sort()
             batch, _ = parse_events(self.schema, p, [o for o, _ in held], [v for _, v in held])
             n += self.core.replay(batch)
+        self._dead_letter_unusable(self.core.take_unusable())
         return n

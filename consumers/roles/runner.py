@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 from driftline.consumers.config.model import DriftlineConfig
@@ -15,6 +16,9 @@ from driftline.consumers.roles.monitor import MonitorRole
 from driftline.consumers.roles.observer import ObserverFactory
 
 log = logging.getLogger("driftline")
+
+#: how often ``start`` looks whether a role failed or a stop was asked for while it waits
+READY_POLL_SECONDS = 0.1
 
 ROLES: dict[str, type[Role]] = {
     "monitor": MonitorRole, "judge": JudgeRole, "learner": LearnerRole, "actions": ActionsRole,
@@ -45,13 +49,21 @@ class RoleRunner:
         return {role.name: role.stats for role in self.roles}
 
     def start(self, wait_ready: float = 60.0) -> RoleRunner:
+        """Start every role; return once all are consuming, or one failed, or ``stop`` was set
+        (a signal), or ``wait_ready`` seconds have passed. Never waits on a role that is gone."""
         for role in self.roles:
             thread = threading.Thread(target=self._run, args=(role,), name=f"driftline-{role.name}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        for _ in self.roles:
-            if not self._ready.acquire(timeout=wait_ready):
+        deadline = time.monotonic() + wait_ready
+        ready = 0
+        while ready < len(self.roles) and not self.stop.is_set() and self.alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("not every role was consuming after %.0f s; going on", wait_ready)
                 break
+            if self._ready.acquire(timeout=min(remaining, READY_POLL_SECONDS)):
+                ready += 1
         return self
 
     def _run(self, role: Role) -> None:
@@ -61,7 +73,6 @@ class RoleRunner:
             log.exception("%s failed: %s", role.name, exc)
             self.errors.append(exc)
             self.stop.set()
-            self._ready.release()
 
     def wait(self, timeout: float | None = None) -> None:
         for thread in self._threads:

@@ -90,8 +90,11 @@ class PCAReconstruction(Detector):
         if previous is not None:
             self._inner._last_statistic = previous.last_statistic
 
-    def _fit(self, rows: np.ndarray) -> None:
-        if rows.shape[0] < MIN_SIZE or rows.shape[1] < 2:
+    def _fit(self, rows: np.ndarray, strict: bool = True) -> None:
+        """Fit the components and the reference SPEs on ``rows``. A reference that cannot be
+        used (too few rows, or values so large that the standardised ones overflow) raises
+        when ``strict``; collected live, it is dropped and the rows that follow are the next."""
+        if strict and (rows.shape[0] < MIN_SIZE or rows.shape[1] < 2):
             raise ValueError("PCAReconstruction: needs at least 10 complete rows of at least 2 features")
         # the components are fitted on every other reference row and the reference SPEs taken
         # from the rows in between: an SPE of a row the fit has seen is biased low (the fit
@@ -99,18 +102,33 @@ class PCAReconstruction(Detector):
         # a KS test against new rows would take for a drift
         held = np.ascontiguousarray(rows[1::2])
         rows = np.ascontiguousarray(rows[0::2])  # the reductions' rounding depends on the memory layout
-        self._mean = rows.mean(axis=0)
-        self._sd = np.where(rows.std(axis=0) > 0, rows.std(axis=0), 1.0)
-        z = (rows - self._mean) / self._sd
-        # the covariance without BLAS: a multithreaded BLAS call can stall on a busy machine
-        cov = np.einsum("ij,ik->jk", z, z, optimize=False) / max(z.shape[0] - 1, 1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._mean = rows.mean(axis=0)
+            self._sd = np.where(rows.std(axis=0) > 0, rows.std(axis=0), 1.0)
+            z = (rows - self._mean) / self._sd
+            # the covariance without BLAS: a multithreaded BLAS call can stall on a busy machine
+            cov = np.einsum("ij,ik->jk", z, z, optimize=False) / max(z.shape[0] - 1, 1)
+        if not np.isfinite(cov).all() or not cov.trace() > 0:
+            self._unusable_reference(strict, "its values overflow or do not vary")
+            return
         eigval, eigvec = np.linalg.eigh(cov)
         order = np.argsort(eigval)[::-1]
         eigval, eigvec = eigval[order], eigvec[:, order]
         share = np.cumsum(eigval) / eigval.sum()
         q = min(int(np.searchsorted(share, self.variance)) + 1, rows.shape[1] - 1)
         self._basis = eigvec[:, q:]  # the discarded components: SPE is the energy in them
-        self._inner.fit_reference(self._spe(held))
+        with np.errstate(over="ignore", invalid="ignore"):
+            spe = self._spe(held)
+        if np.count_nonzero(np.isfinite(spe)) < MIN_SIZE:
+            self._unusable_reference(strict, f"fewer than {MIN_SIZE} of its held-out rows give a finite error")
+            return
+        self._inner.fit_reference(spe)
+        self._rows, self._n_rows = [], 0
+
+    def _unusable_reference(self, strict: bool, why: str) -> None:
+        if strict:
+            raise ValueError(f"PCAReconstruction: the reference cannot be used: {why}")
+        self._mean = self._sd = self._basis = None  # not fitted: collect the next reference
         self._rows, self._n_rows = [], 0
 
     def _spe(self, rows: np.ndarray) -> np.ndarray:
@@ -181,7 +199,9 @@ class PCAReconstruction(Detector):
             if self._basis is None:
                 pos = self._collect(rows, pos)
                 continue
-            found = self._inner.update(self._spe(rows[pos:]), tss[pos:])
+            with np.errstate(over="ignore", invalid="ignore"):  # huge values: an infinite error
+                spe = self._spe(rows[pos:])
+            found = self._inner.update(spe, tss[pos:])
             drift = next((d for d in found if d.severity == "drift"), None)
             for d in found:
                 if drift is not None and d.index > drift.index:
@@ -199,7 +219,7 @@ class PCAReconstruction(Detector):
         self._rows.append(np.array(rows[pos : pos + take], order="C"))  # a copy: the caller's array may change
         self._n_rows += take
         if self._n_rows == self.reference_size:
-            self._fit(np.concatenate(self._rows))
+            self._fit(np.concatenate(self._rows), strict=False)
         return pos + take
 
 

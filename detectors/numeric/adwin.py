@@ -11,7 +11,7 @@ from driftline.detectors.base import (
     STATE_VERSION,
     Detection,
     Detector,
-    as_float_array,
+    as_bounded_array,
     as_ts_array,
     check_state_version,
     restored_last_statistic,
@@ -141,7 +141,7 @@ class ADWIN(Detector):
         self._last_statistic = restored_last_statistic(state)
 
     def update(self, values: Any, ts: Any = None) -> list[Detection]:
-        arr = as_float_array(values)
+        arr = as_bounded_array(values)  # sums of squares stay finite
         ts_arr = as_ts_array(ts, arr.shape[0])
         out: list[Detection] = []
         for i in np.flatnonzero(~np.isnan(arr)).tolist():

@@ -42,7 +42,7 @@ def make_consumer(
         max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
         client_id=f"driftline-{group_id or 'reader'}",
     )
-    options.update(client or {})
+    options.update(client_config_for("consumer", client or {}))  # kafka.client is shared by every client
     options.update(overrides)
     consumer = KafkaConsumer(**options)
     topics = list(topics)
@@ -63,7 +63,7 @@ def make_producer(bootstrap_servers: str, *, client: dict[str, Any] | None = Non
         max_block_ms=10_000,
         client_id="driftline-producer",
     )
-    options.update(client or {})
+    options.update(client_config_for("producer", client or {}))  # kafka.client is shared by every client
     options.update(overrides)
     return KafkaProducer(**options)
 

@@ -96,6 +96,8 @@ def read_topic(bootstrap_servers: str, topic: str, *, client: dict[str, Any] | N
     consumer = make_consumer(bootstrap_servers, group_id=None, client=client)
     try:
         parts = partitions_of(consumer, topic)
+        if not parts:  # no such topic (yet): nothing to read, and nothing is created
+            return []
         consumer.assign(parts)
         consumer.seek_to_beginning()
         return list(read_to_end(consumer, parts))

@@ -35,7 +35,7 @@ def parse_span(text: str) -> float:
     """``90s``, ``30m``, ``6h``, ``2d``, ``1w`` (or plain seconds) as seconds."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
     if not match:
-        raise SystemExit(f"driftline: --since {text!r}: give a span like 30m, 6h or 2d")
+        raise ValueError(f"{text!r} is not a span: give one like 30m, 6h or 2d")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 

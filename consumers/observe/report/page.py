@@ -87,7 +87,7 @@ def from_backtest(cfg: Any, result: Any, recorder: Any, source: str) -> ReportDa
     """The report of a backtest run with a :class:`~driftline.consumers.observe.stats.StatsRecorder`."""
 
     data = ReportData(stream=cfg.stream.name, source=source, time_axis=False, events=result.events,
-                      alerts=list(result.alerts), quarantined=result.quarantined, dead_letters=len(result.rejects),
+                      alerts=list(result.alerts), quarantined=result.quarantined, dead_letters=len(result.rejects) + len(getattr(result, "unusable", [])),
                       info=dict(recorder.info), series=dict(recorder.series), distributions=dict(recorder.distributions),
                       learner=recorder.learner, metric_name=_metric_name(cfg))
     end = float(max(result.events - 1, 0))
