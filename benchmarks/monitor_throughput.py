@@ -28,6 +28,8 @@ from driftline.stream.synthetic import FEATURES, default_drifts, generate
 def config(bootstrap: str, round_no: int) -> DriftlineConfig:
     return DriftlineConfig.model_validate({
         "kafka": {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "group_prefix": f"bench{round_no}"},
+        # each round its own judge's topics (the monitor's codes and the judge's progress)
+        "topics": {"codes": f"driftline-codes-{round_no}", "progress": f"driftline-progress-{round_no}"},
         "stream": {"name": "bench", "features": FEATURES, "label": {"field": "label", "type": "binary"},
                    "prediction": {"field": "prediction", "type": "binary"}},
         "reference": {"first_n": 10000},
