@@ -186,12 +186,13 @@ class StreamMerge:
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> tuple[dict[str, Any], bytes]:
         """JSON-able state and the buffered codes as bytes (a checkpoint's blob)."""
+        pending = [encode(c) for c in self.pending]
         state = {
             "frontier": self.frontier, "skipped": self.skipped, "late": self.late,
             "parts": {str(p): [s.max_ts, s.caught_up, s.next_offset] for p, s in self.parts.items()},
-            "pending": [len(b) for b in (encode(c) for c in self.pending)],
+            "pending": [len(b) for b in pending],
         }
-        return state, b"".join(encode(c) for c in self.pending)
+        return state, b"".join(pending)
 
     def load_state_dict(self, state: dict[str, Any], blob: bytes, now_ms: float) -> None:
         self.frontier = int(state["frontier"])

@@ -113,7 +113,7 @@ class LearnerRole(Role):
             self.save_state()
         events = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.events}
         labels = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.labels}
-        parsed = {}
+        parsed: dict[TopicPartition, tuple[list[Any], EventBatch]] = {}
         for tp, msgs in events.items():
             batch, rejects = parse_events(
                 self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
@@ -144,13 +144,13 @@ class LearnerRole(Role):
         label_field = self.cfg.stream.label.field if self.cfg.stream.label else "label"
         label_type = self.cfg.stream.label.type if self.cfg.stream.label else None
         for tp, msgs in labels.items():
-            parsed, rejects = parse_label_messages(
+            label_rows, rejects = parse_label_messages(
                 tp.partition, [m.offset for m in msgs], [m.value for m in msgs],
                 self.cfg.stream.id_field, label_field, label_type,
             )
             for reject in rejects:
                 self.outbox.dead_letter(tp.topic, reject)
-            outcome = self.core.process_labels(parsed, tp.partition)
+            outcome = self.core.process_labels(label_rows, tp.partition)
             for alert in outcome.alerts:
                 self.outbox.alert(alert)
             self._dead_letter_unusable(outcome.unusable)
