@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from driftline.stream.events import EventBatch
+from driftline.stream.events import EventBatch, object_array
 
 VERSION = 1
 _LEN = struct.Struct(">I")
@@ -94,9 +94,9 @@ def decode(raw: bytes) -> PartitionCodes:
         ids=list(header["ids"]),
         ts=columns[1].astype(np.int64),
         numeric={k: floats[i].astype(np.float64) if floats is not None else np.empty(0) for i, k in enumerate(names)},
-        categorical={k: _objects(v) for k, v in header["cat"].items()},
-        label=_objects(header["label"]),
-        prediction=_objects(header["pred"]),
+        categorical={k: object_array(v) for k, v in header["cat"].items()},
+        label=object_array(header["label"]),
+        prediction=object_array(header["pred"]),
         partitions=np.array(header["parts"], dtype=np.int64) if "parts" in header else None,
     )
     offsets, ts, ids = header["rej"]
@@ -107,9 +107,3 @@ def decode(raw: bytes) -> PartitionCodes:
         next_offset=int(header["next"]),
         reject_partitions=np.array(header["rparts"], dtype=np.int64) if "rparts" in header else None,
     )
-
-
-def _objects(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out

@@ -261,7 +261,7 @@ def build_batch(
                     bad.setdefault(i, f"feature {name!r} is categorical, got {type(v).__name__} {v!r:.60}")
                     bad_feature.setdefault(i, name)
                     col[i] = None
-        categorical[name] = _objects(col)
+        categorical[name] = object_array(col)
 
     label = _target(docs, schema.label_field, schema.label_type, "label", bad)
     prediction = _target(docs, schema.prediction_field, schema.prediction_type, "prediction", bad)
@@ -324,7 +324,7 @@ def _target(
         if value is None:
             bad.setdefault(i, f"{what} {v!r:.60} is not a valid {kind} value")
         col[i] = value
-    return _objects(col)
+    return object_array(col)
 
 
 def normalise_target(value: Any, kind: str | None) -> Any:
@@ -354,7 +354,7 @@ def _only(col: list[Any], types: tuple[type, ...]) -> bool:
     return set(map(type, col)) <= set(types)
 
 
-def _objects(col: list[Any]) -> np.ndarray:
+def object_array(col: list[Any]) -> np.ndarray:
     arr = np.empty(len(col), dtype=object)
     arr[:] = col
     return arr

@@ -254,7 +254,7 @@ def monitor_run(cfg: DriftlineConfig, polls: list[list[bytes]], live: bool = Fal
     s = cfg.stream
 
     def fresh() -> tuple[DriftEngine, PartitionIntake, StreamMerge]:
-        return (DriftEngine(plan), PartitionIntake(0, s.dedupe_window, s.allowed_lateness_ms),
+        return (DriftEngine(plan), PartitionIntake.of(cfg, 0),
                 StreamMerge([0], s.allowed_lateness_ms, idle_ms=float("inf")))
 
     engine, intake, merge = fresh()

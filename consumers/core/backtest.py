@@ -54,7 +54,7 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
     schema = stream_schema(cfg)
     monitor = DriftEngine(monitor_plan(cfg))
     learner = LearnerCore(cfg, learner_plan(cfg), live=False) if cfg.stream.label is not None and cfg.learner.enabled else None
-    intake = PartitionIntake(0, cfg.stream.dedupe_window, cfg.stream.allowed_lateness_ms)
+    intake = PartitionIntake.of(cfg, 0)
     merge = StreamMerge([0], cfg.stream.allowed_lateness_ms, idle_ms=float("inf"))
     result = BacktestResult()
 
@@ -101,6 +101,6 @@ def judge_partitions(cfg: DriftlineConfig, streams: dict[int, list[bytes]]) -> l
     merge = StreamMerge(list(streams), s.allowed_lateness_ms, idle_ms=float("inf"))
     for partition, raws in streams.items():
         batch, rejects = parse_events(schema, partition, list(range(len(raws))), raws)
-        merge.add(PartitionIntake(partition, s.dedupe_window, s.allowed_lateness_ms).admit(batch, rejects)[2], 0.0)
+        merge.add(PartitionIntake.of(cfg, partition).admit(batch, rejects)[2], 0.0)
     released = merge.release(0.0, flush=True)
     return [] if released.empty else engine.process(released.batch, released.messages, live=False)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from driftline.consumers.config.model import DriftlineConfig
 from driftline.stream.codes import PartitionCodes
 from driftline.stream.dedupe import RecentIds, select
 from driftline.stream.events import EventBatch, Reject
@@ -40,6 +41,18 @@ class PartitionIntake:
         self.allowed_lateness_ms = allowed_lateness_ms
         self.recent = RecentIds(dedupe_window)
         self.max_ts = NO_TIME
+
+    @classmethod
+    def of(cls, cfg: DriftlineConfig, partition: int) -> PartitionIntake:
+        """The intake of ``partition`` by the stream's rules (``stream.dedupe_window``, ``allowed_lateness_ms``)."""
+        return cls(partition, cfg.stream.dedupe_window, cfg.stream.allowed_lateness_ms)
+
+    def heartbeat(self, next_offset: int) -> PartitionCodes:
+        """The codes that say "read to its end, nothing new": the watermark and where it stands."""
+        empty = np.empty(0, dtype=np.int64)
+        batch = EventBatch(self.partition, empty, [], empty.copy(), {}, {}, np.empty(0, dtype=object),
+                           np.empty(0, dtype=object))
+        return PartitionCodes(self.partition, batch, max_ts=self.max_ts, caught_up=True, next_offset=next_offset)
 
     def admit(
         self, batch: EventBatch, rejects: Sequence[Reject] = ()

@@ -113,8 +113,7 @@ class LearnerCore:
 
     def _intake(self, partition: int) -> PartitionIntake:
         if partition not in self._intakes:
-            s = self.cfg.stream
-            self._intakes[partition] = PartitionIntake(partition, s.dedupe_window, s.allowed_lateness_ms)
+            self._intakes[partition] = PartitionIntake.of(self.cfg, partition)
         return self._intakes[partition]
 
     def process_events(self, batch: EventBatch) -> LearnOutcome:

@@ -33,8 +33,6 @@ from driftline.consumers.core.intake import NO_TIME
 from driftline.stream.codes import PartitionCodes, decode, encode
 from driftline.stream.events import EventBatch, concat_batches
 
-#: the frontier when nothing may be released yet
-_NOTHING = NO_TIME
 #: how recent (wall-clock ms) an instance's last word must be for its partition to count as idle
 #: (instances say a caught-up partition is read to its end once a second)
 FRESH_MS = 3000.0
@@ -85,7 +83,7 @@ class StreamMerge:
         self.allowed_lateness_ms = allowed_lateness_ms
         self.idle_ms = idle_ms
         self.parts: dict[int, _Partition] = {p: _Partition(active_at=now_ms) for p in partitions}
-        self.frontier = _NOTHING
+        self.frontier = NO_TIME  # nothing may be released yet
         self.pending: list[PartitionCodes] = []
         #: partitions passed over as idle so far, and events that came behind the frontier
         self.skipped = 0

@@ -110,7 +110,6 @@ class StreamPlan:
     stream: str
     planned: list[PlannedDetector]
     prototypes: list[Detector]
-    dedupe_window: int
 
     def detectors(self) -> list[Detector]:
         """Fresh detectors of the plan (fitted on the reference file, when there is one)."""
@@ -137,7 +136,7 @@ def stream_plan(cfg: DriftlineConfig, targets: Sequence[Target]) -> StreamPlan:
         for p, detector in zip(planned, detectors):
             if p.target not in ("error", "messages"):  # the schema's reference: the first messages
                 detector.fit_reference(column(reference, p))  # type: ignore[attr-defined]
-    return StreamPlan(cfg.stream.name, planned, detectors, cfg.stream.dedupe_window)
+    return StreamPlan(cfg.stream.name, planned, detectors)
 
 
 def plan(cfg: DriftlineConfig) -> list[PlannedDetector]:

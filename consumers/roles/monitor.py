@@ -49,8 +49,7 @@ class MonitorRole(Role):
 
     def intake(self, partition: int) -> PartitionIntake:
         if partition not in self.intakes:
-            s = self.cfg.stream
-            self.intakes[partition] = PartitionIntake(partition, s.dedupe_window, s.allowed_lateness_ms)
+            self.intakes[partition] = PartitionIntake.of(self.cfg, partition)
         return self.intakes[partition]
 
     def checkpoint_key(self, tp: TopicPartition) -> str:
@@ -110,11 +109,8 @@ class MonitorRole(Role):
         sent = False
         for tp in self.consumer.assignment():
             if self._caught_up(tp) and time.monotonic() - self._heartbeat_at.get(tp.partition, 0.0) >= HEARTBEAT_SECONDS:
-                intake = self.intake(tp.partition)
-                empty = intake.admit(_empty(self.schema, tp.partition))[2]
-                empty.caught_up = True
-                empty.next_offset = self.next_offset.get(tp.partition, self.consumer.position(tp))
-                self._publish(empty)
+                offset = self.next_offset.get(tp.partition, self.consumer.position(tp))
+                self._publish(self.intake(tp.partition).heartbeat(offset))
                 sent = True
         if sent:
             self.outbox.flush()
@@ -128,7 +124,3 @@ class MonitorRole(Role):
         self.outbox.send(self.cfg.topics.codes, encode(codes), f"{codes.stream}/{codes.partition}".encode(), [])
         self._heartbeat_at[codes.partition] = time.monotonic()
 
-
-def _empty(schema: Any, partition: int) -> Any:
-    batch, _ = parse_events(schema, partition, [], [])
-    return batch
