@@ -47,12 +47,13 @@ class PartitionIntake:
         """The intake of ``partition`` by the stream's rules (``stream.dedupe_window``, ``allowed_lateness_ms``)."""
         return cls(partition, cfg.stream.dedupe_window, cfg.stream.allowed_lateness_ms)
 
-    def heartbeat(self, next_offset: int) -> PartitionCodes:
-        """The codes that say "read to its end, nothing new": the watermark and where it stands."""
+    def heartbeat(self, next_offset: int, caught_up: bool = True) -> PartitionCodes:
+        """The codes that say "read to its end, nothing new" (``caught_up``) or, when an instance
+        lets the partition go, "wait for its next owner": the watermark and where it stands."""
         empty = np.empty(0, dtype=np.int64)
         batch = EventBatch(self.partition, empty, [], empty.copy(), {}, {}, np.empty(0, dtype=object),
                            np.empty(0, dtype=object))
-        return PartitionCodes(self.partition, batch, max_ts=self.max_ts, caught_up=True, next_offset=next_offset)
+        return PartitionCodes(self.partition, batch, max_ts=self.max_ts, caught_up=caught_up, next_offset=next_offset)
 
     def admit(
         self, batch: EventBatch, rejects: Sequence[Reject] = ()

@@ -150,6 +150,9 @@ class Role:
     def idle(self) -> None:
         """A poll that brought nothing; the default does nothing."""
 
+    def stopping(self) -> None:
+        """The role stops (its clients still open): say what others must know; the default says nothing."""
+
     # -- state: a role with state restores it on assignment and saves it when due --------
 
     def restore(self, partitions: list[TopicPartition]) -> None:
@@ -196,6 +199,7 @@ class Role:
                     backoff = min(backoff * 2, RETRY_MAX_SECONDS)
             if self._healthy:
                 try:
+                    self.stopping()
                     self.save_state()
                 except (KafkaError, CheckpointError, OSError) as exc:
                     log.error("%s: final checkpoint failed (%s); a restart resumes from the previous one",

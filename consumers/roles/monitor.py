@@ -77,6 +77,22 @@ class MonitorRole(Role):
                                        state={"intake": self.intake(partition).state_dict()}, created_ms=now_ms()))
         self.checkpointed()
 
+    def on_revoked(self, partitions: list[TopicPartition]) -> None:
+        """A rebalance takes partitions away: tell the judge first that they are no longer read
+        to their end, so that it waits for their next owner instead of passing them over."""
+        if partitions and self._healthy:
+            self._let_go(partitions)
+        super().on_revoked(partitions)
+
+    def stopping(self) -> None:
+        self._let_go(list(self.consumer.assignment()))
+
+    def _let_go(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if tp.partition in self.next_offset:
+                self._publish(self.intake(tp.partition).heartbeat(self.next_offset[tp.partition], caught_up=False))
+        self.outbox.flush()
+
     def forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.intakes.pop(tp.partition, None)
