@@ -11,6 +11,7 @@ checkpoints), alternating, and prints events/s of each and their ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -19,10 +20,14 @@ import orjson
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.roles.runner import RoleRunner
 from driftline.consumers.topics import topic_configs, topic_partitions
+from driftline.stream.checkpoint import STATE_KEY_ENV
 from driftline.stream.kafka.broker import EmbeddedBroker
 from driftline.stream.kafka.clients import make_consumer, make_producer
 from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.synthetic import FEATURES, default_drifts, generate
+
+#: the roles sign their checkpoints on Kafka: the benchmark's own key unless one is set
+os.environ.setdefault(STATE_KEY_ENV, "driftline-benchmark-key-0123456789")
 
 
 def config(bootstrap: str, round_no: int) -> DriftlineConfig:

@@ -18,6 +18,7 @@ Three figures, side by side in one run (this machine is shared and noisy: read r
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,10 +32,11 @@ import yaml
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.backtest import judge_partitions
 from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.core.intake import PartitionIntake
-from driftline.consumers.core.merge import StreamMerge
+from driftline.consumers.core.order.intake import PartitionIntake
+from driftline.consumers.core.order.merge import StreamMerge
 from driftline.consumers.core.plan import monitor_plan
 from driftline.consumers.topics import topic_configs, topic_partitions
+from driftline.stream.checkpoint import STATE_KEY_ENV
 from driftline.stream.codes import decode, encode
 from driftline.stream.events import parse_events
 from driftline.stream.kafka.broker import EmbeddedBroker
@@ -42,6 +44,9 @@ from driftline.stream.kafka.clients import make_producer
 from driftline.stream.kafka.records import read_topic
 from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.synthetic import FEATURES, Drift, generate
+
+#: the roles sign their checkpoints on Kafka: the benchmark's own key unless one is set
+os.environ.setdefault(STATE_KEY_ENV, "driftline-benchmark-key-0123456789")
 
 PARTITIONS = 6
 SHIFT = Drift("income mean shift", "data_drift", "income", 40_000, "x1.5")

@@ -1,17 +1,25 @@
 """Snapshots of the online learner, to roll it back to before a drift.
 
-The learner takes a snapshot (a deep copy of its River pipeline, in memory) every ``every``
-trained events, labelled with the (partition, offset) of the last event it had learned; the
-newest ``keep`` are kept. :meth:`SnapshotRing.before` finds the newest snapshot taken before a
-drift began on that partition.
+The learner takes a snapshot (its River pipeline, pickled) every ``every`` trained events,
+labelled with the newest offset it had learned on each partition; the newest ``keep`` are
+kept, and the oldest give way while they hold more than ``max_bytes`` together.
+:meth:`SnapshotRing.before` finds the newest snapshot that had learned nothing from a
+partition at or after the offset where a drift began on it.
+
+The ring survives a restart: :meth:`SnapshotRing.state_dict` and :meth:`SnapshotRing.blob`
+go into the learner's checkpoint (signed: the snapshots are unpickled on a rollback only).
 """
 
 from __future__ import annotations
 
-import copy
+import pickle
+import struct
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+#: the default bound on the snapshots' bytes together
+MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -19,29 +27,83 @@ class Snapshot:
     partition: int
     offset: int
     trained: int
-    pipeline: Any
+    #: the pipeline, pickled when the snapshot was taken
+    model: bytes
+    #: the newest offset learned on each partition when it was taken
+    learned: dict[int, int]
+
+    @property
+    def pipeline(self) -> Any:
+        """A fresh copy of the pipeline as it was (only from bytes driftline wrote: unpickling runs code)."""
+        return pickle.loads(self.model)  # noqa: S301 - taken by this learner, or from its signed checkpoint
 
 
 class SnapshotRing:
-    def __init__(self, every: int, keep: int):
+    def __init__(self, every: int, keep: int, max_bytes: int = MAX_BYTES):
         if every < 1 or keep < 1:
             raise ValueError("every and keep must be at least 1")
         self.every = every
+        self.max_bytes = max_bytes
         self._ring: deque[Snapshot] = deque(maxlen=keep)
+        self._learned: dict[int, int] = {}
 
     def maybe_take(self, pipeline: Any, partition: int, offset: int, trained: int) -> bool:
-        """Snapshot ``pipeline`` if ``trained`` is a multiple of ``every``; True if taken."""
+        """After learning ``(partition, offset)``: snapshot ``pipeline`` if ``trained`` is a
+        multiple of ``every``; True if taken."""
+        self._learned[partition] = max(offset, self._learned.get(partition, -1))
         if trained % self.every:
             return False
-        self._ring.append(Snapshot(partition, offset, trained, copy.deepcopy(pipeline)))
+        model = pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+        self._ring.append(Snapshot(partition, offset, trained, model, dict(self._learned)))
+        while len(self._ring) > 1 and self.bytes > self.max_bytes:
+            self._ring.popleft()
         return True
 
     def before(self, partition: int, offset: int) -> Snapshot | None:
-        """The newest snapshot whose last learned event of ``partition`` precedes ``offset``."""
+        """The newest snapshot that had learned nothing of ``partition`` from ``offset`` on."""
         for snap in reversed(self._ring):
-            if snap.partition == partition and snap.offset < offset:
+            if snap.learned.get(partition, -1) < offset:
                 return snap
         return None
 
+    @property
+    def bytes(self) -> int:
+        return sum(len(s.model) for s in self._ring)
+
     def __len__(self) -> int:
         return len(self._ring)
+
+    # -- state: the ring in the learner's checkpoint --------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "learned": {str(p): o for p, o in self._learned.items()},
+            "snapshots": [[s.partition, s.offset, s.trained, len(s.model), {str(p): o for p, o in s.learned.items()}]
+                          for s in self._ring],
+        }
+
+    def blob(self) -> bytes:
+        return b"".join(s.model for s in self._ring)
+
+    def load_state_dict(self, state: dict[str, Any], blob: bytes) -> None:
+        self._learned = {int(p): int(o) for p, o in state["learned"].items()}
+        self._ring.clear()
+        at = 0
+        for partition, offset, trained, size, learned in state["snapshots"]:
+            model = blob[at:at + size]
+            at += size
+            self._ring.append(Snapshot(partition, offset, trained, model, {int(p): int(o) for p, o in learned.items()}))
+
+
+def pack(parts: list[bytes]) -> bytes:
+    """Several byte strings as one (a checkpoint has one blob): their lengths, then them."""
+    return struct.pack(f">I{len(parts)}Q", len(parts), *map(len, parts)) + b"".join(parts)
+
+
+def unpack(blob: bytes) -> list[bytes]:
+    (n,) = struct.unpack(">I", blob[:4])
+    sizes = struct.unpack(f">{n}Q", blob[4:4 + 8 * n])
+    out, at = [], 4 + 8 * n
+    for size in sizes:
+        out.append(blob[at:at + size])
+        at += size
+    return out

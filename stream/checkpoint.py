@@ -9,14 +9,20 @@ Two stores share one interface: :class:`KafkaCheckpointStore` keeps them on a co
 keyed by consumer group and partition, so that a role restarted on another machine finds
 them; :class:`FileCheckpointStore` keeps them in a local directory (atomic writes).
 
-The encoding is versioned and checked: ``DLCK`` + version byte + SHA-256 of the body + the
+The encoding is versioned and checked: ``DLCK`` + version byte + a 32-byte tag + the
 zlib-compressed body (JSON header, then an optional binary blob such as a pickled model).
-A checkpoint whose digest does not match is refused, never half-loaded.
+Version 2 (with a key) tags the body with HMAC-SHA256 under the state key
+(``DRIFTLINE_STATE_KEY``), so that nobody without the key can write a checkpoint a role
+accepts: the blob is unpickled only after the tag is verified. Version 1 (no key) carries a
+plain SHA-256 digest, which catches damage, not forgery; it is accepted only when no key is
+set, and the Kafka store (a topic others may write to) requires a key. A checkpoint whose tag
+does not match is refused, never half-loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import struct
 import tempfile
@@ -29,12 +35,38 @@ from typing import Any, Protocol
 import orjson
 from kafka import TopicPartition
 
-from driftline.stream.errors import CheckpointError, TopicReadError
+from driftline.stream.errors import CheckpointError, DriftlineError, TopicReadError
 from driftline.stream.kafka.clients import make_consumer, make_producer
 from driftline.stream.kafka.records import read_to_end
 
 MAGIC = b"DLCK"
-VERSION = 1
+#: 1: SHA-256 digest (no key); 2: HMAC-SHA256 under the state key
+UNSIGNED, SIGNED = 1, 2
+#: the environment variable that holds the key checkpoints are signed with
+STATE_KEY_ENV = "DRIFTLINE_STATE_KEY"
+#: the shortest key accepted (bytes)
+MIN_KEY_BYTES = 16
+
+
+class UntrustedCheckpoint(DriftlineError):
+    """A checkpoint not signed with this key (or signed, while no key is set): refused, never
+    unpickled. Not retried: the role stops and says what to do."""
+
+
+def state_key(required: bool = False) -> bytes | None:
+    """The checkpoint signing key from ``DRIFTLINE_STATE_KEY`` (None when unset and not required)."""
+    raw = os.environ.get(STATE_KEY_ENV, "")
+    if not raw:
+        if required:
+            raise DriftlineError(
+                f"checkpoints on Kafka must be signed: set {STATE_KEY_ENV} to a secret of at least {MIN_KEY_BYTES} "
+                f"characters (for example: export {STATE_KEY_ENV}=$(openssl rand -hex 32)), the same for every "
+                "driftline process of this deployment"
+            )
+        return None
+    if len(raw.encode()) < MIN_KEY_BYTES:
+        raise DriftlineError(f"{STATE_KEY_ENV} is too short: give at least {MIN_KEY_BYTES} characters")
+    return raw.encode()
 
 
 @dataclass
@@ -51,7 +83,8 @@ class Checkpoint:
         return self.offsets.get(topic, {}).get(partition)
 
 
-def encode(cp: Checkpoint) -> bytes:
+def encode(cp: Checkpoint, key: bytes | None = None) -> bytes:
+    """The checkpoint's bytes: signed with ``key`` (version 2), else with a SHA-256 digest."""
     header = orjson.dumps(
         {
             "key": cp.key,
@@ -64,16 +97,34 @@ def encode(cp: Checkpoint) -> bytes:
     )
     body = struct.pack(">I", len(header)) + header + cp.blob
     packed = zlib.compress(body, 1)
-    return MAGIC + bytes([VERSION]) + hashlib.sha256(packed).digest() + packed
+    if key is None:
+        return MAGIC + bytes([UNSIGNED]) + hashlib.sha256(packed).digest() + packed
+    return MAGIC + bytes([SIGNED]) + hmac.new(key, packed, hashlib.sha256).digest() + packed
 
 
-def decode(raw: bytes) -> Checkpoint:
+def decode(raw: bytes, key: bytes | None = None) -> Checkpoint:
+    """The checkpoint in ``raw``, its tag verified before anything in it is read: with ``key``,
+    only one signed with it; without, only an unsigned one (whose digest catches damage)."""
     if raw[:4] != MAGIC:
         raise CheckpointError("not a driftline checkpoint")
-    if raw[4] != VERSION:
-        raise CheckpointError(f"checkpoint version {raw[4]} is not supported (this driftline reads {VERSION})")
-    digest, packed = raw[5:37], raw[37:]
-    if hashlib.sha256(packed).digest() != digest:
+    version, tag, packed = raw[4], raw[5:37], raw[37:]
+    if version not in (UNSIGNED, SIGNED):
+        raise CheckpointError(f"checkpoint version {version} is not supported (this driftline reads 1 and 2)")
+    if key is not None and version == UNSIGNED:
+        raise UntrustedCheckpoint(
+            f"an unsigned checkpoint was found while {STATE_KEY_ENV} is set: refused, its state never loaded (it "
+            "was written without the key, or by someone without it); delete it from the checkpoint store to start "
+            "that role afresh"
+        )
+    if key is None and version == SIGNED:
+        raise UntrustedCheckpoint(f"a signed checkpoint was found: set {STATE_KEY_ENV} to the key it was signed with")
+    if version == SIGNED:
+        if not hmac.compare_digest(hmac.new(key or b"", packed, hashlib.sha256).digest(), tag):
+            raise UntrustedCheckpoint(
+                f"a checkpoint's signature does not match {STATE_KEY_ENV}: refused, its state never loaded (forged, "
+                "damaged, or signed with another key); set the key the deployment uses, or delete the checkpoint"
+            )
+    elif hashlib.sha256(packed).digest() != tag:
         raise CheckpointError("checkpoint is corrupt (digest mismatch)")
     body = zlib.decompress(packed)
     (size,) = struct.unpack(">I", body[:4])
@@ -101,9 +152,10 @@ class CheckpointStore(Protocol):
 class FileCheckpointStore:
     """One file per key in ``directory``, replaced atomically (write, fsync, rename)."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, key: bytes | None = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.key = key
 
     def _path(self, key: str) -> Path:
         return self.directory / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".ckpt")
@@ -113,7 +165,7 @@ class FileCheckpointStore:
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(encode(cp))
+                fh.write(encode(cp, self.key))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
@@ -125,16 +177,20 @@ class FileCheckpointStore:
         path = self._path(key)
         if not path.exists():
             return None
-        return decode(path.read_bytes())
+        return decode(path.read_bytes(), self.key)
 
     def close(self) -> None:
         pass
 
 
 class KafkaCheckpointStore:
-    """Checkpoints on a compacted topic, keyed by ``key``; the latest record per key wins."""
+    """Checkpoints on a compacted topic, keyed by ``key``; the latest record per key wins.
+    Anyone who can write to the topic could write a checkpoint, so they are signed: ``key``
+    (default: ``DRIFTLINE_STATE_KEY``) is required."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, client: dict[str, Any] | None = None):
+    def __init__(self, bootstrap_servers: str, topic: str, client: dict[str, Any] | None = None,
+                 key: bytes | None = None):
+        self.key = key if key is not None else state_key(required=True)
         self.topic = topic
         self._producer = make_producer(bootstrap_servers, client=client, compression_type=None)
         self._reader = make_consumer(bootstrap_servers, group_id=None, client=client)
@@ -148,7 +204,7 @@ class KafkaCheckpointStore:
         self._lock = threading.Lock()
 
     def save(self, cp: Checkpoint) -> None:
-        raw = encode(cp)
+        raw = encode(cp, self.key)
         try:
             self._producer.send(self.topic, key=cp.key.encode(), value=raw).get(timeout=30)
         except Exception as exc:
@@ -160,7 +216,7 @@ class KafkaCheckpointStore:
         with self._lock:
             self._catch_up()
             raw = self._latest.get(key)
-        return None if raw is None else decode(raw)
+        return None if raw is None else decode(raw, self.key)
 
     def _catch_up(self) -> None:
         try:

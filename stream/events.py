@@ -391,20 +391,29 @@ def _timestamp(value: Any) -> int | None:
 
 def parse_label_messages(
     partition: int, offsets: Sequence[int], values: Sequence[bytes | None], id_field: str, label_field: str,
-    label_type: str | None,
-) -> tuple[list[tuple[str, Any, int]], list[Reject]]:
-    """Late labels ``{"id": ..., "label": ...}``: (event id, label, offset) or a reject."""
+    label_type: str | None, ts_field: str | None = "ts",
+) -> tuple[list[tuple[str, Any, int, int]], list[Reject]]:
+    """Late labels ``{"id": ..., "label": ..., "ts": ...}``: (event id, label, offset, label time)
+    or a reject. The label's time is when it became known; it places the label in the
+    learner's order, so a label without one is turned away (``ts_field=None``: not read, 0)."""
     docs, rejects, kept = _decode(partition, offsets, values)
     out = []
     for doc, i in zip(docs, kept):
         the_id, why = event_id(doc.get(id_field))
         label = normalise_target(doc.get(label_field), label_type)
+        ts = _timestamp(doc.get(ts_field)) if ts_field is not None else 0
         if why:
             rejects.append(Reject(partition, offsets[i], values[i], f"label message: field {id_field!r} {why}"))
         elif label is None:
             rejects.append(
                 Reject(partition, offsets[i], values[i], f"label {doc.get(label_field)!r:.60} is not a valid {label_type} value")
             )
+        elif ts is None:
+            rejects.append(Reject(
+                partition, offsets[i], values[i],
+                f"label message: field {ts_field!r} must be the time the label became known (epoch milliseconds or "
+                f"ISO-8601), got {doc.get(ts_field)!r:.60}",
+            ))
         else:
-            out.append((the_id, label, offsets[i]))
+            out.append((the_id, label, offsets[i], ts))
     return out, rejects

@@ -73,3 +73,16 @@ def generate(n: int, drifts: list[Drift], seed: int = 7, start_ts: int = 1767225
             "prediction": int(prediction[i]),
             "label": int(label[i]),
         }
+
+
+def late_labels(events: list[dict[str, Any]], fraction: float, max_delay_ms: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Take the label off ``fraction`` of ``events`` (in place) and return them as label
+    messages ``{"id", "label", "ts"}``, each known 0 to ``max_delay_ms`` after its event, in
+    the order they became known (out of the events' order): a ``labels`` topic."""
+    rng = np.random.default_rng(seed)
+    labels = []
+    for e in events:
+        if rng.random() < fraction:
+            labels.append({"id": e["id"], "label": e.pop("label"), "ts": e["ts"] + int(rng.integers(0, max_delay_ms))})
+    labels.sort(key=lambda lab: lab["ts"])
+    return labels

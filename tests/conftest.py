@@ -24,6 +24,9 @@ from driftline.stream.kafka.broker import EmbeddedBroker
 from driftline.stream.kafka.topics import ensure_topics
 
 BOOTSTRAP_ENV = "DRIFTLINE_TEST_BOOTSTRAP"
+
+#: checkpoints on Kafka are signed: the tests' roles, in process and as child processes, share one key
+os.environ.setdefault("DRIFTLINE_STATE_KEY", "driftline-tests-" + uuid.uuid4().hex)
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"  # testcontainers' KRaft-capable default
 
 #: Consumer settings for tests. A group join waits for the rebalance delay, and

@@ -22,9 +22,9 @@ from river import linear_model
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.core.intake import PartitionIntake
+from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.learner import LearnerCore
-from driftline.consumers.core.merge import StreamMerge
+from driftline.consumers.core.order.merge import StreamMerge
 from driftline.consumers.core.plan import learner_plan, monitor_plan
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.checkpoint import decode as decode_checkpoint
@@ -199,11 +199,19 @@ def streams(draw: Any, cfg: DriftlineConfig, max_events: int = 120, min_events: 
     for i, doc in enumerate(docs):
         if "label" in doc or "<bytes>" in doc or draw(st.integers(0, 3)) == 0:
             continue
-        labels.append(dumps({"id": doc.get(schema.id_field), "label": _value(draw, "target", schema.label_type)}))
+        labels.append(dumps({"id": doc.get(schema.id_field), "label": _value(draw, "target", schema.label_type),
+                             "ts": _label_time(draw, i)}))
     for _ in range(draw(st.integers(0, 5))):  # labels of no event, twice, or of another type
         labels.append(dumps({"id": draw(st.one_of(st.sampled_from(["ghost", "e0", 0]), hostile_values())),
-                             "label": _value(draw, "target", schema.label_type)}))
+                             "label": _value(draw, "target", schema.label_type), "ts": _label_time(draw, n)}))
     return [encode(d) for d in docs], draw(st.permutations(labels))
+
+
+def _label_time(draw: Any, index: int) -> Any:
+    """When a label became known: mostly a while after its event, sometimes absent or hostile."""
+    if draw(st.integers(0, 9)) < 8:
+        return T0 + index * 1000 + draw(st.integers(0, 200_000))
+    return draw(st.one_of(st.just(None), hostile_values()))
 
 
 def chunked(draw: Any, items: Sequence[Any]) -> list[list[Any]]:
@@ -305,31 +313,36 @@ class LearnerLedger:
 
 
 def learner_run(cfg: DriftlineConfig, steps: list[tuple[str, list[bytes]]]) -> LearnerLedger:
-    """The live learner's steps: ("events", poll) and ("labels", poll) in the order given."""
+    """The live learner's steps: ("events", poll) and ("labels", poll) in the order given, each
+    poll followed by the steps it allows; at the end, every step what came allows."""
     schema = stream_schema(cfg)
-    core = LearnerCore(cfg, learner_plan(cfg), live=False)
+    core = LearnerCore(cfg, learner_plan(cfg), live=False, label_partitions=[0])
     out = LearnerLedger(core=core)
     offsets = {"events": 0, "labels": 0}
+
+    def took(outcome: Any) -> None:
+        out.unusable += outcome.unusable
+        out.alerts += outcome.alerts
+        out.expired_labels += len(outcome.turned_labels)
+
     for topic, raws in steps:
         first = offsets[topic]
         offsets[topic] += len(raws)
         numbers = list(range(first, first + len(raws)))
         if topic == "events":
             batch, rejects = parse_events(schema, 0, numbers, raws)
-            batch, duplicates = core.admit(batch)
+            duplicates = {r.offset for r in core.add_events(batch)}
             out.invalid += len(rejects)
             out.duplicates += len(duplicates)
-            out.admitted += len(batch)
-            out.inline_labelled += sum(v is not None for v in batch.label)
-            outcome = core.process_events(batch)
+            out.admitted += len(batch) - len(duplicates)
+            out.inline_labelled += sum(v is not None for v, o in zip(batch.label, batch.offsets) if o not in duplicates)
         else:
             parsed, rejects = parse_label_messages(0, numbers, raws, schema.id_field, "label", schema.label_type)
             out.labels_dead += rejects
             out.labels_valid += len(parsed)
-            outcome = core.process_labels(parsed)
-            out.expired_labels += len(outcome.expired_labels)
-        out.unusable += outcome.unusable
-        out.alerts += outcome.alerts
+            core.add_labels(0, parsed)
+        took(core.step())
+    took(core.step(flush=True))
     return out
 
 
@@ -340,9 +353,12 @@ def assert_learner_accounts(run: LearnerLedger) -> None:
     assert core is not None
     scored = core.learner.seen
     assert len(run.unusable) == core.unusable
-    assert scored + core.unusable + core.pending + core.expired_events == run.admitted, (
-        scored, core.unusable, core.pending, core.expired_events, run.admitted)
-    used = scored + core.unusable - run.inline_labelled  # events that were scored with a label message
+    waiting = len(core.order.waiting) - core.pending  # labelled, their learning time not yet reached
+    done = scored + core.unusable + core.sampled_out
+    assert done + core.pending + waiting + core.expired_events + core.late_events == run.admitted, (
+        scored, core.unusable, core.pending, waiting, core.expired_events, core.late_events, run.admitted)
+    joined = sum(e.label_offset >= 0 for e in core.order.waiting.values())
+    used = done - run.inline_labelled  # events that were scored (or sampled out) with a label message
     assert used >= 0
-    assert used + len(core._orphans) + run.expired_labels == run.labels_valid, (
-        used, len(core._orphans), run.expired_labels, run.labels_valid)
+    assert used + joined + len(core.order.orphans) + run.expired_labels == run.labels_valid, (
+        used, joined, len(core.order.orphans), run.expired_labels, run.labels_valid)

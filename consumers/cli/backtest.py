@@ -1,4 +1,4 @@
-"""``driftline backtest CONFIG --input FILE --output ALERTS.jsonl [--report R.html] [--rejects R.jsonl]``.
+"""``driftline backtest CONFIG --input FILE [--labels FILE] --output ALERTS.jsonl [--report R.html] [--rejects R.jsonl]``.
 
 Everything is checked before the backtest starts: the configuration, that the input can be
 read, and that each output's directory exists and no output is the input. The alerts are
@@ -37,6 +37,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("backtest", help="run the detectors over a JSONL/CSV/Parquet file")
     p.add_argument("config")
     p.add_argument("--input", required=True, help="events: .jsonl (or .json, .ndjson), .csv or .parquet")
+    p.add_argument("--labels", help="labels that arrive on their own, as on the labels topic: one "
+                                    '{"id": ..., "label": ..., "ts": <when it became known>} per line (or CSV, Parquet)')
     p.add_argument("--output", required=True, help="the alerts, one JSON per line (written whole at the end)")
     p.add_argument("--report", help="also write an HTML drift report to this file")
     p.add_argument("--rejects", metavar="FILE",
@@ -48,10 +50,17 @@ def register(sub: Any) -> None:
 def cmd_backtest(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     kind = check_readable(args.input)
+    inputs = [args.input, args.config]
+    if args.labels:
+        check_readable(args.labels)
+        if cfg.stream.label is None or not cfg.learner.enabled:
+            raise InputError(f"--labels {args.labels}: the configuration has no learner to use them",
+                             hint="declare stream.label (and keep learner.enabled) or leave --labels out")
+        inputs.append(args.labels)
     outputs = {"--output": args.output, "--report": args.report, "--rejects": args.rejects}
     for option, path in outputs.items():
         if path:
-            check_output(path, option, [args.input, args.config])
+            check_output(path, option, inputs)
     check_distinct(outputs)
     word = "line" if kind == "jsonl" else "row"
 
@@ -61,7 +70,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     try:
         with output.open() as out:
             result = backtest(cfg, args.input, out, chunk_size=1000 if args.report else 5000,
-                              on_chunk=recorder.backtest_chunk if recorder else None)
+                              on_chunk=recorder.backtest_chunk if recorder else None, labels=args.labels)
     except KeyboardInterrupt:
         partial = output.keep_partial()
         print(f"driftline backtest: interrupted; the alerts found so far are in {partial} (partial), "
@@ -85,6 +94,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.rejects:
         write_rejects(args.rejects, result)
     unusable = f"; {len(result.unusable)} events the learner could not use" if result.unusable else ""
+    if args.labels:
+        unusable += f"; {result.labels} labels read, {len(result.label_rejects)} turned away"
     print(
         f"{result.events} events in {seconds:.2f} s ({result.events / max(seconds, 1e-9):,.0f} events/s): "
         f"{len(result.alerts)} alerts written to {args.output}; {len(result.rejects)} unreadable {word}s; "
@@ -99,13 +110,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def _all_rejects(result: BacktestResult) -> list[tuple[str, Reject]]:
     rows = [("read", r) for r in result.rejects] + [("learner", r) for r in result.unusable]
-    return sorted(rows, key=lambda row: row[1].offset)
+    return sorted(rows, key=lambda row: row[1].offset) + [("labels", r) for r in sorted(result.label_rejects,
+                                                                                        key=lambda r: r.offset)]
 
 
 def _show_rejects(result: BacktestResult, word: str, rejects_file: str | None) -> None:
     rows = _all_rejects(result)
     for stage, reject in rows[:SHOWN_REJECTS]:
-        what = "" if stage == "read" else " (the learner could not use it)"
+        what = {"read": "", "learner": " (the learner could not use it)", "labels": " of the labels file"}[stage]
         print(f"  {word} {reject.offset + 1}{what}: {reject.error}", file=sys.stderr)
     if len(rows) > SHOWN_REJECTS:
         where = f"all of them are in {rejects_file}" if rejects_file else "--rejects FILE writes all of them"
@@ -114,8 +126,9 @@ def _show_rejects(result: BacktestResult, word: str, rejects_file: str | None) -
 
 def write_rejects(path: str | Path, result: BacktestResult) -> Path:
     """Every reject as one JSON line: ``line`` (1-based; a CSV's or Parquet's data row), ``reason``,
-    ``stage`` (``read``: unreadable or a duplicate; ``learner``: the model could not use it) and
-    the start of the ``raw`` text."""
+    ``stage`` (``read``: unreadable or a duplicate; ``learner``: the model could not use it;
+    ``labels``: a line of the labels file, unreadable or joined to no event) and the start of
+    the ``raw`` text."""
     def lines() -> Any:
         for stage, reject in _all_rejects(result):
             raw = (reject.raw or b"").decode("utf-8", errors="replace")

@@ -8,6 +8,8 @@ actions roles, shows progress, and ends with what was detected, when, and what w
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
 import tempfile
 import time
@@ -27,6 +29,7 @@ from driftline.consumers.observe.report.page import write_report
 from driftline.consumers.observe.telemetry import RoleTelemetry
 from driftline.consumers.roles.runner import RoleRunner
 from driftline.consumers.topics import read_actions, read_alerts, topic_partitions
+from driftline.stream.checkpoint import STATE_KEY_ENV
 from driftline.stream.kafka.broker import EmbeddedBroker
 from driftline.stream.kafka.clients import make_producer
 from driftline.stream.kafka.topics import ensure_topics
@@ -135,6 +138,8 @@ def run_demo(
     drifts = default_drifts(events)
     say: Callable[[str], None] = lambda text: print(text, file=out, flush=True)  # noqa: E731
     say(f"driftline demo: {events} synthetic events, drifts injected at " + ", ".join(f"{d.name} @ {d.at}" for d in drifts))
+    # the demo's checkpoints live on its own throw-away broker: a key of its own signs them
+    os.environ.setdefault(STATE_KEY_ENV, secrets.token_hex(32))
     with EmbeddedBroker() as broker:
         bootstrap = broker.bootstrap_servers
         say(f"embedded broker on {bootstrap}")
@@ -170,20 +175,22 @@ def _produce(cfg: DriftlineConfig, bootstrap: str, n: int, drifts: list[Drift], 
     producer = make_producer(bootstrap, linger_ms=20)
     t0 = time.monotonic()
     last = t0
-    late_labels: list[tuple[int, bytes]] = []
+    late_labels: list[tuple[int, str, int]] = []  # (sent after event, id, label)
     sent = 0
+    ts = 0
     try:
         for i, event in enumerate(generate(n, drifts)):
             if i % 997 == 500 and i // 997 < len(MALFORMED):
                 producer.send(cfg.topics.events, MALFORMED[i // 997])
                 sent += 1
             if (i * 7919) % 100 < late * 100:
-                label = event.pop("label")
-                late_labels.append((i + 50, orjson.dumps({"id": event["id"], "label": label, "ts": event["ts"]})))
+                late_labels.append((i + 50, event["id"], event.pop("label")))
             producer.send(cfg.topics.events, orjson.dumps(event), key=event["id"].encode())
             sent += 1
-            while late_labels and late_labels[0][0] <= i:
-                producer.send(cfg.topics.labels, late_labels.pop(0)[1])
+            ts = event["ts"]
+            while late_labels and late_labels[0][0] <= i:  # a label's ts: when it became known
+                _, event_id, label = late_labels.pop(0)
+                producer.send(cfg.topics.labels, orjson.dumps({"id": event_id, "label": label, "ts": ts}))
             if i % 500 == 0:
                 ahead = i / rate - (time.monotonic() - t0)
                 if ahead > 0:
@@ -193,8 +200,8 @@ def _produce(cfg: DriftlineConfig, bootstrap: str, n: int, drifts: list[Drift], 
                     _progress(runner, i, say)
                 if runner.stop.is_set():
                     break
-        for _, value in late_labels:
-            producer.send(cfg.topics.labels, value)
+        for _, event_id, label in late_labels:
+            producer.send(cfg.topics.labels, orjson.dumps({"id": event_id, "label": label, "ts": ts}))
         producer.flush()
     finally:
         producer.close()

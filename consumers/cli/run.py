@@ -15,6 +15,7 @@ from driftline.consumers.errors import RoleFailed
 from driftline.consumers.observe.telemetry import RoleTelemetry
 from driftline.consumers.roles.runner import RoleRunner
 from driftline.consumers.topics import connected
+from driftline.stream.checkpoint import state_key
 from driftline.stream.kafka.broker import run_broker_foreground
 
 log = logging.getLogger("driftline")
@@ -56,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         cfg = cfg.model_copy(update={"metrics": cfg.metrics.model_copy(update={"port": args.metrics_port})})
     roles = ["monitor", "learner", "actions"] if args.role == "all" else [args.role]
+    state_key(required=cfg.checkpoint.store == "kafka")  # before any role starts: one line if it is missing
     with connected(cfg) as bootstrap:
         runner = RoleRunner(cfg, bootstrap, roles, observer=RoleTelemetry)
         _stop_on_signals(runner.stop)

@@ -183,6 +183,9 @@ class LearnerConfig(_Model):
     #: train on an event only after the monitor has judged it (committed past it), so that a
     #: quarantine that the monitor's alert calls for is applied before anything is learned
     wait_for_monitor: bool = True
+    #: the share of labelled events scored and learned from, chosen by a hash of their id (the
+    #: same events live and in backtest); the others are counted, never scored
+    sample: float = Field(default=1.0, gt=0.0, le=1.0)
 
     @field_validator("model", "preprocessing")
     @classmethod
@@ -271,6 +274,8 @@ class ModelsConfig(_Model):
     #: the online learner keeps a snapshot every so many trained events, to roll back to
     online_snapshot_every: int = Field(default=500, ge=1)
     online_snapshots_kept: int = Field(default=40, ge=1)
+    #: the online snapshots' bytes together (pickled; kept in the learner's checkpoint): the oldest give way
+    online_snapshots_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
 class MetricsConfig(_Model):

@@ -20,7 +20,7 @@ from driftline.stream.events import EventBatch
 from driftline.stream.messages import Alert, Position, Window, alert_id
 
 if TYPE_CHECKING:
-    from driftline.consumers.core.merge import Messages
+    from driftline.consumers.core.order.merge import Messages
     from driftline.consumers.core.plan import PlannedDetector, StreamPlan
 
 

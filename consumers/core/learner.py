@@ -1,16 +1,21 @@
 """The learner's core: join events with labels, learn test-then-train, watch the errors.
 
 Pure computation over parsed batches, shared by the learner role and ``driftline backtest``.
+Events and labels go into a :class:`~driftline.consumers.core.order.learning.LearningOrder`,
+which gives back their steps in an order fixed by the data (an event's arrival at its event
+time, its learning at ``max(event time, label time)``), so the model, its errors and the
+concept alerts are the same for any partitioning and any interleaving of the two topics'
+fetches, live and in backtest.
+
 Quarantined events are still predicted and scored (the error stream stays honest) but never
-learned from. Concept-drift detectors see the errors one event at a time, in learning order,
-so that a concept-drift alert that calls for a quarantine takes effect at the very next event,
-live and in backtest alike.
+learned from. Concept-drift detectors see the errors one step at a time, in learning order,
+so that a concept-drift alert that calls for a quarantine takes effect at the very next step.
 """
 
 from __future__ import annotations
 
-import copy
-from collections import OrderedDict
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +24,13 @@ import orjson
 
 from driftline.consumers.config.model import ComponentSpec, DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.core.intake import PartitionIntake
+from driftline.consumers.core.order.intake import PartitionIntake
+from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder, Turned, WaitingEvent
 from driftline.consumers.core.policies import quarantines
 from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
 from driftline.learners.errors import UnusableEvent
 from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
-from driftline.learners.snapshots import SnapshotRing
+from driftline.learners.snapshots import SnapshotRing, pack, unpack
 from driftline.stream.events import EventBatch, Reject
 from driftline.stream.messages import Alert
 
@@ -33,24 +39,35 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class _Pending:
-    x: dict[str, Any]
+class HeldEvent:
+    """An event a quarantine holds: the message as it came, for the quarantine topic."""
+
     partition: int
     offset: int
-    ts: int
-    held: bool
+    raw: bytes | None
+    key: bytes | None
+    headers: list[tuple[str, bytes]] | None
+    quarantine: Quarantine
 
 
 @dataclass
 class LearnOutcome:
     alerts: list[Alert] = field(default_factory=list)
-    #: labels that waited for their event longer than the limit: (event id, label, partition, offset)
-    expired_labels: list[tuple[str, Any, int, int]] = field(default_factory=list)
-    #: (index in the batch, the quarantine holding it)
-    held: list[tuple[int, Quarantine]] = field(default_factory=list)
+    #: labels no event will join (a duplicate, late, or no event in time): the role dead-letters them
+    turned_labels: list[tuple[Label, str]] = field(default_factory=list)
+    held: list[HeldEvent] = field(default_factory=list)
+    #: steps taken (arrivals and learnings)
+    steps: int = 0
     #: labelled events the model could not use (partition, offset, the event as the learner saw
     #: it, why): not scored, not learned from; the role dead-letters them
     unusable: list[Reject] = field(default_factory=list)
+
+
+def in_sample(event_id: str, share: float) -> bool:
+    """Whether ``event_id`` is among ``share`` of all ids: a hash of the id alone (BLAKE2b), so
+    the same events on any partitioning, live and in backtest."""
+    h = int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
+    return h < share * 2**64
 
 
 def estimator_spec(item: str | ComponentSpec) -> EstimatorSpec:
@@ -60,7 +77,14 @@ def estimator_spec(item: str | ComponentSpec) -> EstimatorSpec:
 
 
 class LearnerCore:
-    def __init__(self, cfg: DriftlineConfig, plan: StreamPlan, *, live: bool = True):
+    """One stream's online model, its joins and its concept detectors.
+
+    Feed it with :meth:`add_events` and :meth:`add_labels` (and :meth:`heard` for polls that
+    brought nothing), then :meth:`step` to take every step the frontier allows.
+    """
+
+    def __init__(self, cfg: DriftlineConfig, plan: StreamPlan, *, live: bool = True,
+                 event_partitions: Sequence[int] = (0,), label_partitions: Sequence[int] = (), now_ms: float = 0.0):
         if cfg.stream.label is None:
             raise ValueError("the learner needs stream.label to be declared")
         self.cfg = cfg
@@ -68,7 +92,8 @@ class LearnerCore:
         #: the concept detectors' plan (the role builds it once and shares it across restores)
         self.plan = plan
         self.book = QuarantineBook()
-        self.snapshots = SnapshotRing(cfg.models.online_snapshot_every, cfg.models.online_snapshots_kept)
+        self.snapshots = SnapshotRing(cfg.models.online_snapshot_every, cfg.models.online_snapshots_kept,
+                                      cfg.models.online_snapshots_max_bytes)
         self.replayed_offsets: list[tuple[int, int]] = []
         pipeline = build_pipeline(
             estimator_spec(cfg.learner.model),
@@ -78,17 +103,21 @@ class LearnerCore:
         )
         self.learner = PrequentialLearner(pipeline, cfg.stream.label.type, cfg.learner.metric_window)
         self.engines: dict[int, DriftEngine] = {}
-        self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        self._orphans: OrderedDict[str, Any] = OrderedDict()
-        self._orphan_pos: dict[str, tuple[int, int]] = {}
+        s = cfg.stream
+        self.order = LearningOrder(event_partitions, label_partitions, s.allowed_lateness_ms, s.idle_partition_ms,
+                                   cfg.learner.max_pending_age_ms, cfg.learner.max_pending, now_ms)
+        self.sample = cfg.learner.sample
+        #: labelled events outside ``learner.sample``: neither scored nor learned from
+        self.sampled_out = 0
         self.expired_events = 0
         self.expired_labels = 0
+        self.late_events = 0
         self.duplicates = 0
         self._intakes: dict[int, PartitionIntake] = {}
-        self._newest_ts = -(2**62)
         #: labelled events the model could not use, in all, and those not yet handed out
         self.unusable = 0
         self._unusable: list[Reject] = []
+        self._turned: list[tuple[Label, str]] = []
 
     def engine(self) -> DriftEngine:
         """The stream's concept detectors (one judgement for the stream; key 0 in ``engines``)."""
@@ -104,102 +133,115 @@ class LearnerCore:
                 self.book.start(alert.alert_id, alert.position.partition, alert.position.offset, reason,
                                 alert.position.ts)
 
-    def admit(self, batch: EventBatch) -> tuple[EventBatch, list[Reject]]:
-        """The batch without duplicates and late events, by the monitor's rules
-        (:mod:`.intake`): the learner learns what the judge judges."""
-        batch, dropped, _ = self._intake(batch.partition).admit(batch)
+    # -- taking in ---------------------------------------------------------------------
+    def add_events(self, batch: EventBatch, *, caught_up: bool = False, now_ms: float = 0.0,
+                   headers: Mapping[int, list[tuple[str, bytes]]] | None = None) -> list[Reject]:
+        """One poll of an ``events`` partition (``headers``: the messages' headers by offset, kept
+        for the quarantine topic). Duplicates and late events are turned away by the monitor's
+        rules (:mod:`.order.intake`: the learner learns what the judge judges) and returned (the
+        monitor dead-letters them)."""
+        intake = self._intake(batch.partition)
+        batch, dropped, _ = intake.admit(batch)
         self.duplicates += len(dropped)
-        return batch, dropped
+        raw = batch.raw if len(batch.raw) == len(batch) else None
+        keys = batch.keys if len(batch.keys) == len(batch) else None
+        events = (
+            WaitingEvent(event_id, batch.feature_rows(i), batch.partition, int(batch.offsets[i]), int(batch.ts[i]),
+                         raw[i] if raw is not None else None, keys[i] if keys is not None else None,
+                         headers.get(int(batch.offsets[i])) if headers else None, batch.label[i],
+                         int(batch.ts[i]) if batch.label[i] is not None else -(2**62))
+            for i, event_id in enumerate(batch.ids)
+        )
+        turned = Turned([])
+        self.order.add_events(batch.partition, events, intake.max_ts, caught_up, now_ms, turned)
+        self._count(turned)
+        return dropped
+
+    def add_labels(self, partition: int, labels: Sequence[tuple[str, Any, int, int]], *, caught_up: bool = False,
+                   now_ms: float = 0.0) -> None:
+        """One poll of a ``labels`` partition: (event id, label, offset, label time) in its order."""
+        turned = Turned([])
+        self.order.add_labels(partition, (Label(i, y, ts, partition, o) for i, y, o, ts in labels), caught_up,
+                              now_ms, turned)
+        self._count(turned)
+
+    def heard(self, topic: str, partition: int, caught_up: bool, now_ms: float) -> None:
+        """A poll that brought nothing from ``topic``'s partition (``"events"`` or ``"labels"``)."""
+        self.order.heard(topic, partition, caught_up, now_ms)
+
+    def _count(self, turned: Turned) -> None:
+        self.expired_events += turned.expired_events
+        self.late_events += turned.late_events
+        self.expired_labels += len(turned.labels)
+        self._turned += turned.labels
 
     def _intake(self, partition: int) -> PartitionIntake:
         if partition not in self._intakes:
             self._intakes[partition] = PartitionIntake.of(self.cfg, partition)
         return self._intakes[partition]
 
+    # -- the steps ---------------------------------------------------------------------
+    def step(self, now_ms: float = 0.0, judged_to: int | None = None, flush: bool = False) -> LearnOutcome:
+        """Take every step before the frontier (``judged_to``: the judge's, live), in order."""
+        out = LearnOutcome()
+        self.order.advance(now_ms, flush)
+        for kind, event in self.order.steps(judged_to):
+            out.steps += 1
+            if kind == ARRIVE:
+                self._hold(event, out)
+                continue
+            self._hold(event, out)  # a quarantine opened since it arrived (a concept alert's) holds it too
+            out.alerts += self._learn(event, event.held is None)
+        turned = Turned([])
+        self.order.expire(turned)
+        self._count(turned)
+        out.turned_labels, self._turned = self._turned, []
+        out.unusable = self.take_unusable()
+        return out
+
     def process_events(self, batch: EventBatch) -> LearnOutcome:
-        out = LearnOutcome()
-        for i, event_id in enumerate(batch.ids):
-            offset, partition, ts = int(batch.offsets[i]), batch.partition_of(i), int(batch.ts[i])
-            q = self.book.holding(partition, offset, ts)
-            if q is not None:
-                q.held += 1
-                out.held.append((i, q))
-            x = batch.feature_rows(i)
-            y = batch.label[i]
-            if y is None:
-                y = self._orphans.pop(event_id, None)
-                self._orphan_pos.pop(event_id, None)
-            if y is None:
-                if self._pending.pop(event_id, None) is not None:  # the same id again (dedupe off or
-                    self.expired_events += 1  # past its window): the earlier event gives way, counted
-                self._pending[event_id] = _Pending(x, partition, offset, ts, q is not None)
-                if len(self._pending) > self.cfg.learner.max_pending:
-                    self._pending.popitem(last=False)
-                    self.expired_events += 1
-                continue
-            out.alerts += self._learn(x, y, event_id, partition, offset, ts, q is None)
-        if len(batch):
-            self._expire_by_age(int(batch.ts.max()))
-        out.unusable = self.take_unusable()
-        return out
+        """A whole batch in and every step it allows out (backtest-style: what is seen is all there is)."""
+        self.add_events(batch)
+        return self.step(flush=True)
 
-    def _expire_by_age(self, newest_ts: int) -> None:
-        """Events older (in event time) than ``learner.max_pending_age_ms`` stop waiting: counted."""
-        max_age = self.cfg.learner.max_pending_age_ms
-        if max_age is None:
+    def _hold(self, event: WaitingEvent, out: LearnOutcome) -> None:
+        if event.held is not None:
             return
-        self._newest_ts = max(self._newest_ts, newest_ts)
-        horizon = self._newest_ts - max_age
-        while self._pending:
-            first = next(iter(self._pending.values()))
-            if first.ts >= horizon:
-                break
-            self._pending.popitem(last=False)
-            self.expired_events += 1
+        q = self.book.holding(event.partition, event.offset, event.ts)
+        if q is not None:
+            q.held += 1
+            event.held = q.alert_id
+            if not event.copied:
+                event.copied = True
+                out.held.append(HeldEvent(event.partition, event.offset, event.raw, event.key, event.headers, q))
 
-    def process_labels(self, labels: list[tuple[str, Any, int]], partition: int = 0) -> LearnOutcome:
-        """Late labels (event id, label, label offset), joined with the events waiting for them.
+    @property
+    def pending(self) -> int:
+        """Events waiting for their label."""
+        return self.order.pending
 
-        A label whose event has not come after ``learner.max_pending`` later labels is given
-        up on and returned in ``expired_labels`` (the role dead-letters it), never dropped.
-        """
-        out = LearnOutcome()
-        for event_id, label, offset in labels:
-            pending = self._pending.pop(event_id, None)
-            if pending is None:
-                if event_id in self._orphans:  # a second label before any event: the first gives way
-                    out.expired_labels.append((event_id, self._orphans.pop(event_id),
-                                               *self._orphan_pos.pop(event_id, (partition, -1))))
-                    self.expired_labels += 1
-                self._orphans[event_id] = label
-                self._orphan_pos[event_id] = (partition, offset)
-                if len(self._orphans) > self.cfg.learner.max_pending:
-                    old_id, old_label = self._orphans.popitem(last=False)
-                    old_partition, old_offset = self._orphan_pos.pop(old_id, (partition, -1))
-                    out.expired_labels.append((old_id, old_label, old_partition, old_offset))
-                    self.expired_labels += 1
-                continue
-            out.alerts += self._learn(pending.x, label, event_id, pending.partition, pending.offset, pending.ts,
-                                      not pending.held)
-        out.unusable = self.take_unusable()
-        return out
-
-    def _learn(self, x: dict[str, Any], y: Any, event_id: str, partition: int, offset: int, ts: int,
-               train: bool) -> list[Alert]:
+    def _learn(self, event: WaitingEvent, train: bool) -> list[Alert]:
+        if self.sample < 1.0 and not in_sample(event.event_id, self.sample):
+            self.sampled_out += 1
+            return []
+        x, y = event.x, event.label
         try:
             error = self.learner.step(x, y, train)
         except UnusableEvent as exc:  # counted and handed out to be routed, never fatal
-            self._route_unusable(partition, offset, x, y, str(exc))
+            inline = event.label_offset < 0  # else the message lacks the label: the event as the learner saw it
+            self._route_unusable(event.partition, event.offset, x, y, str(exc), event.raw if inline else None)
             return []
         if train:
-            self.snapshots.maybe_take(self.learner.pipeline, partition, offset, self.learner.trained)
+            self.snapshots.maybe_take(self.learner.pipeline, event.partition, event.offset, self.learner.trained)
         alerts = self.engine().process_errors(
-            np.array([error]), np.array([partition], dtype=np.int64), np.array([offset], dtype=np.int64),
-            np.array([ts], dtype=np.int64), [event_id], live=self.live,
+            np.array([error]), np.array([event.partition], dtype=np.int64), np.array([event.offset], dtype=np.int64),
+            np.array([event.ts], dtype=np.int64), [event.event_id], live=self.live,
         )
+        if self.sample < 1.0:
+            for alert in alerts:
+                alert.details["sample"] = self.sample  # judged on that share of the labelled events
         self.observe(alerts)
         return alerts
-
     def rollback_online(self, partition: int, before_offset: int) -> int | None:
         """Restore the newest snapshot from before ``before_offset``; the offset it was taken at.
 
@@ -213,7 +255,7 @@ class LearnerCore:
         snap = self.snapshots.before(partition, before_offset)
         if snap is None:
             return None
-        self.learner.pipeline = copy.deepcopy(snap.pipeline)
+        self.learner.pipeline = snap.pipeline
         for engine in self.engines.values():
             for detector in engine.detectors:  # the learner's engines hold its concept detectors only
                 detector.restore_reference()
@@ -224,11 +266,12 @@ class LearnerCore:
         n = 0
         for i, event_id in enumerate(batch.ids):
             offset = int(batch.offsets[i])
-            pending = self._pending.get(event_id)
-            if pending is not None:
-                pending.held = False  # its label is still to come: learned from then
+            waiting = self.order.waiting.get(event_id)
+            if waiting is not None and waiting.offset == offset and waiting.partition == batch.partition:
+                waiting.held = None  # not learned yet: learned from at its step
                 continue
-            y = batch.label[i] if batch.label[i] is not None else self._orphans.get(event_id)
+            orphan = self.order.orphans.get(event_id)
+            y = batch.label[i] if batch.label[i] is not None else (orphan.label if orphan is not None else None)
             if y is None:
                 continue
             try:
@@ -240,47 +283,49 @@ class LearnerCore:
             n += 1
         return n
 
-    def _route_unusable(self, partition: int, offset: int, x: dict[str, Any], y: Any, why: str) -> None:
+    def _route_unusable(self, partition: int, offset: int, x: dict[str, Any], y: Any, why: str,
+                        raw: bytes | None = None) -> None:
+        """Counted and kept for the role: the message as it came, else the event as the learner saw it."""
         self.unusable += 1
-        seen_as = orjson.dumps({"features": x, "label": y}, option=orjson.OPT_SERIALIZE_NUMPY)
-        self._unusable.append(Reject(partition, offset, seen_as, why))
+        if raw is None:
+            raw = orjson.dumps({"features": x, "label": y}, option=orjson.OPT_SERIALIZE_NUMPY)
+        self._unusable.append(Reject(partition, offset, raw, why))
 
     def take_unusable(self) -> list[Reject]:
         """The unusable events since the last call (``replay`` leaves them here for the role)."""
         out, self._unusable = self._unusable, []
         return out
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
+    def blob(self) -> bytes:
+        """The model and its rollback snapshots, pickled: the checkpoint's blob beside :meth:`state_dict`."""
+        return pack([self.learner.model_bytes(), self.snapshots.blob()])
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything but the model (see ``model_bytes``) and the quarantine book (rebuilt
-        from the alerts and action topics on start), as JSON-serialisable data."""
+        """Everything but the model and the snapshots' pipelines (see :meth:`blob`) and the
+        quarantine book (rebuilt from the alerts and action topics on start), as
+        JSON-serialisable data."""
         return {
+            "snapshots": self.snapshots.state_dict(),
             "learner": self.learner.state_dict(),
             "engines": {str(p): e.state_dict() for p, e in self.engines.items()},
-            "pending": [[k, v.x, v.partition, v.offset, v.ts, v.held] for k, v in self._pending.items()],
-            "orphans": [[k, v, *self._orphan_pos.get(k, (0, -1))] for k, v in self._orphans.items()],
-            "expired": [self.expired_events, self.expired_labels],
-            "duplicates": self.duplicates,
-            "newest_ts": self._newest_ts,
+            "order": self.order.state_dict(),
+            "counts": [self.expired_events, self.expired_labels, self.late_events, self.duplicates, self.sampled_out],
             "intakes": {str(p): r.state_dict() for p, r in self._intakes.items()},
         }
 
-    def load_state_dict(self, state: dict[str, Any], model: bytes | None) -> None:
+    def load_state_dict(self, state: dict[str, Any], blob: bytes | None, now_ms: float = 0.0) -> None:
+        """Restore what :meth:`state_dict` and :meth:`blob` saved (``blob``: verified bytes only)."""
+        model, snapshots = unpack(blob) if blob else (b"", b"")
         if model:
             self.learner.load_model_bytes(model)
+        self.snapshots.load_state_dict(state["snapshots"], snapshots)
         self.learner.load_state_dict(state["learner"])
         self.engines = {}
-        for partition, engine_state in state["engines"].items():
+        for engine_state in state["engines"].values():
             self.engine().load_state_dict(engine_state)
-        self._pending = OrderedDict((k, _Pending(x, p, o, t, h)) for k, x, p, o, t, h in state["pending"])
-        self._orphans = OrderedDict((k, v) for k, v, _, _ in state["orphans"])
-        self._orphan_pos = {k: (p, o) for k, _, p, o in state["orphans"]}
-        self.expired_events, self.expired_labels = state["expired"]
-        self.duplicates = state["duplicates"]
-        self._newest_ts = state["newest_ts"]
+        self.order.load_state_dict(state["order"], now_ms)
+        (self.expired_events, self.expired_labels, self.late_events, self.duplicates,
+         self.sampled_out) = state["counts"]
         self._intakes = {}
         for partition, intake_state in state["intakes"].items():
             self._intake(int(partition)).load_state_dict(intake_state)

@@ -98,5 +98,5 @@ class TrainingData:
         label = self.cfg.stream.label
         msgs = read_topic(self.bootstrap, self.cfg.topics.labels, client=self.cfg.kafka.client)
         parsed, _ = parse_label_messages(0, [m.offset for m in msgs], [m.value for m in msgs], self.cfg.stream.id_field,
-                                         label.field if label else "label", label.type if label else None)
-        return {event_id: value for event_id, value, _ in parsed}
+                                         label.field if label else "label", label.type if label else None, None)
+        return {event_id: value for event_id, value, _, _ in parsed}

@@ -3,7 +3,7 @@
 Every monitor instance runs a judge; the codes topic has one partition, so its consumer group
 gives it to exactly one of them at a time (another takes over after a crash or a rebalance,
 from the checkpoint). The judge merges the partitions' codes behind the watermark
-(:class:`~driftline.consumers.core.merge.StreamMerge`) and runs the stream's detectors
+(:class:`~driftline.consumers.core.order.merge.StreamMerge`) and runs the stream's detectors
 (:class:`~driftline.consumers.core.engine.DriftEngine`) over the events in event-time
 order: one reference for the stream (its first ``reference.first_n`` events in that order),
 one alert per detector per drift, ids from the firing event's id.
@@ -23,7 +23,7 @@ import orjson
 from kafka import TopicPartition
 
 from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.core.merge import Released, StreamMerge
+from driftline.consumers.core.order.merge import Released, StreamMerge
 from driftline.consumers.core.plan import monitor_plan
 from driftline.consumers.roles.loop import Role
 from driftline.stream.checkpoint import Checkpoint

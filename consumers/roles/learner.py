@@ -1,9 +1,12 @@
 """The learner role: online River model, test-then-train, concept drift on its errors.
 
-It reads ``events`` and ``labels``; it trains on an event only once the monitor has judged it
-(the monitor's committed offset is past it) and it has read every alert up to then, so a
-quarantine the policies call for holds every suspect event, live as in backtest. Held events
-are copied, value and key unchanged, to the quarantine topic with the alert that holds them.
+It reads every partition of ``events`` and ``labels`` (one learner per stream) and takes the
+steps of :class:`~driftline.consumers.core.order.learning.LearningOrder` in data order: an
+event's arrival once the stream's judge has judged past it (its frontier on the progress
+topic) and every alert up to then has been read, so a quarantine the policies call for holds
+every suspect event, live as in backtest; its learning once its label is in and both topics
+are past the learning time. Held events are copied, value, key and headers unchanged, to the
+quarantine topic with the alert that holds them.
 """
 
 from __future__ import annotations
@@ -18,16 +21,16 @@ import orjson
 from kafka import TopicPartition
 
 from driftline.consumers.config.model import stream_schema
-from driftline.consumers.core.intake import NO_TIME
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.order.intake import NO_TIME
 from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.roles.loop import Role
 from driftline.consumers.topics import held_events
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
-from driftline.stream.events import EventBatch, Reject, parse_events, parse_label_messages
+from driftline.stream.events import Reject, parse_events, parse_label_messages
 from driftline.stream.kafka.clients import make_consumer
-from driftline.stream.kafka.records import tail
+from driftline.stream.kafka.records import read_to_end, tail
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
 
 log = logging.getLogger("driftline")
@@ -40,9 +43,16 @@ class LearnerRole(Role):
         super().__init__(*args, **kwargs)
         self.schema = stream_schema(self.cfg)
         self.plan = learner_plan(self.cfg)
-        self.core = LearnerCore(self.cfg, self.plan, live=True)
+        self.event_partitions: list[int] = [0]
+        self.label_partitions: list[int] = []
+        self.core = self._new_core()
         self.next_offset: dict[TopicPartition, int] = {}
+        self.actions_done: dict[int, int] = {}
         self._stop = threading.Event()
+
+    def _new_core(self) -> LearnerCore:
+        return LearnerCore(self.cfg, self.plan, live=True, event_partitions=self.event_partitions,
+                           label_partitions=self.label_partitions, now_ms=now_ms())
 
     def topics(self) -> list[str]:
         return [self.cfg.topics.events, self.cfg.topics.labels]
@@ -51,11 +61,14 @@ class LearnerRole(Role):
 
     def restore(self, partitions: list[TopicPartition]) -> None:
         """Model, joins and detectors from the checkpoint; every partition seeks to its offset."""
-        self.core = LearnerCore(self.cfg, self.plan, live=True)
+        self.core = self._new_core()
         self.next_offset: dict[TopicPartition, int] = {}
+        self._reread_alerts()
         cp = self.store.load(self.group_id)
+        self.actions_done: dict[int, int] = {}
         if cp is not None:
-            self.core.load_state_dict(cp.state["core"], cp.blob)
+            self.core.load_state_dict(cp.state["core"], cp.blob, now_ms())
+            self.actions_done = {int(p): int(o) for p, o in cp.state.get("actions_done", {}).items()}
         for tp in partitions:  # inside the rebalance callback: no blocking call on the consumer
             offset = cp.offset(tp.topic, tp.partition) if cp is not None else None
             if offset is not None:
@@ -72,8 +85,9 @@ class LearnerRole(Role):
             Checkpoint(
                 key=self.group_id,
                 offsets=offsets,
-                state={"core": self.core.state_dict()},
-                blob=self.core.learner.model_bytes(),
+                state={"core": self.core.state_dict(),
+                       "actions_done": {str(p): o for p, o in getattr(self, "actions_done", {}).items()}},
+                blob=self.core.blob(),
                 created_ms=now_ms(),
             )
         )
@@ -81,8 +95,15 @@ class LearnerRole(Role):
 
     def forget(self, partitions: list[TopicPartition]) -> None:
         if partitions:
-            self.core = LearnerCore(self.cfg, self.plan, live=True)
+            self.core = self._new_core()
             self.next_offset = {}
+            self._reread_alerts()
+
+    def _reread_alerts(self) -> None:
+        """A new core has an empty quarantine book: the alerts and actions topics are read again
+        from their start (the releases its checkpoint has carried out are not replayed again)."""
+        if getattr(self, "reader", None) is not None:
+            self.reader.seek_to_beginning()
 
     def run(self, stop: threading.Event, ready: Any = None) -> None:
         self._stop = stop
@@ -90,6 +111,8 @@ class LearnerRole(Role):
 
     def open(self, stack: ExitStack) -> None:
         kafka = self.cfg.kafka
+        self.event_partitions = sorted(self.consumer.partitions_for_topic(self.cfg.topics.events) or [0])
+        self.label_partitions = sorted(self.consumer.partitions_for_topic(self.cfg.topics.labels) or [])
         self.reader = make_consumer(self.bootstrap_servers, group_id=None, client=kafka.client)
         stack.callback(self.reader.close)
         parts = []
@@ -98,7 +121,8 @@ class LearnerRole(Role):
                 parts.append(TopicPartition(topic, p))
         self.reader.assign(parts)
         self.reader.seek_to_beginning()
-        self._opened_ms = now_ms()  # releases recorded before this were replayed already
+        #: without a checkpoint, releases recorded before this were carried out by an earlier learner
+        self._opened_ms = now_ms()
         self.progress = make_consumer(self.bootstrap_servers, group_id=None, client=kafka.client)
         stack.callback(self.progress.close)
         self.progress.assign([TopicPartition(self.cfg.topics.progress, 0)])
@@ -111,70 +135,89 @@ class LearnerRole(Role):
             for tp in fresh:  # offsets, so that a rewind before the next checkpoint comes here
                 self.next_offset[tp] = records[tp][0].offset
             self.save_state()
-        events = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.events}
-        labels = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.labels}
-        parsed: dict[TopicPartition, tuple[list[Any], EventBatch]] = {}
-        for tp, msgs in events.items():
-            batch, rejects = parse_events(
-                self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
-            )
-            batch, dropped = self.core.admit(batch)
-            self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(dropped)
-            parsed[tp] = (msgs, batch)
-        newest = max((int(b.ts.max()) for _, b in parsed.values() if len(b)), default=None)
+        now = now_ms()
+        label = self.cfg.stream.label
+        newest: int | None = None
+        for tp, msgs in records.items():
+            caught_up = self.caught_up(tp)
+            if tp.topic == self.cfg.topics.events:
+                batch, rejects = parse_events(
+                    self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
+                )
+                headers = {m.offset: list(m.headers) for m in msgs if m.headers}
+                dropped = self.core.add_events(batch, caught_up=caught_up, now_ms=now, headers=headers)
+                self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(dropped)
+                if len(batch):
+                    newest = max(newest if newest is not None else NO_TIME, int(batch.ts.max()))
+            else:
+                rows, rejects = parse_label_messages(
+                    tp.partition, [m.offset for m in msgs], [m.value for m in msgs], self.cfg.stream.id_field,
+                    label.field if label else "label", label.type if label else None, self.cfg.stream.timestamp_field,
+                )
+                for reject in rejects:
+                    self.outbox.dead_letter(tp.topic, reject)
+                self.core.add_labels(tp.partition, rows, caught_up=caught_up, now_ms=now)
+        self._heard(set(records), now)
         if self.cfg.learner.wait_for_monitor and newest is not None:
             self._wait_judged(newest)
-        self._refresh()
-        for tp, (msgs, batch) in parsed.items():
-            outcome = self.core.process_events(batch)
-            headers = {m.offset: list(m.headers or []) for m in msgs} if outcome.held else {}
-            for i, q in outcome.held:
-                offset = int(batch.offsets[i])
-                self.outbox.send(
-                    self.cfg.topics.quarantine,
-                    batch.raw[i],
-                    batch.keys[i],
-                    quarantine_headers(q.alert_id, q.reason, tp.topic, tp.partition, offset, headers.get(offset)),
-                )
-                self.stats.quarantined += 1
-            for alert in outcome.alerts:
-                self.outbox.alert(alert)
-            self._dead_letter_unusable(outcome.unusable, batch)
-            self.stats.consumed += len(msgs)
-        label_field = self.cfg.stream.label.field if self.cfg.stream.label else "label"
-        label_type = self.cfg.stream.label.type if self.cfg.stream.label else None
-        for tp, msgs in labels.items():
-            label_rows, rejects = parse_label_messages(
-                tp.partition, [m.offset for m in msgs], [m.value for m in msgs],
-                self.cfg.stream.id_field, label_field, label_type,
-            )
-            for reject in rejects:
-                self.outbox.dead_letter(tp.topic, reject)
-            outcome = self.core.process_labels(label_rows, tp.partition)
-            for alert in outcome.alerts:
-                self.outbox.alert(alert)
-            self._dead_letter_unusable(outcome.unusable)
-            for event_id, label, partition, offset in outcome.expired_labels:
-                raw = orjson.dumps({self.cfg.stream.id_field: event_id, label_field: label})
-                reason = f"label for an unknown event: no event {event_id!r:.80} within {self.cfg.learner.max_pending} labels"
-                self.outbox.dead_letter(tp.topic, Reject(partition, offset, raw, reason))
-            self.stats.consumed += len(msgs)
-        self.stats.extra.update(
-            metric=self.core.learner.metric, trained=self.core.learner.trained, seen=self.core.learner.seen,
-            pending=self.core.pending, expired_events=self.core.expired_events, unusable=self.core.unusable,
-        )
+        self._take_steps(now)
+        self.stats.consumed += sum(len(msgs) for msgs in records.values())  # counted once their steps are taken
         for tp, msgs in records.items():
             self.next_offset[tp] = msgs[-1].offset + 1
         self.commit(records)
 
-    def _dead_letter_unusable(self, unusable: list[Reject], batch: EventBatch | None = None) -> None:
-        """Events the model could not use, to the dead-letter topic with the reason: the original
-        message when it is in hand, else the event as the learner saw it (features, label)."""
-        raw = dict(zip(batch.offsets.tolist(), batch.raw)) if unusable and batch is not None else {}
+    def idle(self) -> None:
+        """An empty poll: every partition heard from, and the steps the frontier now allows."""
+        now = now_ms()
+        self._heard(set(), now)
+        if self._take_steps(now):
+            self._since_checkpoint += 1  # the state moved on: checkpoint it when due
+
+    def _heard(self, polled: set[TopicPartition], now: float) -> None:
+        for tp in self.consumer.assignment():
+            if tp not in polled:
+                topic = "events" if tp.topic == self.cfg.topics.events else "labels"
+                self.core.heard(topic, tp.partition, self.caught_up(tp), now)
+
+
+    def _take_steps(self, now: float) -> int:
+        """Every step the frontier allows (behind the judge's), with all alerts up to it read;
+        how many were taken."""
+        judged_to = None
+        if self.cfg.learner.wait_for_monitor:
+            tail(self.progress, self._on_progress)
+            judged_to = self.frontier
+        self._refresh()
+        outcome = self.core.step(now, judged_to)
+        for held in outcome.held:
+            q = held.quarantine
+            self.outbox.send(
+                self.cfg.topics.quarantine, held.raw, held.key,
+                quarantine_headers(q.alert_id, q.reason, self.cfg.topics.events, held.partition, held.offset,
+                                   held.headers),
+            )
+            self.stats.quarantined += 1
+        for alert in outcome.alerts:
+            self.outbox.alert(alert)
+        self._dead_letter_unusable(outcome.unusable)
+        label_field = self.cfg.stream.label.field if self.cfg.stream.label else "label"
+        for turned, why in outcome.turned_labels:
+            raw = orjson.dumps({self.cfg.stream.id_field: turned.event_id, label_field: turned.label,
+                                self.cfg.stream.timestamp_field: turned.ts})
+            reason = f"label for event {turned.event_id!r:.80}: {why}"
+            self.outbox.dead_letter(self.cfg.topics.labels, Reject(turned.partition, turned.offset, raw, reason))
+        self.stats.extra.update(
+            metric=self.core.learner.metric, trained=self.core.learner.trained, seen=self.core.learner.seen,
+            pending=self.core.pending, expired_events=self.core.expired_events, unusable=self.core.unusable,
+            late_events=self.core.late_events, learned_to=self.core.order.frontier, due=self.core.order.due,
+            sampled_out=self.core.sampled_out,
+        )
+        return outcome.steps
+
+    def _dead_letter_unusable(self, unusable: list[Reject]) -> None:
+        """Events the model could not use, to the dead-letter topic with the reason (the
+        original message when the learner still had it, else the event as it saw it)."""
         for reject in unusable:
-            original = raw.get(reject.offset)
-            if original is not None:
-                reject = Reject(reject.partition, reject.offset, original, reject.error)
             self.outbox.dead_letter(self.cfg.topics.events, reject)
 
     def _wait_judged(self, newest_ts: int) -> None:
@@ -204,30 +247,35 @@ class LearnerRole(Role):
 
     def _refresh(self) -> None:
         """Read alerts and action records up to their end: quarantines opened and released."""
-        tail(self.reader, self._observe)
+        for m in read_to_end(self.reader, list(self.reader.assignment())):
+            self._observe(m.topic, m.partition, m.offset, m.value)
 
-    def _observe(self, topic: str, value: bytes) -> None:
+    def _observe(self, topic: str, partition: int, offset: int, value: bytes | None) -> None:
         try:
             if topic == self.cfg.topics.alerts:
-                alert = Alert.from_json(value)
+                alert = Alert.from_json(value or b"")
                 if alert.stream == self.cfg.stream.name:
                     self.core.observe([alert])
-            else:
-                record = ActionRecord.from_json(value)
-                if record.stream == self.cfg.stream.name:
-                    self._act_on(record)
+                return
+            record = ActionRecord.from_json(value or b"")
+            done = self.actions_done.get(partition)
+            fresh = offset >= done if done is not None else record.ts >= self._opened_ms
+            self.actions_done[partition] = max(offset + 1, done or 0)
+            if record.stream == self.cfg.stream.name:
+                self._act_on(record, fresh)
         except ValueError as exc:
             self.stats.reasons[f"unreadable record on {topic}"] += 1
             log.warning("learner: skipped an unreadable record on %s: %s", topic, exc)
 
     # -- actions the learner carries out: ending quarantines, replaying, rolling back ------
-    def _act_on(self, record: ActionRecord) -> None:
+    def _act_on(self, record: ActionRecord, fresh: bool) -> None:
+        """``fresh``: not yet carried out by this learner's state (a release's replay is done once)."""
         if record.action in ("release", "purge"):
             released = self.core.book.release(record.alert_id)
-            if record.action == "release" and record.ts >= getattr(self, "_opened_ms", 0):
+            if record.action == "release" and fresh:
                 for alert_id in released or ([record.alert_id] if record.alert_id else []):
                     self.stats.extra["replayed"] = self.stats.extra.get("replayed", 0) + self._replay(alert_id)
-        elif record.action == "rollback" and "drift_from_offset" in record.scope:
+        elif record.action == "rollback" and "drift_from_offset" in record.scope and fresh:
             restored = self.core.rollback_online(int(record.scope["partition"]), int(record.scope["drift_from_offset"]))
             self.stats.extra["rolled_back_to"] = restored
             log.info("learner: rollback for alert %s: online model restored to its snapshot at offset %s",

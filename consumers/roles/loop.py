@@ -29,9 +29,11 @@ from driftline.stream.checkpoint import (
     CheckpointStore,
     FileCheckpointStore,
     KafkaCheckpointStore,
+    state_key,
 )
 from driftline.stream.events import Reject
 from driftline.stream.kafka.clients import make_consumer, make_producer
+from driftline.stream.kafka.records import CaughtUp
 from driftline.stream.messages import ActionRecord, Alert, dead_letter
 
 log = logging.getLogger("driftline")
@@ -224,6 +226,12 @@ class Role:
             self.save_state()
         self.observer.after_poll(records, time.perf_counter() - started)
 
+    def caught_up(self, tp: TopicPartition) -> bool:
+        """Whether this role's consumer has read ``tp`` to its end (:class:`.CaughtUp`)."""
+        if getattr(self, "_caught", None) is None or self._caught.consumer is not self.consumer:
+            self._caught = CaughtUp(self.consumer)
+        return self._caught(tp)
+
     def rewind(self) -> None:
         """After an error: drop unsaved state and resume from the last checkpoint."""
         assigned = list(self.consumer.assignment())
@@ -304,7 +312,8 @@ def _quietly(role: str, close: Callable[..., Any], *args: Any) -> None:
 
 
 def open_store(cfg: DriftlineConfig, bootstrap_servers: str) -> CheckpointStore:
+    """The configuration's checkpoint store, signing with ``DRIFTLINE_STATE_KEY`` (required on Kafka)."""
     if cfg.checkpoint.store == "file":
-        return FileCheckpointStore(Path(cfg.state_dir) / "checkpoints")
+        return FileCheckpointStore(Path(cfg.state_dir) / "checkpoints", key=state_key())
     return KafkaCheckpointStore(bootstrap_servers, cfg.topics.checkpoints, client=cfg.kafka.client)
 

@@ -22,7 +22,7 @@ from typing import Any
 from kafka import TopicPartition
 
 from driftline.consumers.config.model import stream_schema
-from driftline.consumers.core.intake import PartitionIntake
+from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.roles.loop import Role
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
@@ -113,7 +113,7 @@ class MonitorRole(Role):
             for reject in sorted(rejects + dropped, key=lambda r: r.offset):
                 self.outbox.dead_letter(tp.topic, reject)
             codes.next_offset = msgs[-1].offset + 1
-            codes.caught_up = self._caught_up(tp)
+            codes.caught_up = self.caught_up(tp)
             self._publish(codes)
             self.stats.consumed += len(msgs)
             self.stats.extra["undeclared_fields"] = self.stats.extra.get("undeclared_fields", 0) + batch.undeclared
@@ -124,16 +124,13 @@ class MonitorRole(Role):
         """An empty poll: tell the judge which partitions are read to their end."""
         sent = False
         for tp in self.consumer.assignment():
-            if self._caught_up(tp) and time.monotonic() - self._heartbeat_at.get(tp.partition, 0.0) >= HEARTBEAT_SECONDS:
+            if self.caught_up(tp) and time.monotonic() - self._heartbeat_at.get(tp.partition, 0.0) >= HEARTBEAT_SECONDS:
                 offset = self.next_offset.get(tp.partition, self.consumer.position(tp))
                 self._publish(self.intake(tp.partition).heartbeat(offset))
                 sent = True
         if sent:
             self.outbox.flush()
 
-    def _caught_up(self, tp: TopicPartition) -> bool:
-        high = self.consumer.highwater(tp)
-        return high is not None and self.consumer.position(tp) >= high
 
     def _publish(self, codes: PartitionCodes) -> None:
         codes.stream = self.cfg.stream.name

@@ -176,3 +176,29 @@ def tail(consumer: KafkaConsumer, parse: Callable[[str, bytes | None], None]) ->
         parse(m.topic, m.value)
         n += 1
     return n
+
+
+class CaughtUp:
+    """Whether a consumer of a group has read a partition to its end: its position at the high
+    watermark of its latest fetch. A partition no fetch has answered for yet (an empty one may
+    never be answered for) counts as read only if the broker announces it empty (asked at most
+    once a second per partition: the announced end may fall short, but never says a partition
+    that holds records is empty)."""
+
+    def __init__(self, consumer: KafkaConsumer, every_s: float = 1.0):
+        self.consumer = consumer
+        self.every_s = every_s
+        self._empty: dict[TopicPartition, tuple[float, bool]] = {}
+
+    def __call__(self, tp: TopicPartition) -> bool:
+        high = self.consumer.highwater(tp)
+        if high is not None:
+            return self.consumer.position(tp) >= high
+        asked_at, empty = self._empty.get(tp, (-1e18, False))
+        if time.monotonic() - asked_at >= self.every_s:
+            try:
+                empty = self.consumer.end_offsets([tp]).get(tp) == 0 and self.consumer.position(tp) == 0
+            except KafkaError:
+                empty = False
+            self._empty[tp] = (time.monotonic(), empty)
+        return empty

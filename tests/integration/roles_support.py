@@ -94,6 +94,13 @@ def judged_all(runner: RoleRunner, n: int) -> bool:
     return judge.extra.get("buffered", 1) == 0 and judge.extra.get("judged", 0) + s["monitor"].dead_letters >= n
 
 
+def learned_all(runner: RoleRunner, n: int) -> bool:
+    """The runner's learner has read ``n`` messages and taken every step they allow (each event
+    arrived, each labelled one learned): what it has read is all done."""
+    learner = runner.stats["learner"]
+    return learner.consumed >= n and learner.extra.get("due", 1) == 0
+
+
 def frontier(bootstrap: str, cfg: DriftlineConfig) -> int:
     """How far the stream's judge has judged (event time), from the progress topic."""
     docs = [orjson.loads(m.value) for m in read_topic(bootstrap, cfg.topics.progress)]

@@ -6,7 +6,7 @@ import pickle
 
 import orjson
 import pytest
-from roles_support import fresh_config, produce, run_roles, run_until, wait_for, write_config
+from roles_support import fresh_config, learned_all, produce, run_roles, run_until, wait_for, write_config
 
 from driftline.consumers.config.model import DriftlineConfig, ModelsConfig, stream_schema
 from driftline.consumers.modelops.operations import open_registry
@@ -134,7 +134,7 @@ def test_quarantined_events_never_reach_training_until_released_then_replay_in_o
     runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner", "actions"])
     try:
         wait_for(lambda: _outcome(bootstrap_servers, cfg), timeout=90, what="the retrain's outcome")
-        wait_for(lambda: runner.stats["learner"].consumed >= len(events), what="the learner to read every event")
+        wait_for(lambda: learned_all(runner, len(events)), what="the learner to take every event\'s steps")
         records = _actions(bootstrap_servers, cfg)
         quarantine = next(r for r in records if r.action == "quarantine")
         start = quarantine.scope["from_offset"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from roles_support import fresh_config, monitor_all, produce, run_roles, wait_for
+from roles_support import fresh_config, learned_all, monitor_all, produce, run_roles, wait_for
 
 from driftline.stream.kafka.records import read_topic
 from driftline.stream.synthetic import generate
@@ -38,14 +38,13 @@ def test_bad_input_matrix(bootstrap_servers: str) -> None:
     ]
     messages = good[:1000] + list(bad) + extra + good[1000:]
     produce(bootstrap_servers, cfg.topics.events, messages)
-    orphans = [{"id": f"ghost-{i}", "label": 1} for i in range(3)]
+    orphans = [{"id": f"ghost-{i}", "label": 1, "ts": 1767225600000 + i} for i in range(3)]
     produce(bootstrap_servers, cfg.topics.labels, orphans)
 
     runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner"])
     try:
         wait_for(lambda: runner.stats["monitor"].consumed >= len(messages), what="the monitor to read everything")
-        wait_for(lambda: runner.stats["learner"].consumed >= len(messages) + len(orphans),
-                 what="the learner to read everything")
+        wait_for(lambda: learned_all(runner, len(messages) + len(orphans)), what="the learner to do everything")
     finally:
         runner.shutdown()
     assert not runner.errors
@@ -61,7 +60,7 @@ def test_bad_input_matrix(bootstrap_servers: str) -> None:
     assert big["raw_truncated"] is True and big["raw_bytes"] == len(huge)
 
     from_labels = [d for d in dead if d["source"]["topic"] == cfg.topics.labels]
-    assert len(from_labels) == 1 and "label for an unknown event" in from_labels[0]["error"]
+    assert len(from_labels) == 1 and "no event came for it within learner.max_pending=2" in from_labels[0]["error"]
     assert from_labels[0]["source"]["offset"] == 0  # the oldest waiting label gave way
 
     monitor = runner.stats["monitor"]

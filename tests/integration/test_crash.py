@@ -26,6 +26,7 @@ from roles_support import (
 
 from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.order.learning import WaitingEvent
 from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.roles.loop import group_id
 from driftline.stream.checkpoint import KafkaCheckpointStore
@@ -95,6 +96,22 @@ def test_monitor_killed_three_times_gives_the_same_alert_ids(bootstrap_servers: 
     assert {a.feature for a in live if a.severity == "drift"} >= {"income", "country"}
 
 
+def _learner_done(bootstrap: str, cfg, group: str) -> bool:
+    """The learner's checkpoint is past every event and has no step left to take."""
+    store = KafkaCheckpointStore(bootstrap, cfg.topics.checkpoints)
+    try:
+        cp = store.load(group)
+    finally:
+        store.close()
+    if cp is None or (cp.offset(cfg.topics.events, 0) or 0) < N:
+        return False
+    waiting = [WaitingEvent.from_list(row) for row in cp.state["core"]["order"]["waiting"]]
+    due = [e for e in waiting if not e.arrived or e.label is not None]
+    print("learner checkpoint:", len(waiting), "waiting,", len(due), "due, frontier", cp.state["core"]["order"]["frontier"],
+          [(e.event_id, e.ts, e.arrived, e.label) for e in due[:3]])
+    return not due
+
+
 def test_learner_killed_three_times_predicts_as_an_uninterrupted_one(bootstrap_servers: str, tmp_path) -> None:
     cfg, events, path, config_path = _setup(
         bootstrap_servers, tmp_path,
@@ -107,6 +124,7 @@ def test_learner_killed_three_times_predicts_as_an_uninterrupted_one(bootstrap_s
         _kill_three_times(
             cfg, bootstrap_servers, config_path, "learner", tmp_path,
             lambda: committed(bootstrap_servers, learner_group, cfg.topics.events),
+            done=lambda: _learner_done(bootstrap_servers, cfg, learner_group),
         )
     finally:
         producer.join()

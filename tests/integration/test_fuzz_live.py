@@ -19,7 +19,7 @@ import pytest
 from fuzz_support import configs, streams
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from roles_support import fresh_config, produce, run_roles, wait_for
+from roles_support import fresh_config, learned_all, produce, run_roles, wait_for
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.backtest import backtest
@@ -50,8 +50,8 @@ def test_live_roles_take_hostile_messages_and_agree_with_backtest(bootstrap_serv
     runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner"])
     try:
         wait_for(lambda: (runner.stats["monitor"].consumed >= len(messages)
-                          and runner.stats["learner"].consumed >= len(messages)) or bool(runner.errors),
-                 what="both roles to read every message")
+                          and learned_all(runner, len(messages))) or bool(runner.errors),
+                 what="both roles to read every message, the learner to take every step")
     finally:
         runner.shutdown()
     assert not runner.errors and runner.stats["monitor"].consumed == len(messages)

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from roles_support import fresh_config, judged_all, produce, run_roles, wait_for, write_config
+from roles_support import fresh_config, judged_all, learned_all, produce, run_roles, wait_for, write_config
 
 from driftline.consumers.modelops.operations import open_registry
 from driftline.learners.registry import Registry
@@ -65,7 +65,7 @@ def test_scraped_counters_equal_what_the_roles_produced(bootstrap_servers: str, 
         roles = {role.name: role for role in runner.roles}
         ports = {name: role.metrics_port for name, role in roles.items()}
         assert all(ports.values()) and len(set(ports.values())) == 4, ports  # the monitor's judge has its own
-        wait_for(lambda: runner.stats["learner"].consumed >= len(values), what="the learner to read every event")
+        wait_for(lambda: learned_all(runner, len(values)), what="the learner to take every event\'s steps")
         wait_for(lambda: runner.stats["actions"].actions >= 1, what="the quarantine action")
         for name in ("monitor", "learner", "actions"):
             wait_for(lambda: samples(ports[name]).get("driftline_consumer_lag") and
@@ -147,7 +147,7 @@ def test_snapshots_feed_the_live_report_and_the_status_view(bootstrap_servers: s
     produce(bootstrap_servers, cfg.topics.events, values)
     runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner"])
     try:
-        wait_for(lambda: runner.stats["learner"].consumed >= len(values), what="the learner to read every event")
+        wait_for(lambda: learned_all(runner, len(values)), what="the learner to take every event\'s steps")
         view = gather(cfg, bootstrap_servers)
     finally:
         runner.shutdown()

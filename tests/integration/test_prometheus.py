@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from roles_support import fresh_config, produce, run_until
+from roles_support import fresh_config, learned_all, produce, run_until
 
 from driftline.stream.synthetic import Drift, generate
 
@@ -243,7 +243,7 @@ class Scenario:
         stats = runner.stats
         alerts = stats["judge"].alerts + stats["learner"].alerts
         theirs = (len(self.values), alerts, stats["learner"].quarantined, stats["monitor"].dead_letters, 0.0)
-        if stats["learner"].consumed < len(self.values) or stats["actions"].consumed < alerts \
+        if not learned_all(runner, len(self.values)) or stats["actions"].consumed < alerts \
                 or stats["actions"].actions < 1:
             return False
         scraped = (prom.value('sum(driftline_events_consumed_total{role="learner"})'),

@@ -71,7 +71,7 @@ def test_an_event_the_model_cannot_use_is_dead_lettered_also_after_a_restart(boo
     late = events[2000].pop("label")  # this one's label comes on the labels topic
     del events[2000]["features"]["age"]
     produce(bootstrap_servers, cfg.topics.events, events)
-    produce(bootstrap_servers, cfg.topics.labels, [{"id": events[2000]["id"], "label": late}])
+    produce(bootstrap_servers, cfg.topics.labels, [{"id": events[2000]["id"], "label": late, "ts": events[2000]["ts"] + 500}])
     for attempt in range(2):  # and again after a restart: it is never lost, the roles never stop
         runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner"])
         try:

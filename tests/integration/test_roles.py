@@ -6,7 +6,7 @@ import io
 
 import orjson
 import pytest
-from roles_support import fresh_config, monitor_all, produce, run_roles, wait_for
+from roles_support import fresh_config, learned_all, monitor_all, produce, run_roles, wait_for
 
 from driftline.consumers.core.backtest import backtest
 from driftline.stream.kafka.records import read_topic
@@ -58,7 +58,7 @@ def test_quarantine_holds_events_out_of_training(bootstrap_servers: str) -> None
     produce(bootstrap_servers, cfg.topics.events, events)
     runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner", "actions"])
     try:
-        wait_for(lambda: runner.stats["learner"].consumed >= len(events), what="the learner to read every event")
+        wait_for(lambda: learned_all(runner, len(events)), what="the learner to take every event\'s steps")
         wait_for(lambda: runner.stats["actions"].actions >= 1, what="the quarantine action")
     finally:
         runner.shutdown()
@@ -94,7 +94,7 @@ def test_backtest_gives_the_same_alerts_as_the_live_roles(bootstrap_servers: str
     produce(bootstrap_servers, cfg.topics.events, events)
     runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner"])
     try:
-        wait_for(lambda: runner.stats["learner"].consumed >= len(events), what="the learner to read every event")
+        wait_for(lambda: learned_all(runner, len(events)), what="the learner to take every event\'s steps")
     finally:
         runner.shutdown()
     assert not runner.errors

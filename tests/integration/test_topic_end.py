@@ -60,3 +60,28 @@ def test_read_records_types_filters_and_counts(bootstrap_servers: str, topic_fac
     read = read_records(bootstrap_servers, topic, ActionRecord, stream="s1")
     assert read.records == mine
     assert read.unreadable == 1
+
+
+def test_caught_up_on_an_empty_partition_and_only_at_the_end_of_a_full_one(bootstrap_servers: str,
+                                                                            topic_factory) -> None:
+    from kafka import TopicPartition
+
+    from driftline.stream.kafka.records import CaughtUp
+
+    empty, full = topic_factory("caught-empty"), topic_factory("caught-full")
+    _produce_in_batches(bootstrap_servers, full, [f"v{i}".encode() for i in range(42)], singles=37)
+    consumer = make_consumer(bootstrap_servers, group_id=None)
+    try:
+        tps = [TopicPartition(empty, 0), TopicPartition(full, 0)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        caught = CaughtUp(consumer, every_s=0.0)
+        assert caught(tps[0])  # nothing there: read to its end without any fetch answering for it
+        assert not caught(tps[1])
+        n = 0
+        while n < 42:
+            n += sum(len(v) for v in consumer.poll(timeout_ms=500).values())
+            assert n == 42 or not caught(tps[1])
+        assert caught(tps[1])
+    finally:
+        consumer.close()

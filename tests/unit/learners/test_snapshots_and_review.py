@@ -21,9 +21,15 @@ def test_snapshot_before_a_drift_is_a_copy_taken_before_it() -> None:
     assert snap is not None and snap.offset == 105 and snap.pipeline == {"w": 105}
     assert snap.pipeline is not model
     assert ring.before(0, 104) is None  # older ones were dropped
-    assert ring.before(1, 999) is None
+    assert ring.before(1, 0) is snap_newest(ring)  # nothing learned of partition 1: every snapshot precedes it
+    ring.maybe_take(model, 1, 50, 12)  # learned partition 1 up to 50
+    assert ring.before(1, 50).learned == {0: 109} and ring.before(0, 110).learned == {0: 109, 1: 50}
     with pytest.raises(ValueError):
         SnapshotRing(every=0, keep=1)
+
+
+def snap_newest(ring: SnapshotRing):
+    return ring.before(0, 10**9)
 
 
 def _q(alert: str, ts: int) -> ActionRecord:

@@ -47,3 +47,55 @@ def test_file_store_keeps_the_latest_per_key_and_no_temp_files(tmp_path) -> None
     store.save(other)
     assert store.load(first.key) == second and store.load(other.key) == other
     assert sorted(p.name.startswith(".tmp-") for p in tmp_path.iterdir()) == [False, False]
+
+
+KEY = b"k" * 32
+
+
+class Evil:
+    """A pickle that, unpickled, leaves a file behind: the sign that forged state ran code."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_signed_checkpoint_round_trips_and_a_forged_one_is_never_unpickled(tmp_path) -> None:
+    import pickle
+
+    from driftline.stream.checkpoint import UntrustedCheckpoint
+
+    signed = encode(sample(), KEY)
+    assert decode(signed, KEY) == sample()
+    marker = tmp_path / "ran"
+    evil = Checkpoint(key="learner", offsets={}, state={}, blob=pickle.dumps(Evil(str(marker))))
+    store = FileCheckpointStore(tmp_path / "cp", key=KEY)
+    forgers = {
+        "another key": FileCheckpointStore(tmp_path / "cp", key=b"x" * 32),
+        "no key (a matching SHA-256 digest)": FileCheckpointStore(tmp_path / "cp"),
+    }
+    for who, forger in forgers.items():
+        forger.save(evil)
+        with pytest.raises(UntrustedCheckpoint, match="refused, its state never loaded"):
+            store.load("learner")
+        assert not marker.exists(), who
+    with pytest.raises(UntrustedCheckpoint, match="set DRIFTLINE_STATE_KEY"):
+        decode(signed)  # signed, read without the key
+    tampered = bytearray(signed)
+    tampered[-1] ^= 1
+    with pytest.raises(UntrustedCheckpoint, match="signature does not match"):
+        decode(bytes(tampered), KEY)
+
+
+def test_the_kafka_store_requires_a_key(monkeypatch) -> None:
+    from driftline.stream.checkpoint import KafkaCheckpointStore
+    from driftline.stream.errors import DriftlineError
+
+    monkeypatch.delenv("DRIFTLINE_STATE_KEY", raising=False)
+    with pytest.raises(DriftlineError, match="export DRIFTLINE_STATE_KEY"):
+        KafkaCheckpointStore("127.0.0.1:1", "driftline-checkpoints")
+    monkeypatch.setenv("DRIFTLINE_STATE_KEY", "short")
+    with pytest.raises(DriftlineError, match="too short"):
+        KafkaCheckpointStore("127.0.0.1:1", "driftline-checkpoints")

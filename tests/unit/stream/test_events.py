@@ -58,10 +58,12 @@ def test_each_bad_message_is_rejected_with_its_reason_and_offset() -> None:
 
 
 def test_late_labels() -> None:
-    raws = [b'{"id": "e1", "label": 1}', b'{"label": 1}', b'{"id": "e2", "label": "yes"}']
-    labels, rejects = parse_label_messages(0, [0, 1, 2], raws, "id", "label", "binary")
-    assert labels == [("e1", 1, 0)]
-    assert [r.offset for r in rejects] == [1, 2]
+    raws = [b'{"id": "e1", "label": 1, "ts": 5}', b'{"label": 1, "ts": 5}', b'{"id": "e2", "label": "yes", "ts": 5}',
+            b'{"id": "e3", "label": 0}', b'{"id": "e4", "label": 0, "ts": "2026-01-01T00:00:00Z"}']
+    labels, rejects = parse_label_messages(0, [0, 1, 2, 3, 4], raws, "id", "label", "binary")
+    assert labels == [("e1", 1, 0, 5), ("e4", 0, 4, 1767225600000)]
+    assert [r.offset for r in rejects] == [1, 2, 3]
+    assert "'ts' must be the time the label became known" in rejects[2].error
 
 
 def test_alert_id_is_deterministic_and_distinct() -> None:

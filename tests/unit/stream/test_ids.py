@@ -40,9 +40,9 @@ def test_other_ids_are_refused_saying_what_they_are(value, said) -> None:
 
 
 def test_a_late_label_with_an_integer_id_joins_its_event() -> None:
-    labels, rejects = parse_label_messages(0, [0, 1], [b'{"id": 12345, "label": 1}', b'{"id": 1.5, "label": 1}'],
+    labels, rejects = parse_label_messages(0, [0, 1], [b'{"id": 12345, "label": 1, "ts": 7}', b'{"id": 1.5, "label": 1, "ts": 7}'],
                                            "id", "label", "binary")
-    assert labels == [("12345", 1, 0)]
+    assert labels == [("12345", 1, 0, 7)]
     assert "'id'" in rejects[0].error and "1.5" in rejects[0].error
 
 

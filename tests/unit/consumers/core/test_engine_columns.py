@@ -30,8 +30,8 @@ def test_a_multivariate_detector_gets_one_row_per_event_and_one_column_per_featu
 
 
 def test_the_schema_detector_sees_every_parsed_message_in_stream_order():
-    from driftline.consumers.core.intake import PartitionIntake
-    from driftline.consumers.core.merge import StreamMerge
+    from driftline.consumers.core.order.intake import PartitionIntake
+    from driftline.consumers.core.order.merge import StreamMerge
 
     cfg = DriftlineConfig.model_validate({"stream": {"name": "t", "features": {"a": "numeric"}}})
     raws = [b'{"id": "e0", "ts": 5, "features": {"a": 1}}', b"{oops",

@@ -56,15 +56,17 @@ def test_pending_joins_expire_by_event_time_and_are_counted() -> None:
     cfg = core.cfg
     core.process_events(batch(cfg, unlabelled(50, start_ts=0, step=1000)))  # ts 0 .. 49 s
     assert core.pending == 50
-    core.process_events(batch(cfg, unlabelled(1, start_ts=100_000), start=50))  # 100 s: older than 40 s expire
-    assert core.expired_events == 40 and core.pending == 11
+    # the stream is past 100 s: a label for an event of 40 s or earlier would be more than 60 s after it
+    core.process_events(batch(cfg, unlabelled(1, start_ts=100_000), start=50))
+    assert core.expired_events == 41 and core.pending == 10
 
 
 def test_orphan_labels_give_way_and_are_returned_for_the_dead_letter_topic() -> None:
     core = _core(config(max_pending=2))
-    out = core.process_labels([("ghost-1", 1, 10), ("ghost-2", 0, 11), ("ghost-3", 1, 12)], partition=3)
-    assert out.expired_labels == [("ghost-1", 1, 3, 10)]
-    assert core.expired_labels == 1
+    core.add_labels(3, [("ghost-1", 1, 10, 5), ("ghost-2", 0, 11, 6), ("ghost-3", 1, 12, 7)])
+    [(label, why)] = core.step().turned_labels
+    assert (label.event_id, label.label, label.partition, label.offset) == ("ghost-1", 1, 3, 10)
+    assert "max_pending=2" in why and core.expired_labels == 1
 
 
 def test_a_late_label_joins_its_event_and_is_learned() -> None:
@@ -73,7 +75,8 @@ def test_a_late_label_joins_its_event_and_is_learned() -> None:
     events = unlabelled(3)
     core.process_events(batch(cfg, events))
     assert core.pending == 3 and core.learner.seen == 0
-    core.process_labels([(events[1]["id"], 1, 0)])
+    core.add_labels(0, [(events[1]["id"], 1, 0, events[-1]["ts"] + 5000)])
+    assert core.step(flush=True) is not None
     assert core.pending == 2 and core.learner.seen == 1 and core.learner.trained == 1
 
 
@@ -87,7 +90,8 @@ def test_quarantined_events_are_scored_not_learned() -> None:
                   detected_at=0)
     core.observe([alert])
     out = core.process_events(batch(cfg, events))
-    assert [i for i, _ in out.held] == list(range(100, 300))
+    assert [h.offset for h in out.held] == list(range(100, 300))
+    assert all(h.raw == orjson.dumps(events[h.offset]) for h in out.held)  # the message as it came
     assert core.learner.seen == 300 and core.learner.trained == 100
 
 
@@ -103,7 +107,7 @@ def test_state_round_trip_gives_identical_future_output() -> None:
     a = whole.process_events(first).alerts + whole.process_events(second).alerts
     b = cut.process_events(first).alerts
     restored = LearnerCore(cfg, learner_plan(cfg), live=False)
-    restored.load_state_dict(json.loads(json.dumps(cut.state_dict())), cut.learner.model_bytes())
+    restored.load_state_dict(json.loads(json.dumps(cut.state_dict())), cut.blob())
     b += restored.process_events(second).alerts
     assert [x.alert_id for x in a] == [x.alert_id for x in b] and a
     assert restored.pending == whole.pending == 200
@@ -154,3 +158,31 @@ def test_a_rollback_gives_the_concept_detector_its_reference_of_before_the_drift
     assert core.rollback_online(0, concept[0] - 1000) is not None
     state = detector.state_dict()
     assert state["reference"] == before and state["charts"] == [0]  # the old one back, watching at once
+
+
+def test_a_restored_learner_rolls_back_to_a_snapshot_taken_before_its_restart() -> None:
+    cfg = config(preprocessing=["river.preprocessing.StandardScaler"])
+    events = list(generate(3000, [], seed=4))
+    core = LearnerCore(cfg, learner_plan(cfg), live=False)
+    core.process_events(batch(cfg, events))
+    assert len(core.snapshots) == 6  # every 500 trained events
+    restored = LearnerCore(cfg, learner_plan(cfg), live=False)
+    restored.load_state_dict(json.loads(json.dumps(core.state_dict())), core.blob())
+    probes = [e["features"] for e in generate(200, [], seed=8)]
+    at = restored.rollback_online(0, 1200)  # the drift began at offset 1200: the snapshot of 999 is before it
+    assert at == 999
+    expected = core.snapshots.before(0, 1200).pipeline
+    assert [restored.learner.pipeline.predict_proba_one(x) for x in probes] == \
+        [expected.predict_proba_one(x) for x in probes]
+    assert [core.learner.pipeline.predict_proba_one(x) for x in probes] != \
+        [expected.predict_proba_one(x) for x in probes]  # the model had moved on since
+
+
+def test_snapshots_are_bounded_in_bytes_the_oldest_giving_way() -> None:
+    from driftline.learners.snapshots import SnapshotRing
+
+    ring = SnapshotRing(every=1, keep=100, max_bytes=3000)
+    for i in range(20):
+        ring.maybe_take({"w": "x" * 1000, "i": i}, 0, i, i + 1)
+    assert len(ring) == 2 and ring.bytes <= 3000
+    assert ring.before(0, 10**9).pipeline["i"] == 19

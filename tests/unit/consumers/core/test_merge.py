@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
-from driftline.consumers.core.intake import PartitionIntake
-from driftline.consumers.core.merge import StreamMerge
+from driftline.consumers.core.order.intake import PartitionIntake
+from driftline.consumers.core.order.merge import StreamMerge
 from driftline.stream.codes import decode, encode
 from driftline.stream.events import parse_events
 from driftline.stream.synthetic import FEATURES, generate

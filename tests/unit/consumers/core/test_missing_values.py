@@ -143,7 +143,8 @@ def test_a_late_label_for_an_unusable_event_is_routed_too() -> None:
     event = {"id": "x", "ts": 1, "features": {"income": 1.0}}
     batch, _ = parse_events(stream_schema(cfg), 0, [7], [orjson.dumps(event)])
     assert not core.process_events(batch).unusable and core.pending == 1
-    outcome = core.process_labels([("x", 1, 3)])
-    [reject] = outcome.unusable
+    core.add_labels(0, [("x", 1, 3, 2)])
+    [reject] = core.step(flush=True).unusable
+    # the message lacks the label: the event as the learner saw it
     assert reject.offset == 7 and orjson.loads(reject.raw) == {"features": {"income": 1.0}, "label": 1}
     assert core.pending == 0 and core.unusable == 1

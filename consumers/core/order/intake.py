@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.order.watermark import NO_TIME
 from driftline.stream.codes import PartitionCodes
 from driftline.stream.dedupe import RecentIds, select
 from driftline.stream.events import EventBatch, Reject
 
-#: the watermark of a partition that has seen no event yet
-NO_TIME = -(2**62)
+__all__ = ["NO_TIME", "PartitionIntake", "reject_id"]
 
 
 def reject_id(raw: bytes | None) -> str:

@@ -22,20 +22,17 @@ Pure computation: the wall clock is passed in, so live, backtest and tests run t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from driftline.consumers.core.intake import NO_TIME
+from driftline.consumers.core.order.watermark import FRESH_MS, NO_TIME, Watermarks
 from driftline.stream.codes import PartitionCodes, decode, encode
 from driftline.stream.events import EventBatch, concat_batches
 
-#: how recent (wall-clock ms) an instance's last word must be for its partition to count as idle
-#: (instances say a caught-up partition is read to its end once a second)
-FRESH_MS = 3000.0
+__all__ = ["FRESH_MS", "Messages", "Released", "StreamMerge"]
 
 
 @dataclass
@@ -63,26 +60,13 @@ class Released:
         return self.batch is None
 
 
-@dataclass
-class _Partition:
-    max_ts: int = NO_TIME
-    caught_up: bool = False
-    #: wall-clock time (ms) the partition last brought an event, or was first heard of
-    active_at: float = 0.0
-    #: wall-clock time (ms) its instance last said anything (events or "read to the end")
-    heard_at: float = 0.0
-    #: the next source offset not yet merged: codes of earlier offsets are a replay (an
-    #: instance restarted from its checkpoint re-publishes them) and are dropped
-    next_offset: int = 0
-
-
 class StreamMerge:
     """Buffer partitions' codes; release the stream's events in data order behind the frontier."""
 
     def __init__(self, partitions: Iterable[int], allowed_lateness_ms: int, idle_ms: float, now_ms: float = 0.0):
         self.allowed_lateness_ms = allowed_lateness_ms
         self.idle_ms = idle_ms
-        self.parts: dict[int, _Partition] = {p: _Partition(active_at=now_ms) for p in partitions}
+        self.marks = Watermarks(partitions, allowed_lateness_ms, idle_ms, now_ms)
         self.frontier = NO_TIME  # nothing may be released yet
         self.pending: list[PartitionCodes] = []
         #: partitions passed over as idle so far, and events that came behind the frontier
@@ -91,35 +75,28 @@ class StreamMerge:
         self._late: list[tuple[int, int, str]] = []
 
     def add(self, codes: PartitionCodes, now_ms: float) -> None:
-        part = self.parts.setdefault(codes.partition, _Partition(active_at=now_ms))
-        part.max_ts = max(part.max_ts, codes.max_ts)
-        part.caught_up = codes.caught_up
-        part.heard_at = now_ms
-        codes = _from_offset(codes, part.next_offset)
+        part = self.marks.parts.get(codes.partition)
+        codes = _from_offset(codes, part.next_offset if part is not None else 0)
+        brought = bool(len(codes.batch) or len(codes.reject_ids))
+        part = self.marks.heard(codes.partition, codes.max_ts, codes.caught_up, now_ms, brought)
         part.next_offset = max(part.next_offset, codes.next_offset)
-        if len(codes.batch) or len(codes.reject_ids):
-            part.active_at = now_ms
+        if brought:
             self.pending.append(self._drop_behind(codes))
 
     def idle(self, now_ms: float) -> list[int]:
-        """Partitions passed over now: read to their end, without events for ``idle_ms``, and
-        their instance heard from lately (one that went silent, crashed or in a rebalance, may
-        have events still to bring: its partition holds the stream back until a new owner speaks)."""
-        fresh = max(self.idle_ms, FRESH_MS)
-        return [p for p, s in self.parts.items()
-                if s.caught_up and now_ms - s.active_at >= self.idle_ms and now_ms - s.heard_at <= fresh]
+        """Partitions passed over now (:meth:`.Watermarks.idle`)."""
+        return self.marks.idle(now_ms)
 
     def release(self, now_ms: float, flush: bool = False) -> Released:
         """Everything before the frontier (everything with ``flush``, as at the end of a file)."""
-        idle = set(self.idle(now_ms))
-        active = [s.max_ts for p, s in self.parts.items() if p not in idle]
+        bound, passed_over = self.marks.bound(now_ms)
         if flush:
             frontier = 2**62
-        elif not active:  # every partition read to its end and quiet: judge all that came
-            frontier = max((s.max_ts for s in self.parts.values()), default=NO_TIME) + 1
+        elif bound is None:  # every partition read to its end and quiet: judge all that came
+            frontier = self.marks.newest + 1
         else:
-            frontier = min(active) - self.allowed_lateness_ms
-        if idle and active and frontier > self.frontier:
+            frontier = bound
+        if passed_over and frontier > self.frontier:
             self.skipped += 1
         self.frontier = max(self.frontier, frontier)
         released = self._take(self.frontier)
@@ -187,7 +164,7 @@ class StreamMerge:
         pending = [encode(c) for c in self.pending]
         state = {
             "frontier": self.frontier, "skipped": self.skipped, "late": self.late,
-            "parts": {str(p): [s.max_ts, s.caught_up, s.next_offset] for p, s in self.parts.items()},
+            "parts": self.marks.state_dict(),
             "pending": [len(b) for b in pending],
         }
         return state, b"".join(pending)
@@ -195,7 +172,7 @@ class StreamMerge:
     def load_state_dict(self, state: dict[str, Any], blob: bytes, now_ms: float) -> None:
         self.frontier = int(state["frontier"])
         self.skipped, self.late = int(state["skipped"]), int(state["late"])
-        self.parts = {int(p): _Partition(int(m), bool(c), now_ms, -math.inf, int(o)) for p, (m, c, o) in state["parts"].items()}
+        self.marks.load_state_dict(state["parts"], now_ms)
         self.pending, at = [], 0
         for size in state["pending"]:
             self.pending.append(decode(blob[at:at + size]))

@@ -1,0 +1,90 @@
+"""Watermarks of one input's partitions, and how far in event time they let the stream go.
+
+Each partition's watermark is the newest event time it has brought. An input (the ``events``
+topic, or ``labels``) lets everything older than its *bound* be released in order: the
+smallest watermark over its partitions, less ``allowed_lateness_ms``. Nothing still to come
+on a partition can be older than that bound, since an event more than the lateness behind
+its own partition's newest is turned away at intake (:mod:`.intake`); so what is released
+behind the bound is the same on any partitioning and any interleaving of polls.
+
+An idle partition would hold the bound back for ever: one said to be read to its end that
+has brought nothing for ``idle_ms`` of wall-clock time, and whose reader was heard from
+lately, is passed over. When every partition is idle the input sets no bound. That is the
+one place where timing enters.
+
+Pure computation: the wall clock is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+#: the watermark of a partition that has seen no event yet
+NO_TIME = -(2**62)
+
+#: how recent (wall-clock ms) a reader's last word must be for its partition to count as idle
+#: (instances say a caught-up partition is read to its end once a second)
+FRESH_MS = 3000.0
+
+
+@dataclass
+class Watermark:
+    max_ts: int = NO_TIME
+    caught_up: bool = False
+    #: wall-clock time (ms) the partition last brought something, or was first heard of
+    active_at: float = 0.0
+    #: wall-clock time (ms) its reader last said anything (data or "read to the end")
+    heard_at: float = 0.0
+    #: the next source offset not yet taken in: what comes again below it is a replay
+    next_offset: int = 0
+
+
+class Watermarks:
+    """One input's partitions: their watermarks, which are idle, and the bound they set."""
+
+    def __init__(self, partitions: Iterable[int], allowed_lateness_ms: int, idle_ms: float, now_ms: float = 0.0):
+        self.allowed_lateness_ms = allowed_lateness_ms
+        self.idle_ms = idle_ms
+        self.parts: dict[int, Watermark] = {p: Watermark(active_at=now_ms) for p in partitions}
+
+    def heard(self, partition: int, max_ts: int, caught_up: bool, now_ms: float, brought: bool) -> Watermark:
+        """A partition's reader spoke: its watermark, whether it is read to its end, and
+        whether it brought anything (events, labels or rejected messages)."""
+        part = self.parts.setdefault(partition, Watermark(active_at=now_ms))
+        part.max_ts = max(part.max_ts, max_ts)
+        part.caught_up = caught_up
+        part.heard_at = now_ms
+        if brought:
+            part.active_at = now_ms
+        return part
+
+    def idle(self, now_ms: float) -> list[int]:
+        """Partitions passed over now: read to their end, quiet for ``idle_ms``, and their reader
+        heard from lately (one gone silent, crashed or in a rebalance, may have data still to
+        bring: its partition holds the stream back until a new reader speaks)."""
+        fresh = max(self.idle_ms, FRESH_MS)
+        return [p for p, s in self.parts.items()
+                if s.caught_up and now_ms - s.active_at >= self.idle_ms and now_ms - s.heard_at <= fresh]
+
+    def bound(self, now_ms: float) -> tuple[int | None, bool]:
+        """``(bound, passed_over)``: the event time before which this input has brought all it
+        will (None when every partition is idle, or there is none), and whether an idle
+        partition was passed over to get it."""
+        idle = set(self.idle(now_ms))
+        active = [s.max_ts for p, s in self.parts.items() if p not in idle]
+        if not active:
+            return None, False
+        return min(active) - self.allowed_lateness_ms, bool(idle)
+
+    @property
+    def newest(self) -> int:
+        return max((s.max_ts for s in self.parts.values()), default=NO_TIME)
+
+    def state_dict(self) -> dict[str, list[Any]]:
+        return {str(p): [s.max_ts, s.caught_up, s.next_offset] for p, s in self.parts.items()}
+
+    def load_state_dict(self, state: dict[str, list[Any]], now_ms: float) -> None:
+        self.parts = {int(p): Watermark(int(m), bool(c), now_ms, -math.inf, int(o)) for p, (m, c, o) in state.items()}
