@@ -101,6 +101,29 @@ class TargetConfig(_Model):
     type: TargetType = "binary"
 
 
+class PredictionConfig(TargetConfig):
+    """The deployed model's output; ``score`` names its confidence, for performance estimation.
+
+    binary: one field, the probability of class 1; multiclass: ``{class: field}``, each class's
+    probability. A regression model has no score (its loss is estimated from the features).
+    """
+
+    score: str | dict[str, str] | None = None
+
+    @property
+    def score_fields(self) -> tuple[str, ...]:
+        if self.score is None:
+            return ()
+        return (self.score,) if isinstance(self.score, str) else tuple(self.score.values())
+
+    @property
+    def score_classes(self) -> tuple[str, ...]:
+        """The class each score field is the probability of (binary: ``1``)."""
+        if self.score is None:
+            return ()
+        return ("1",) if isinstance(self.score, str) else tuple(self.score)
+
+
 class StreamConfig(_Model):
     name: str = Field(min_length=1)
     id_field: str = "id"
@@ -118,7 +141,7 @@ class StreamConfig(_Model):
     timestamp_field: str = "ts"
     features: dict[str, FeatureType] = Field(min_length=1)
     label: TargetConfig | None = None
-    prediction: TargetConfig | None = None
+    prediction: PredictionConfig | None = None
 
 
 class ReferenceConfig(_Model):
@@ -144,6 +167,28 @@ class DetectorConfig(_Model):
     features: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
 
+
+
+class PerformanceConfig(_Model):
+    """Label-free performance estimation: CBPE (classification, on ``stream.prediction.score``)
+    and DLE (regression), each judged by a calibrated detector (alert kind ``performance``)."""
+
+    #: auto: CBPE when the prediction declares a score, DLE for a regression prediction and
+    #: label; off: neither
+    estimate: Literal["auto", "off"] = "auto"
+    #: events per window of the estimated (and realised) metrics
+    window: int = Field(default=1000, ge=10)
+    #: the map from score to class probability, fitted on the labelled reference: auto picks
+    #: the one of lower expected calibration error (cross-validated on the reference)
+    calibration: Literal["auto", "isotonic", "platt"] = "auto"
+    #: DLE's online regressor of the deployed model's absolute error
+    loss_model: str | ComponentSpec = "river.tree.HoeffdingTreeRegressor"
+
+    @field_validator("loss_model")
+    @classmethod
+    def _importable(cls, value: Any) -> Any:
+        resolve_class(value.cls if isinstance(value, ComponentSpec) else value)
+        return value
 
 
 class FalseAlarmConfig(_Model):
@@ -303,6 +348,7 @@ class DriftlineConfig(_Model):
     reference: ReferenceConfig = Field(default_factory=lambda: ReferenceConfig(first_n=10000))
     detectors: Literal["auto"] | list[DetectorConfig] = "auto"
     false_alarms: FalseAlarmConfig = Field(default_factory=FalseAlarmConfig)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
     policies: list[PolicyConfig] = Field(default_factory=list)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -334,6 +380,7 @@ def stream_schema(cfg: DriftlineConfig) -> StreamSchema:
         label_type=s.label.type if s.label else None,
         prediction_field=s.prediction.field if s.prediction else None,
         prediction_type=s.prediction.type if s.prediction else None,
+        score_fields=s.prediction.score_fields if s.prediction else (),
         max_event_bytes=s.max_event_bytes,
     )
 
@@ -357,6 +404,7 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
                          f"({drift:g} per event): a warning must come before a drift, so allow it more false "
                          "alarms (or set warning: null)"))
     problems += _field_clashes(cfg.stream)
+    problems += _score_problems(cfg.stream)
     unknown = sorted(set(cfg.kafka.client) - _kafka_client_keys())
     if unknown:
         problems.append((("kafka", "client"), f"unknown kafka-python setting(s) {', '.join(map(repr, unknown))}: "
@@ -398,6 +446,37 @@ def _field_clashes(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], st
         problems[-1:] = [(("stream", "prediction", "field"),
                           f"{stream.prediction.field!r} is also stream.label.field: the model's prediction and "
                           "the true label must be two fields, or every prediction would look right")]
+    return problems
+
+
+def _score_problems(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """A score matches its prediction's type, needs a label to be calibrated on, and names fields
+    of its own."""
+    pred = stream.prediction
+    if pred is None or pred.score is None:
+        return []
+    where = ("stream", "prediction", "score")
+    if pred.type == "regression":
+        return [(where, ("a regression model has no score: its loss is estimated from the features and the "
+                         "prediction (DLE); remove score"))]
+    if pred.type == "binary" and not isinstance(pred.score, str):
+        return [(where, "a binary prediction's score is one field, the probability of class 1 (score: proba)")]
+    if pred.type == "multiclass" and not isinstance(pred.score, dict):
+        return [(where, ("a multiclass prediction's score maps each class to its probability's field "
+                         "(score: {A: p_a, B: p_b})"))]
+    if pred.type == "multiclass" and len(pred.score) < 2:
+        return [(where, "name the probability fields of at least two classes")]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if stream.label is None:
+        problems.append((where, "a score is calibrated on labelled reference events: declare stream.label too"))
+    taken = {stream.id_field, stream.timestamp_field, "features", pred.field}
+    if stream.label is not None:
+        taken.add(stream.label.field)
+    seen: set[str] = set()
+    for name in pred.score_fields:
+        if name in taken or name in seen:
+            problems.append((where, f"score field {name!r} is already another field of the event"))
+        seen.add(name)
     return problems
 
 
