@@ -61,10 +61,15 @@ class WindowResult:
     end_ts: int
     events: int
     estimated: dict[str, float]
+    #: the offset of the window's last event (a backtest's line number)
+    end_offset: int = 0
     labelled: int = 0
     realised: dict[str, float] | None = None
     #: |estimate on the labelled events - realised|, per metric
     error: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -196,6 +201,7 @@ class PerformanceWatch:
             values, cols = self._estimate_losses(batch, learn)
         before = np.array(self._recent)
         self._recent.extend(values[np.isfinite(values)].tolist())
+        cols["offset"] = batch.offsets
         self._windows(cols, batch.ts)
         return Segment(values, batch.partition_array(), batch.offsets, batch.ts, batch.ids, before)
 
@@ -257,14 +263,30 @@ class PerformanceWatch:
             real = regression_metrics(np.abs(cols["err"][lab]), cols["err"][lab] ** 2)
             est_lab = regression_metrics(cols["est_abs"][lab], cols["est_sq"][lab])
         n_lab = int(lab.sum())
-        result = WindowResult(self.closed, int(ts.min()), int(ts.max()), int(ts.shape[0]), est, n_lab)
+        result = WindowResult(self.closed, int(ts.min()), int(ts.max()), int(ts.shape[0]), _finite(est),
+                              int(cols["offset"][-1]), n_lab)
         if n_lab:
-            result.realised = real
-            result.error = {k: abs(est_lab[k] - real[k]) for k in real}
+            result.realised = _finite(real)
+            result.error = _finite({k: abs(est_lab[k] - real[k]) for k in real})
         return result
 
-    def latest(self) -> WindowResult | None:
-        return self.history[-1] if self.history else None
+    def summary(self) -> dict[str, float | int | str]:
+        """The latest window's estimate and the latest realised one, as flat numbers (a role's
+        counters: ``estimated_<metric>``, ``realised_<metric>``, ``estimation_error_<metric>``)."""
+        out: dict[str, float | int | str] = {"performance_metric": self.metric}
+        if self.off:
+            out["performance_off"] = self.off
+        if self.history:
+            last = self.history[-1]
+            out["estimated_window"] = last.index
+            out.update({f"estimated_{k}": v for k, v in last.estimated.items()})
+        labelled = next((w for w in reversed(self.history) if w.realised is not None), None)
+        if labelled is not None:
+            assert labelled.realised is not None and labelled.error is not None
+            out["realised_window"] = labelled.index
+            out.update({f"realised_{k}": v for k, v in labelled.realised.items()})
+            out.update({f"estimation_error_{k}": v for k, v in labelled.error.items()})
+        return out
 
     def details(self, segment: Segment, index: int) -> dict[str, Any]:
         """An alert's ``details``: the metric, its estimate over the last ``window`` events up to
@@ -283,7 +305,7 @@ class PerformanceWatch:
         self._open.add(cols, ts)
         ref = concat_batches(self._ref) if self._ref else None
         return {
-            "off": self.off, "reference_value": self.reference_value, "ref_n": self._ref_n,
+            "off": self.off, "reference_value": _finite({"v": self.reference_value}).get("v"), "ref_n": self._ref_n,
             "ref": None if ref is None else base64.b64encode(encode(PartitionCodes(-1, ref))).decode(),
             "cbpe": None if self.cbpe is None else self.cbpe.state_dict(),
             "dle": None if self.dle is None else self.dle.state_dict(),
@@ -293,7 +315,8 @@ class PerformanceWatch:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.off, self.reference_value = state["off"], float(state["reference_value"])
+        value = state["reference_value"]
+        self.off, self.reference_value = state["off"], float("nan") if value is None else float(value)
         self._ref_n = int(state["ref_n"])
         self._ref = [] if state["ref"] is None else [decode(base64.b64decode(state["ref"])).batch]
         self.cbpe = None if state["cbpe"] is None else CBPE.from_state(state["cbpe"])
@@ -305,7 +328,7 @@ class PerformanceWatch:
         ts = np.array(opened.pop("ts"), dtype=np.int64)
         self._open = _Open()
         if ts.shape[0]:
-            self._open.add({k: np.array(v, dtype=np.int64 if k in ("pred", "label") else float)
+            self._open.add({k: np.array(v, dtype=np.int64 if k in ("pred", "label", "offset") else float)
                             for k, v in opened.items()}, ts)
         self.history = deque((WindowResult(**w) for w in state["history"]), maxlen=HISTORY)
 
@@ -317,6 +340,11 @@ def _class_index(values: np.ndarray, index: dict[str, int]) -> np.ndarray:
 
 def _classification(truth: np.ndarray, pred: np.ndarray, scores: np.ndarray, keep: np.ndarray) -> dict[str, float]:
     return classification_metrics(truth[keep], pred[keep], scores[keep])
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics that have a value (an AUC of a window of one class has none)."""
+    return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
 
 
 def _round(value: float) -> float | None:
