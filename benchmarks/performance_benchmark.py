@@ -115,7 +115,7 @@ def main() -> None:
                         help="an interpreter with nannyml installed (a throwaway virtualenv)")
     args = parser.parse_args()
     has_nannyml = Path(args.nannyml_python).exists() and subprocess.run(
-        [args.nannyml_python, "-c", "import nannyml"], capture_output=True).returncode == 0
+        [args.nannyml_python, "-c", "import nannyml"], capture_output=True, check=False).returncode == 0
     if not has_nannyml:
         print(f"NannyML: could not be imported from {args.nannyml_python}; its column is left out\n")
     rows = []

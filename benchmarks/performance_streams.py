@@ -6,7 +6,8 @@ concept drift: ``sigmoid(K (x1 - CONCEPT_SHIFT))``); the deployed model scores
 ``sigmoid(1.6 K x1)`` (over-confident, so calibration has work to do) and predicts
 ``score >= 0.5``. Streams:
 
-* ``covariate``: the clusters move toward the boundary at ``shift_at`` (accuracy ~0.90 -> ~0.75);
+* ``covariate``: the clusters move toward the boundary and tighten at ``shift_at`` (accuracy
+  ~0.90 -> ~0.75);
 * ``covariate_neutral``: the cluster weights change and ``x2`` shifts (the inputs and the
   predictions drift, accuracy does not move);
 * ``concept``: the inputs stay, the boundary moves (CBPE cannot see it);
@@ -29,8 +30,9 @@ import orjson
 
 K = 2.2
 OVERCONFIDENCE = 1.6
-#: cluster distance from the boundary before and after the covariate shift
-D_BEFORE, D_AFTER = 1.35, 0.45
+#: cluster distance from the boundary and spread, before and after the covariate shift
+D_BEFORE, D_AFTER = 1.35, 0.4
+SD_BEFORE, SD_AFTER = 0.8, 0.65
 CONCEPT_SHIFT = 1.2
 START_TS = 1767225600000
 
@@ -55,7 +57,8 @@ def classification(kind: str, n: int = 30_000, shift_at: int = 15_000, labelled:
     d = np.where(after & (kind == "covariate"), D_AFTER, D_BEFORE)
     w = np.where(after & (kind == "covariate_neutral"), 0.8, 0.5)
     side = np.where(rng.uniform(size=n) < w, -1.0, 1.0)
-    x1 = side * d + rng.normal(0, 1, n) * 0.8
+    sd = np.where(after & (kind == "covariate"), SD_AFTER, SD_BEFORE)
+    x1 = side * d + rng.normal(0, 1, n) * sd
     x2 = rng.normal(0, 1, n) + np.where(after & (kind == "covariate_neutral"), 1.5, 0.0)
     boundary = np.where(after & (kind == "concept"), CONCEPT_SHIFT, 0.0)
     y = (rng.uniform(size=n) < _sigmoid(K * (x1 - boundary))).astype(int)
