@@ -197,3 +197,60 @@ def test_performance_false_alarms_stay_within_the_budget(tmp_path: Path, kind: s
     budget = trials * (n - REFERENCE) * 1e-4  # the events judged against the reference
     assert fired <= poisson.ppf(1 - 1e-3, budget), (fired, budget)
     assert fired_auto <= poisson.ppf(1 - 1e-3, trials * (n - REFERENCE) * 1e-6)
+
+
+def multiclass_events(n: int, seed: int) -> list[bytes]:
+    """Three classes, softmax scores of a fixed model; labels drawn from tempered scores."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, (n, 3))
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    truth = np.exp(logits * 0.7) / np.exp(logits * 0.7).sum(axis=1, keepdims=True)  # less sure than the model
+    y = (rng.uniform(size=(n, 1)) > np.cumsum(truth, axis=1)).sum(axis=1)
+    names = np.array(["a", "b", "c"])
+    return [orjson.dumps({"id": f"m{i}", "ts": i, "features": {"x1": float(logits[i, 0]), "x2": 0.0},
+                          "prediction": str(names[p[i].argmax()]), "label": str(names[y[i]]),
+                          "pa": float(p[i, 0]), "pb": float(p[i, 1]), "pc": float(p[i, 2])}) for i in range(n)]
+
+
+def test_multiclass_scores_cross_the_codes_and_estimate_accuracy(tmp_path: Path) -> None:
+    from driftline.stream.codes import PartitionCodes, decode, encode
+
+    text = ps.config_text().replace("type: binary, score: proba", "type: multiclass, score: {a: pa, b: pb, c: pc}")
+    text = text.replace("{field: label, type: binary}", "{field: label, type: multiclass}")
+    cfg = parse_config(text)
+    raws = multiclass_events(16_000, seed=18)
+    batch = parse_events(_schema(cfg), 0, list(range(len(raws))), raws)[0]
+    assert batch.scores.shape == (16_000, 3)
+    back = decode(encode(PartitionCodes(0, batch))).batch
+    assert np.array_equal(back.scores, batch.scores) and back.ids == batch.ids
+    engine = DriftEngine(monitor_plan(cfg))
+    engine.process(back, live=False)
+    watch = engine.performance
+    assert watch.cbpe is not None and watch.classes == ("a", "b", "c")
+    real = [w.realised["accuracy"] for w in watch.history if w.index >= REFERENCE // WINDOW]
+    est = [w.estimated["accuracy"] for w in watch.history if w.index >= REFERENCE // WINDOW]
+    raw_confidence = float(batch.scores.max(axis=1).mean())  # what uncalibrated scores would claim
+    assert np.mean(real) < raw_confidence - 0.05  # calibration had work to do
+    assert np.abs(np.array(est) - np.array(real)).mean() < 0.03
+
+
+def test_policies_act_on_performance_alerts(tmp_path: Path) -> None:
+    from driftline.consumers.core.policies import actions_for
+
+    text = ps.config_text(extra="policies:\n  - when: {kind: performance}\n    do: [retrain]")
+    alerts, _ = run(tmp_path, ps.classification("covariate", n=17_000, seed=19), text)
+    cfg = parse_config(text)
+    fired = performance_alerts(alerts)
+    assert fired and actions_for(cfg.policies, fired[0]) == [("retrain", 0)]
+
+
+def test_a_reference_file_fits_the_calibration_before_the_first_event(tmp_path: Path) -> None:
+    stream = ps.classification("covariate", n=22_000, shift_at=15_000, seed=20)
+    reference = tmp_path / "reference.jsonl"
+    reference.write_bytes(b"\n".join(stream.raws[:REFERENCE]) + b"\n")
+    live = ps.Stream(stream.raws[REFERENCE:], stream.truth[REFERENCE:], stream.prediction[REFERENCE:], 0, "covariate")
+    text = ps.config_text().replace("reference: {first_n: 10000}", f"reference: {{file: {reference}}}")
+    alerts, watch = run(tmp_path, live, text)
+    assert watch.cbpe is not None and watch.history[0].index == 0  # windows from the first live event
+    fired = performance_alerts(alerts)
+    assert fired and 15_000 <= int(fired[0].position.event_id[1:]) < 17_000
