@@ -15,7 +15,7 @@ concept drift: ``sigmoid(K (x1 - CONCEPT_SHIFT))``); the deployed model scores
 
 Regression (``regression``): ``y = 2 x1 + x2 + e`` with ``sd(e) = 0.2 + 0.8 sigmoid(2 x1)``,
 the deployed model predicts ``2 x1 + x2``; at ``shift_at`` ``x1``'s mean moves from -1 to
-+0.5, into the region of larger errors (MAE up by about 80%).
++0.5, into the region of larger errors (MAE up by about 90%).
 
 Only the first ``labelled`` events carry their label (the labelled reference); ``truth``
 returns every event's true label for the realised metrics.

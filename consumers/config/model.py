@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from driftline.consumers.config.scores import score_problems
 from driftline.detectors.calibration import parse_rate
 from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
 from driftline.stream.events import StreamSchema
@@ -404,7 +405,7 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
                          f"({drift:g} per event): a warning must come before a drift, so allow it more false "
                          "alarms (or set warning: null)"))
     problems += _field_clashes(cfg.stream)
-    problems += _score_problems(cfg.stream)
+    problems += score_problems(cfg.stream)
     unknown = sorted(set(cfg.kafka.client) - _kafka_client_keys())
     if unknown:
         problems.append((("kafka", "client"), f"unknown kafka-python setting(s) {', '.join(map(repr, unknown))}: "
@@ -446,37 +447,6 @@ def _field_clashes(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], st
         problems[-1:] = [(("stream", "prediction", "field"),
                           f"{stream.prediction.field!r} is also stream.label.field: the model's prediction and "
                           "the true label must be two fields, or every prediction would look right")]
-    return problems
-
-
-def _score_problems(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str]]:
-    """A score matches its prediction's type, needs a label to be calibrated on, and names fields
-    of its own."""
-    pred = stream.prediction
-    if pred is None or pred.score is None:
-        return []
-    where = ("stream", "prediction", "score")
-    if pred.type == "regression":
-        return [(where, ("a regression model has no score: its loss is estimated from the features and the "
-                         "prediction (DLE); remove score"))]
-    if pred.type == "binary" and not isinstance(pred.score, str):
-        return [(where, "a binary prediction's score is one field, the probability of class 1 (score: proba)")]
-    if pred.type == "multiclass" and not isinstance(pred.score, dict):
-        return [(where, ("a multiclass prediction's score maps each class to its probability's field "
-                         "(score: {A: p_a, B: p_b})"))]
-    if pred.type == "multiclass" and len(pred.score) < 2:
-        return [(where, "name the probability fields of at least two classes")]
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    if stream.label is None:
-        problems.append((where, "a score is calibrated on labelled reference events: declare stream.label too"))
-    taken = {stream.id_field, stream.timestamp_field, "features", pred.field}
-    if stream.label is not None:
-        taken.add(stream.label.field)
-    seen: set[str] = set()
-    for name in pred.score_fields:
-        if name in taken or name in seen:
-            problems.append((where, f"score field {name!r} is already another field of the event"))
-        seen.add(name)
     return problems
 
 

@@ -57,7 +57,7 @@ def test_a_covariate_shift_toward_the_boundary_alerts_within_2000_events_without
     stream = ps.classification("covariate", seed=11)
     assert not any(b"label" in raw for raw in stream.raws[REFERENCE:])  # no label after the reference
     accuracy = (stream.truth == stream.prediction).reshape(-1, WINDOW).mean(axis=1)
-    assert accuracy[:15].mean() > 0.87 and accuracy[15:].mean() < 0.79  # ~0.89 -> ~0.76
+    assert accuracy[:15].mean() > 0.87 and accuracy[15:].mean() < 0.78  # ~0.90 -> ~0.75
     alerts, watch = run(tmp_path, stream, ps.config_text())
     fired = performance_alerts(alerts)
     assert fired, "no performance alert"
