@@ -66,7 +66,8 @@ def _performance(extra: dict[str, Any]) -> dict[str, Any]:
     for part in ("estimated", "realised", "estimation_error"):
         out[part] = {k[len(part) + 1:]: v for k, v in extra.items()
                      if k.startswith(f"{part}_") and k != f"{part}_window" and isinstance(v, (int, float))}
-        out[f"{part}_window"] = extra.get(f"{part}_window")
+        # the error is the realised window's: its labelled events, estimated and realised
+        out[f"{part}_window"] = extra.get("realised_window" if part == "estimation_error" else f"{part}_window")
     return out
 
 

@@ -266,6 +266,7 @@ PERFORMANCE_GAUGES = (
 
 
 def _performance(names: list[str], values: list[str], extra: dict[str, Any]) -> Iterator[Metric]:
+    extra = dict(extra)  # one copy (atomic): the role's thread updates it while this scrape reads
     for prefix, name, doc in PERFORMANCE_GAUGES:
         metric = GaugeMetricFamily(name, doc, labels=[*names, "metric"])
         for key, value in sorted(extra.items()):

@@ -254,3 +254,27 @@ def test_a_reference_file_fits_the_calibration_before_the_first_event(tmp_path: 
     assert watch.cbpe is not None and watch.history[0].index == 0  # windows from the first live event
     fired = performance_alerts(alerts)
     assert fired and 15_000 <= int(fired[0].position.event_id[1:]) < 17_000
+
+
+def test_status_and_prometheus_read_the_judges_counters() -> None:
+    """The judge's counters (``PerformanceWatch.summary``) as ``status`` prints them and as
+    Prometheus gauges, and the reason when there is no estimate."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    from driftline.consumers.observe.status import _performance, _performance_lines
+    from driftline.consumers.observe.telemetry import _performance as gauges
+
+    extra = {"performance_metric": "accuracy", "estimated_window": 7, "estimated_accuracy": 0.81,
+             "estimated_f1": 0.8, "realised_window": 6, "realised_accuracy": 0.79, "estimation_error_accuracy": 0.02,
+             "judged": 8000}
+    lines = _performance_lines(_performance(extra))
+    assert lines == ["deployed model, estimated without labels (window 7): accuracy 0.810  f1 0.800",
+                     "deployed model, realised (window 6): accuracy 0.790",
+                     "deployed model, estimation error (window 6): accuracy 0.020"]
+    off = _performance_lines(_performance({"performance_metric": "mae", "performance_off": "3 labelled"}))
+    assert off == ["deployed model's performance: not estimated (3 labelled)"]
+    families: list[GaugeMetricFamily] = list(gauges(["stream", "role"], ["s", "judge"], extra))
+    found = {(f.name, s.labels["metric"]): s.value for f in families for s in f.samples}
+    assert found == {("driftline_estimated_metric", "accuracy"): 0.81, ("driftline_estimated_metric", "f1"): 0.8,
+                     ("driftline_realised_metric", "accuracy"): 0.79,
+                     ("driftline_estimation_error", "accuracy"): 0.02}
