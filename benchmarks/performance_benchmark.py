@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import performance_streams as ps  # noqa: E402
+import performance_streams as ps
 
-from driftline.consumers.core.backtest import backtest  # noqa: E402
-from driftline.consumers.core.checks import parse_config  # noqa: E402
+from driftline.consumers.core.backtest import backtest
+from driftline.consumers.core.checks import parse_config
 
 WINDOW = 1000
 REFERENCE = 10_000

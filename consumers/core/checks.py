@@ -116,9 +116,9 @@ def _against_stream(cfg: DriftlineConfig, det: DetectorConfig) -> list[tuple[str
         if det.kind == "concept_drift" and cfg.stream.label is None:
             problems.append(("kind", "kind concept_drift needs stream.label to be declared"))
         if det.kind == "performance" and not PerformanceWatch.wanted(cfg):
-            problems.append(("kind", "kind performance watches the estimated performance: declare "
-                                     "stream.prediction.score (a classifier) or a regression label and prediction"))
+            problems.append(("kind", ("kind performance watches the estimated performance: declare "
+                                      "stream.prediction.score (a classifier) or a regression label and prediction")))
         elif det.kind == "performance" and input_type not in ("numeric",):
-            problems.append(("method", f"method {det.method!r} takes {input_type} values; the estimated "
-                                       "performance is a number per event (use cusum, ks, adwin, ...)"))
+            problems.append(("method", (f"method {det.method!r} takes {input_type} values; the estimated "
+                                        "performance is a number per event (use cusum, ks, adwin, ...)")))
     return problems

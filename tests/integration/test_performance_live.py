@@ -17,7 +17,7 @@ from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import Alert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import performance_streams as ps  # noqa: E402
+import performance_streams as ps
 
 pytestmark = pytest.mark.integration
 

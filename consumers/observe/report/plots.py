@@ -126,11 +126,11 @@ def performance(data: ReportData) -> go.Figure:
     x = xs(data, [float(w["end_ts"] if data.time_axis else w["end_offset"]) for w in windows])
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=[w["estimated"].get(metric) for w in windows], mode="lines+markers",
-                             name=f"estimated {metric}", line=dict(color="#1f77b4"),
+                             name=f"estimated {metric}", line={"color": "#1f77b4"},
                              customdata=[[w["events"]] for w in windows],
                              hovertemplate="%{y:.4f} over %{customdata[0]} events<extra>estimated</extra>"))
     fig.add_trace(go.Scatter(x=x, y=[(w.get("realised") or {}).get(metric) for w in windows], mode="lines+markers",
-                             name=f"realised {metric}", line=dict(color="#2ca02c", dash="dash"),
+                             name=f"realised {metric}", line={"color": "#2ca02c", "dash": "dash"},
                              customdata=[[w.get("labelled", 0)] for w in windows],
                              hovertemplate="%{y:.4f} on %{customdata[0]} labelled events<extra>realised</extra>"))
     values = [v for w in windows for v in (w["estimated"].get(metric), (w.get("realised") or {}).get(metric))
@@ -139,7 +139,7 @@ def performance(data: ReportData) -> go.Figure:
     for alert in (a for a in data.alerts if a.kind == "performance"):
         fig.add_trace(go.Scatter(x=xs(data, [alert_x(data, alert)] * 2), y=[low, high], mode="lines",
                                  name=f"performance {alert.severity}", showlegend=False,
-                                 line=dict(color=SEVERITY_COLOR[alert.severity], dash="dot")))
+                                 line={"color": SEVERITY_COLOR[alert.severity], "dash": "dot"}))
     fig.update_layout(**LAYOUT, title=f"Deployed model: estimated and realised {metric} per window",
                       xaxis_title=data.x_title, yaxis_title=metric)
     return fig

@@ -23,7 +23,7 @@ from driftline.consumers.core.plan import monitor_plan
 from driftline.stream.events import parse_events
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "benchmarks"))
-import performance_streams as ps  # noqa: E402
+import performance_streams as ps
 
 REFERENCE = 10_000
 WINDOW = 1000
