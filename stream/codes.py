@@ -2,13 +2,14 @@
 
 The monitor's instances parse their partitions' events (the expensive part) and publish, per
 poll and partition, a :class:`PartitionCodes`: the accepted events reduced to the columns the
-detectors read (event time, id, offset, each declared feature, label, prediction), the
+detectors read (event time, id, offset, each declared feature, label, prediction, the
+model's scores), the
 rejected messages' place in the stream (for the schema detector), and the partition's
 progress (its newest event time, whether it is caught up). One judge merges them.
 
 Wire format: a 4-byte big-endian length, a JSON header (ids, categories, labels,
 predictions, rejects, progress), then the int64 offsets and event times and the float64
-numeric columns as raw little-endian arrays. About 8 bytes per numeric feature per event.
+numeric and score columns as raw little-endian arrays. About 8 bytes per numeric feature per event.
 """
 
 from __future__ import annotations
@@ -67,9 +68,13 @@ def encode(codes: PartitionCodes) -> bytes:
         header["parts"] = b.partitions.tolist()
     if codes.reject_partitions is not None:
         header["rparts"] = codes.reject_partitions.tolist()
+    if b.scores is not None:
+        header["nscore"] = int(b.scores.shape[1])
     head = orjson.dumps(header)
     arrays = [np.ascontiguousarray(b.offsets, dtype="<i8"), np.ascontiguousarray(b.ts, dtype="<i8")]
     arrays += [np.ascontiguousarray(b.numeric[k], dtype="<f8") for k in b.numeric]
+    if b.scores is not None:  # the score columns, each contiguous
+        arrays += [np.ascontiguousarray(b.scores.T, dtype="<f8")]
     return _LEN.pack(len(head)) + head + b"".join(a.tobytes() for a in arrays)
 
 
@@ -84,10 +89,16 @@ def decode(raw: bytes) -> PartitionCodes:
     n = int(header["n"])
     body = memoryview(raw)[_LEN.size + size:]
     names = header["num"]
-    if len(body) != 8 * n * (2 + len(names)):
+    n_scores = header.get("nscore")
+    if len(body) != 8 * n * (2 + len(names) + (n_scores or 0)):
         raise ValueError("codes message truncated")
     columns = np.frombuffer(body, dtype="<i8", count=2 * n).reshape(2, n) if n else np.empty((2, 0), np.int64)
-    floats = np.frombuffer(body, dtype="<f8", offset=16 * n).reshape(len(names), n) if n and names else None
+    floats = np.frombuffer(body, dtype="<f8", offset=16 * n, count=len(names) * n).reshape(len(names), n) if n and names else None
+    scores = None
+    if n_scores is not None:
+        at = 8 * n * (2 + len(names))
+        scores = np.frombuffer(body, dtype="<f8", offset=at).reshape(n_scores, n).T.copy() if n \
+            else np.empty((0, n_scores))
     batch = EventBatch(
         partition=int(header["p"]),
         offsets=columns[0].astype(np.int64),
@@ -98,6 +109,7 @@ def decode(raw: bytes) -> PartitionCodes:
         label=object_array(header["label"]),
         prediction=object_array(header["pred"]),
         partitions=np.array(header["parts"], dtype=np.int64) if "parts" in header else None,
+        scores=scores,
     )
     offsets, ts, ids = header["rej"]
     return PartitionCodes(

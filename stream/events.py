@@ -35,6 +35,8 @@ class StreamSchema:
     label_type: TargetType | None = None
     prediction_field: str | None = None
     prediction_type: TargetType | None = None
+    #: the deployed model's score fields (class probabilities), in the configuration's order
+    score_fields: tuple[str, ...] = ()
     #: a message larger than this is rejected unread
     max_event_bytes: int = 1_000_000
 
@@ -83,6 +85,9 @@ class EventBatch:
     #: each event's partition, when the batch merges several (a stream's judgement); None:
     #: every event is of ``partition``
     partitions: np.ndarray | None = None
+    #: the deployed model's scores, one float64 column per score field (NaN = missing);
+    #: None when the stream declares none
+    scores: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -111,6 +116,7 @@ class EventBatch:
             keys=[self.keys[i] for i in idx] if self.keys else [],
             undeclared=self.undeclared,
             partitions=None if self.partitions is None else self.partitions[idx],
+            scores=None if self.scores is None else self.scores[idx],
         )
 
 
@@ -147,6 +153,7 @@ def concat_batches(batches: Sequence[EventBatch], partition: int | None = None) 
         keys=[k for b in batches for k in b.keys] if all(len(b.keys) == len(b) for b in batches) else [],
         undeclared=sum(b.undeclared for b in batches),
         partitions=None if single >= 0 else parts,
+        scores=np.concatenate([b.scores for b in batches]) if all(b.scores is not None for b in batches) else None,
     )
 
 
@@ -266,8 +273,11 @@ def build_batch(
     label = _target(docs, schema.label_field, schema.label_type, "label", bad)
     prediction = _target(docs, schema.prediction_field, schema.prediction_type, "prediction", bad)
 
+    scores = _scores(docs, schema.score_fields, bad) if schema.score_fields else None
+
     declared = schema.features.keys()
-    known = {schema.id_field, schema.timestamp_field, "features", schema.label_field, schema.prediction_field}
+    known = {schema.id_field, schema.timestamp_field, "features", schema.label_field, schema.prediction_field,
+             *schema.score_fields}
     undeclared = sum(len(f.keys() - declared) for f in feats) + sum(len(d.keys() - known) for d in docs)
 
     keep = np.ones(n, dtype=bool)
@@ -293,8 +303,24 @@ def build_batch(
         raw=[values[j] for j in src],
         keys=[keys[j] for j in src] if keys is not None else [None] * len(src),
         undeclared=undeclared,
+        scores=None if scores is None else (scores if all_kept else scores[idx]),
     )
     return batch, rejects
+
+
+def _scores(docs: list[dict[str, Any]], fields: tuple[str, ...], bad: dict[int, str]) -> np.ndarray:
+    """The score fields as float64 columns: a probability in [0, 1], or null (missing)."""
+    out = np.full((len(docs), len(fields)), np.nan)
+    for j, name in enumerate(fields):
+        for i, d in enumerate(docs):
+            v = d.get(name)
+            if v is None:
+                continue
+            if type(v) is bool or not isinstance(v, _NUMBER) or not 0.0 <= v <= 1.0:
+                bad.setdefault(i, f"score {name!r} must be a probability in [0, 1], got {v!r:.60}")
+            else:
+                out[i, j] = v
+    return out
 
 
 def event_id(value: Any) -> tuple[str, str]:

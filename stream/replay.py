@@ -118,7 +118,7 @@ def _rows(frame: Any, schema: StreamSchema, start: int) -> Chunk:
             schema.timestamp_field: _clean(row.get(schema.timestamp_field)),
             "features": {f: _clean(row[f]) for f in features},
         }
-        for name in (schema.label_field, schema.prediction_field):
+        for name in (schema.label_field, schema.prediction_field, *schema.score_fields):
             if name and name in row:
                 event[name] = _clean(row[name])
         raws.append(orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY))

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from driftline.consumers.config.scores import score_problems
 from driftline.detectors.calibration import parse_rate
 from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
 from driftline.stream.events import StreamSchema
@@ -101,6 +102,29 @@ class TargetConfig(_Model):
     type: TargetType = "binary"
 
 
+class PredictionConfig(TargetConfig):
+    """The deployed model's output; ``score`` names its confidence, for performance estimation.
+
+    binary: one field, the probability of class 1; multiclass: ``{class: field}``, each class's
+    probability. A regression model has no score (its loss is estimated from the features).
+    """
+
+    score: str | dict[str, str] | None = None
+
+    @property
+    def score_fields(self) -> tuple[str, ...]:
+        if self.score is None:
+            return ()
+        return (self.score,) if isinstance(self.score, str) else tuple(self.score.values())
+
+    @property
+    def score_classes(self) -> tuple[str, ...]:
+        """The class each score field is the probability of (binary: ``1``)."""
+        if self.score is None:
+            return ()
+        return ("1",) if isinstance(self.score, str) else tuple(self.score)
+
+
 class StreamConfig(_Model):
     name: str = Field(min_length=1)
     id_field: str = "id"
@@ -118,7 +142,7 @@ class StreamConfig(_Model):
     timestamp_field: str = "ts"
     features: dict[str, FeatureType] = Field(min_length=1)
     label: TargetConfig | None = None
-    prediction: TargetConfig | None = None
+    prediction: PredictionConfig | None = None
 
 
 class ReferenceConfig(_Model):
@@ -144,6 +168,28 @@ class DetectorConfig(_Model):
     features: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
 
+
+
+class PerformanceConfig(_Model):
+    """Label-free performance estimation: CBPE (classification, on ``stream.prediction.score``)
+    and DLE (regression), each judged by a calibrated detector (alert kind ``performance``)."""
+
+    #: auto: CBPE when the prediction declares a score, DLE for a regression prediction and
+    #: label; off: neither
+    estimate: Literal["auto", "off"] = "auto"
+    #: events per window of the estimated (and realised) metrics
+    window: int = Field(default=1000, ge=10)
+    #: the map from score to class probability, fitted on the labelled reference: auto picks
+    #: the one of lower expected calibration error (cross-validated on the reference)
+    calibration: Literal["auto", "isotonic", "platt"] = "auto"
+    #: DLE's online regressor of the deployed model's absolute error
+    loss_model: str | ComponentSpec = "river.tree.HoeffdingTreeRegressor"
+
+    @field_validator("loss_model")
+    @classmethod
+    def _importable(cls, value: Any) -> Any:
+        resolve_class(value.cls if isinstance(value, ComponentSpec) else value)
+        return value
 
 
 class FalseAlarmConfig(_Model):
@@ -308,6 +354,7 @@ class DriftlineConfig(_Model):
     reference: ReferenceConfig = Field(default_factory=lambda: ReferenceConfig(first_n=10000))
     detectors: Literal["auto"] | list[DetectorConfig] = "auto"
     false_alarms: FalseAlarmConfig = Field(default_factory=FalseAlarmConfig)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
     policies: list[PolicyConfig] = Field(default_factory=list)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -339,6 +386,7 @@ def stream_schema(cfg: DriftlineConfig) -> StreamSchema:
         label_type=s.label.type if s.label else None,
         prediction_field=s.prediction.field if s.prediction else None,
         prediction_type=s.prediction.type if s.prediction else None,
+        score_fields=s.prediction.score_fields if s.prediction else (),
         max_event_bytes=s.max_event_bytes,
     )
 
@@ -362,6 +410,7 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
                          f"({drift:g} per event): a warning must come before a drift, so allow it more false "
                          "alarms (or set warning: null)"))
     problems += _field_clashes(cfg.stream)
+    problems += score_problems(cfg.stream)
     unknown = sorted(set(cfg.kafka.client) - _kafka_client_keys())
     if unknown:
         problems.append((("kafka", "client"), f"unknown kafka-python setting(s) {', '.join(map(repr, unknown))}: "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from driftline.consumers.config.loading import read_config, read_config_file
 from driftline.consumers.config.model import DetectorConfig, DriftlineConfig
+from driftline.consumers.core.performance import PerformanceWatch
 from driftline.consumers.core.plan import PlannedDetector, build, explicit_detectors
 from driftline.detectors.methods import METHODS, method_params
 from driftline.stream.replay import READABLE_SUFFIXES
@@ -114,4 +115,10 @@ def _against_stream(cfg: DriftlineConfig, det: DetectorConfig) -> list[tuple[str
                                        f"{target[det.kind].type}"))
         if det.kind == "concept_drift" and cfg.stream.label is None:
             problems.append(("kind", "kind concept_drift needs stream.label to be declared"))
+        if det.kind == "performance" and not PerformanceWatch.wanted(cfg):
+            problems.append(("kind", ("kind performance watches the estimated performance: declare "
+                                      "stream.prediction.score (a classifier) or a regression label and prediction")))
+        elif det.kind == "performance" and input_type not in ("numeric",):
+            problems.append(("method", (f"method {det.method!r} takes {input_type} values; the estimated "
+                                        "performance is a number per event (use cusum, ks, adwin, ...)")))
     return problems

@@ -21,6 +21,7 @@ from driftline.stream.messages import Alert, Position, Window, alert_id
 
 if TYPE_CHECKING:
     from driftline.consumers.core.order.merge import Messages
+    from driftline.consumers.core.performance import Segment
     from driftline.consumers.core.plan import PlannedDetector, StreamPlan
 
 
@@ -31,6 +32,8 @@ class DriftEngine:
         self.stream = plan.stream
         self.planned: list[PlannedDetector] = list(plan.planned)
         self.detectors: list[Detector] = plan.detectors()
+        #: the estimated performance the ``performance`` detectors watch (None: none planned)
+        self.performance = plan.performance_watch()
         memos: dict[tuple[str, str | None], RankMemo] = {}
         for planned, detector in zip(self.planned, self.detectors):
             if hasattr(detector, "rank_memo"):  # rank-based detectors of one column share its ranks
@@ -45,8 +48,12 @@ class DriftEngine:
         in stream order) by the schema detector."""
         alerts = []
         where = _Where(batch.partition_array(), batch.offsets, batch.ts, batch.ids)
+        segments = self.performance.update(batch) if self.performance is not None else []
         for planned, detector in zip(self.planned, self.detectors):
             if planned.target == "error":
+                continue
+            if planned.target == "performance":
+                alerts += self._performance_alerts(planned, detector, segments, live)
                 continue
             if planned.target == "messages":
                 if messages is not None:
@@ -70,7 +77,18 @@ class DriftEngine:
                 alerts += [self._alert(planned, detector, det, where, live) for det in detector.update(errors, ts)]
         return _in_stream_order(alerts)
 
-    def _alert(self, planned: PlannedDetector, detector: Detector, det: Detection, where: _Where, live: bool) -> Alert:
+    def _performance_alerts(self, planned: PlannedDetector, detector: Detector, segments: list[Segment],
+                            live: bool) -> list[Alert]:
+        assert self.performance is not None
+        alerts = []
+        for seg in segments:
+            at = _Where(seg.partitions, seg.offsets, seg.ts, seg.ids)
+            alerts += [self._alert(planned, detector, det, at, live, self.performance.details(seg, det.index))
+                       for det in detector.update(seg.values, seg.ts)]
+        return alerts
+
+    def _alert(self, planned: PlannedDetector, detector: Detector, det: Detection, where: _Where, live: bool,
+               details: dict | None = None) -> Alert:
         i = det.index
         event_id, event_ts = where.ids[i], int(where.ts[i])
         return Alert(
@@ -89,7 +107,7 @@ class DriftEngine:
                 reference_n=det.reference_n, current_n=det.current_n, start_ts=det.start_ts, end_ts=det.end_ts
             ),
             detected_at=now_ms() if live else event_ts,
-            details=detector_details(detector),
+            details={**detector_details(detector), **(details or {})},
         )
 
     def rebaseline(self, detector: str | None = None) -> list[str]:
@@ -108,9 +126,14 @@ class DriftEngine:
         return done
 
     def state_dict(self) -> dict:
-        return {"detectors": {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)}}
+        state: dict = {"detectors": {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)}}
+        if self.performance is not None:
+            state["performance"] = self.performance.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        if self.performance is not None and "performance" in state:
+            self.performance.load_state_dict(state["performance"])
         detectors = state["detectors"]
         for p, d in zip(self.planned, self.detectors):
             if p.name in detectors:

@@ -16,6 +16,10 @@
   unreadable or for a value of the wrong type rising;
 * on the label and on the predictions: chi-square for multiclass, the Bernoulli CUSUM (both
   directions) on a binary target's 0/1 values, KS and rank CUSUM for a regression target;
+* with label-free performance estimation (``stream.prediction.score`` for a classifier, a
+  regression prediction and label): ``cbpe-accuracy`` (the rank CUSUM watching CBPE's
+  per-event probability of a right prediction fall) or ``dle-mae`` (watching DLE's estimated
+  absolute error rise), kind ``performance`` (:mod:`.performance`);
 * on the learner's errors, one detector (``learner.concept_detector``): by default the
   Bernoulli CUSUM watching the 0/1 error rate rise (``bernoulli-error``) or, for regression, a
   rank CUSUM watching the absolute errors rise (``cusum-abs-error``), both calibrated to the
@@ -35,6 +39,7 @@ from typing import Any, Literal
 
 from driftline.consumers.config.model import DetectorConfig, DriftlineConfig
 from driftline.consumers.core.columns import column
+from driftline.consumers.core.performance import PerformanceWatch
 from driftline.consumers.core.reference import load_reference
 from driftline.detectors.base import Detector
 from driftline.detectors.calibration import alpha_per_test
@@ -63,11 +68,12 @@ AUTO_CONCEPT = "bernoulli"
 MULTIVARIATE_NAME = "features"
 
 #: what a detector watches: a feature column, the label, the predictions, the learner's
-#: errors, or the stream's messages themselves (read or rejected: schema errors)
-Target = Literal["feature", "label", "prediction", "error", "messages"]
+#: errors, the stream's messages themselves (read or rejected: schema errors), or the
+#: estimated performance (CBPE's expected correctness, DLE's estimated loss)
+Target = Literal["feature", "label", "prediction", "error", "messages", "performance"]
 
 #: what the monitor judges, and the learner
-MONITOR_TARGETS: tuple[Target, ...] = ("feature", "label", "prediction", "messages")
+MONITOR_TARGETS: tuple[Target, ...] = ("feature", "label", "prediction", "messages", "performance")
 LEARNER_TARGETS: tuple[Target, ...] = ("error",)
 
 _TARGET_OF_KIND: dict[str, Target] = {
@@ -76,6 +82,13 @@ _TARGET_OF_KIND: dict[str, Target] = {
     "label_drift": "label",
     "prediction_drift": "prediction",
     "concept_drift": "error",
+    "performance": "performance",
+}
+#: auto's detector on the estimated performance: the rank CUSUM's one location chart, watching
+#: the expected correctness fall (classification) or the estimated loss rise (regression)
+AUTO_PERFORMANCE: dict[str, tuple[str, dict[str, Any]]] = {
+    "classification": ("cbpe-accuracy", {"direction": "down"}),
+    "regression": ("dle-mae", {"direction": "up"}),
 }
 
 
@@ -110,10 +123,16 @@ class StreamPlan:
     stream: str
     planned: list[PlannedDetector]
     prototypes: list[Detector]
+    #: the performance estimate the ``performance`` detectors watch (None: no such detector)
+    watch: PerformanceWatch | None = None
 
     def detectors(self) -> list[Detector]:
         """Fresh detectors of the plan (fitted on the reference file, when there is one)."""
         return copy.deepcopy(self.prototypes)
+
+    def performance_watch(self) -> PerformanceWatch | None:
+        """A fresh performance estimate (fitted on the reference file, when there is one)."""
+        return copy.deepcopy(self.watch)
 
 
 def monitor_plan(cfg: DriftlineConfig) -> StreamPlan:
@@ -132,11 +151,18 @@ def stream_plan(cfg: DriftlineConfig, targets: Sequence[Target]) -> StreamPlan:
     planned = [p for p in everything if p.target in targets]
     detectors = build(cfg, planned, among=everything)  # one budget for the stream, over every role
     reference = load_reference(cfg)
+    watch = None
+    if any(p.target == "performance" for p in planned):
+        size = cfg.reference.first_n or cfg.reference.sliding or (len(reference) if reference is not None else 0)
+        watch = PerformanceWatch(cfg, size)
     if reference is not None:
+        estimated = watch.fit_reference(reference) if watch is not None else None
         for p, detector in zip(planned, detectors):
-            if p.target not in ("error", "messages"):  # the schema's reference: the first messages
+            if p.target == "performance":
+                detector.fit_reference(estimated)  # type: ignore[attr-defined]
+            elif p.target not in ("error", "messages"):  # the schema's reference: the first messages
                 detector.fit_reference(column(reference, p))  # type: ignore[attr-defined]
-    return StreamPlan(cfg.stream.name, planned, detectors)
+    return StreamPlan(cfg.stream.name, planned, detectors, watch)
 
 
 def plan(cfg: DriftlineConfig) -> list[PlannedDetector]:
@@ -169,6 +195,11 @@ def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
             continue
         for method, options in _TARGET_METHODS[spec.type]:
             out.append(PlannedDetector(f"{method}-{target}", f"{target}_drift", target, None, method, dict(options)))
+    if PerformanceWatch.wanted(cfg):
+        assert cfg.stream.prediction is not None
+        task = "regression" if cfg.stream.prediction.type == "regression" else "classification"
+        name, options = AUTO_PERFORMANCE[task]
+        out.append(PlannedDetector(name, "performance", "performance", None, "cusum", dict(options)))
     if cfg.stream.label is not None and cfg.learner.enabled:
         out.append(_concept_detector(cfg))
     return out

@@ -120,6 +120,11 @@ class StatsRecorder:
         #: largest statistic since the last snapshot, and the distributions at new alerts
         self.fresh_points: dict[tuple[str, int], dict[str, Any]] = {}
         self.fresh_distributions: list[dict[str, Any]] = []
+        #: the performance estimate's closed windows (estimated and realised), all of them (at
+        #: most ``points * 10``) and those not yet published
+        self.performance: list[dict[str, Any]] = []
+        self.fresh_performance: list[dict[str, Any]] = []
+        self._windows_seen = 0
 
     def observe(self, partition: int, engine: DriftEngine, batch: EventBatch, alerts: list[Alert], x: float | None = None) -> None:
         """After ``engine`` processed ``batch``: sample its detectors, note the alerts' distributions."""
@@ -128,6 +133,18 @@ class StatsRecorder:
         if self.track_distributions:
             self._distributions(partition, engine, batch, alerts)
         self.sample(partition, engine, float(batch.offsets[-1]) if x is None else x, int(batch.ts[-1]))
+        self._performance(engine)
+
+    def _performance(self, engine: DriftEngine) -> None:
+        """The estimate's windows closed since the last look."""
+        watch = engine.performance
+        if watch is None or watch.closed <= self._windows_seen:
+            return
+        new = [w for w in watch.history if w.index >= self._windows_seen]
+        self._windows_seen = watch.closed
+        docs = [{**w.to_dict(), "metric": watch.metric} for w in new]
+        self.performance = (self.performance + docs)[-10 * self.points:]
+        self.fresh_performance += docs
 
     def sample(self, partition: int, engine: DriftEngine, x: float, ts: int) -> None:
         for planned, detector in zip(engine.planned, engine.detectors):
@@ -164,10 +181,10 @@ class StatsRecorder:
                 self.sample(partition, engine, x, ts)
             self.observe_learner(learner.learner.metric, x, ts)
 
-    def take_fresh(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        points, dists = list(self.fresh_points.values()), self.fresh_distributions
-        self.fresh_points, self.fresh_distributions = {}, []
-        return points, dists
+    def take_fresh(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        points, dists, windows = list(self.fresh_points.values()), self.fresh_distributions, self.fresh_performance
+        self.fresh_points, self.fresh_distributions, self.fresh_performance = {}, [], []
+        return points, dists, windows
 
     def _distributions(self, partition: int, engine: DriftEngine, batch: EventBatch, alerts: list[Alert]) -> None:
         by_detector: dict[str, list[Alert]] = {}
@@ -175,7 +192,7 @@ class StatsRecorder:
             by_detector.setdefault(alert.detector, []).append(alert)
         for planned, detector in zip(engine.planned, engine.detectors):
             kind = getattr(detector, "input_type", "numeric")
-            if planned.target == "error" or (planned.target == "feature" and planned.feature is None) \
+            if planned.target in ("error", "performance") or (planned.target == "feature" and planned.feature is None) \
                     or kind not in ("numeric", "categorical"):
                 continue  # errors, multi-feature detectors: no single column to draw
             col = self._column(partition, planned, detector)
@@ -205,7 +222,7 @@ class StatsRecorder:
 def snapshot_message(role: Any, recorder: StatsRecorder | None, lag: dict[str, int], now_ms: int | None = None) -> dict[str, Any]:
     """The JSON document a role publishes on the stats topic."""
     s = role.stats
-    points, dists = recorder.take_fresh() if recorder is not None else ([], [])
+    points, dists, windows = recorder.take_fresh() if recorder is not None else ([], [], [])
     info = recorder.info if recorder is not None else {}
     return {
         "type": "snapshot",
@@ -220,4 +237,5 @@ def snapshot_message(role: Any, recorder: StatsRecorder | None, lag: dict[str, i
         "detectors": {name: {"kind": i.kind, "feature": i.feature, "target": i.target} for name, i in info.items()},
         "points": points,
         "distributions": dists,
+        "performance": windows,
     }

@@ -50,12 +50,25 @@ def gather(cfg: DriftlineConfig, bootstrap: str, now_ms: int | None = None) -> d
                       "age": (now - last["ts"]) / 1000, "extra": last.get("extra") or {}})
     open_q = fold_quarantines(actions).active  # ended by release or purge, of one or of all
     learner = _latest(roles, "learner")
+    judge = _latest(roles, "judge")
     actions_role = _latest(roles, "actions")
     extra = actions_role["extra"] if actions_role else {}
     return {"roles": roles, "quarantines": list(open_q.values()), "alerts": alerts,
             "champion": extra.get("champion_version"), "champion_metric": extra.get("champion_metric"),
             "champion_metric_value": extra.get("champion_metric_value"),
-            "metric": (learner["extra"] if learner else {}).get("metric")}
+            "metric": (learner["extra"] if learner else {}).get("metric"),
+            "performance": _performance(judge["extra"] if judge else {})}
+
+
+def _performance(extra: dict[str, Any]) -> dict[str, Any]:
+    """The judge's latest estimated and realised metrics (its ``estimated_<m>``, ``realised_<m>``)."""
+    out: dict[str, Any] = {"metric": extra.get("performance_metric"), "off": extra.get("performance_off")}
+    for part in ("estimated", "realised", "estimation_error"):
+        out[part] = {k[len(part) + 1:]: v for k, v in extra.items()
+                     if k.startswith(f"{part}_") and k != f"{part}_window" and isinstance(v, (int, float))}
+        # the error is the realised window's: its labelled events, estimated and realised
+        out[f"{part}_window"] = extra.get("realised_window" if part == "estimation_error" else f"{part}_window")
+    return out
 
 
 def _latest(roles: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
@@ -76,7 +89,8 @@ def render(cfg: DriftlineConfig, view: dict[str, Any]) -> str:
                      f"{r['consumed']:>11,}  {r['age']:.0f} s ago{gone}")
     if not view["roles"]:
         lines.append(f"  no snapshots on {cfg.stats.topic!r} in the last 15 minutes: are the roles running?")
-    lines += ["", f"champion model: {_champion(view)}   online learner's rolling metric: {_number(view['metric'])}", ""]
+    lines += ["", f"champion model: {_champion(view)}   online learner's rolling metric: {_number(view['metric'])}"]
+    lines += [*_performance_lines(view.get("performance") or {}), ""]
     lines.append(f"active quarantines: {len(view['quarantines'])}")
     for q in view["quarantines"]:
         lines.append(f"  {q.alert_id[:12]}  partition {q.scope.get('partition')} from offset "
@@ -88,6 +102,22 @@ def render(cfg: DriftlineConfig, view: dict[str, Any]) -> str:
     if not view["alerts"]:
         lines.append("  none")
     return "\n".join(lines)
+
+
+def _performance_lines(perf: dict[str, Any]) -> list[str]:
+    """``deployed model, estimated (window 41): accuracy 0.812 ...`` and the realised line."""
+    if not perf.get("metric"):
+        return []
+    if perf.get("off"):
+        return [f"deployed model's performance: not estimated ({perf['off']})"]
+    lines = []
+    for part, what in (("estimated", "estimated without labels"), ("realised", "realised"),
+                       ("estimation_error", "estimation error")):
+        values = perf.get(part) or {}
+        if values:
+            shown = "  ".join(f"{k} {_number(v)}" for k, v in values.items())
+            lines.append(f"deployed model, {what} (window {perf.get(f'{part}_window')}): {shown}")
+    return lines or [f"deployed model's {perf['metric']}: no window closed yet"]
 
 
 def _number(value: Any) -> str:

@@ -232,6 +232,7 @@ class _RoleCollector(Collector):
         yield stat
         yield thr
         yield from self._learner(names, values, s.extra)
+        yield from _performance(names, values, s.extra)
         up = gauge("driftline_ready", "1 when /readyz answers ok")
         up.add_metric(values, 1.0 if t.readyz()[0] else 0.0)
         yield up
@@ -251,6 +252,27 @@ class _RoleCollector(Collector):
         if isinstance(extra.get("trained"), int):
             metric = CounterMetricFamily("driftline_learner_trained", "Labelled events trained on", labels=names)
             metric.add_metric(values, extra["trained"])
+            yield metric
+
+
+#: the judge's estimated and realised performance, from its counters (``estimated_<metric>``, ...)
+PERFORMANCE_GAUGES = (
+    ("estimated_", "driftline_estimated_metric",
+     "The deployed model's estimated metric over the last window (CBPE, DLE), without labels"),
+    ("realised_", "driftline_realised_metric", "The deployed model's realised metric over the last labelled window"),
+    ("estimation_error_", "driftline_estimation_error",
+     "|estimated - realised| on the labelled events of the last labelled window"),
+)
+
+
+def _performance(names: list[str], values: list[str], extra: dict[str, Any]) -> Iterator[Metric]:
+    extra = dict(extra)  # one copy (atomic): the role's thread updates it while this scrape reads
+    for prefix, name, doc in PERFORMANCE_GAUGES:
+        metric = GaugeMetricFamily(name, doc, labels=[*names, "metric"])
+        for key, value in sorted(extra.items()):
+            if key.startswith(prefix) and key != f"{prefix}window" and isinstance(value, (int, float)):
+                metric.add_metric([*values, key[len(prefix):]], float(value))
+        if metric.samples:
             yield metric
 
 

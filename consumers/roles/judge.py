@@ -137,6 +137,8 @@ class JudgeRole(Role):
                 self.outbox.alert(alert)
             self.observer.observe(0, self.engine, released.batch, alerts)
             self.stats.extra["judged"] = self.stats.extra.get("judged", 0) + len(released.batch)
+            if self.engine.performance is not None:  # the estimated and realised metrics, for telemetry
+                self.stats.extra.update(self.engine.performance.summary())
         self.stats.extra.update(buffered=self.merge.buffered, frontier=self.merge.frontier,
                                 idle_partitions=self.merge.idle(now_ms()), skipped=self.merge.skipped,
                                 late=self.merge.late)

@@ -40,13 +40,15 @@ policies:
 """
 
 
-def open_in_chromium(page: Path, profile: Path) -> dict[str, str]:
+def open_in_chromium(page: Path, profile: Path, dom: list[str] | None = None) -> dict[str, str]:
     assert Path(CHROMIUM).exists(), "chromium is not installed (apt-get install -y chromium; .ci/run does it)"
     proc = subprocess.run(
         [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    if dom is not None:
+        dom.append(proc.stdout)
     tag = re.search(r'<div id="driftline-report-status"[^>]*>', proc.stdout)
     assert tag, "the status element is missing from the rendered page"
     return dict(re.findall(r'(data-[a-z]+)="([^"]*)"', tag.group(0)))
@@ -74,3 +76,32 @@ def test_backtest_report_renders_every_plot_without_errors(tmp_path: Path) -> No
     assert status["data-errors"] == "[]", status["data-errors"]
     assert int(status["data-plots"]) == int(status["data-expected"]) >= 8, status
     assert seconds < 60
+
+
+def test_the_estimated_and_realised_performance_are_drawn_on_one_axis(tmp_path: Path) -> None:
+    """A classifier with a score: the report's performance plot shows the estimate (CBPE) and,
+    the events being labelled, the realised accuracy of the same windows."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import performance_streams as ps
+
+    stream = ps.classification("covariate", n=14_000, shift_at=9000, labelled=14_000, seed=5)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(stream.raws) + b"\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(ps.config_text(first_n=4000))
+    report = tmp_path / "report.html"
+    assert main(["backtest", str(config), "--input", str(events), "--output", str(tmp_path / "a.jsonl"),
+                 "--report", str(report)]) == 0
+    page = report.read_text()
+    assert 'id="plot-performance"' in page and "stat-cbpe-accuracy" in page
+    dom: list[str] = []
+    status = open_in_chromium(report, tmp_path / "profile", dom)
+    assert status["data-errors"] == "[]", status["data-errors"]
+    assert int(status["data-plots"]) == int(status["data-expected"]), status
+    plot = dom[0][dom[0].index('id="plot-performance"'):]
+    plot = plot[:plot.index('class="driftline-figure"')]  # the rendered plot, not its JSON spec
+    # both series drawn (their legend entries) and the performance alert marked (a dotted line)
+    assert 'data-unformatted="estimated accuracy"' in plot and 'data-unformatted="realised accuracy"' in plot
+    assert plot.count('class="scatterlayer') == 1 and plot.count('class="trace scatter') >= 3

@@ -106,4 +106,4 @@ class PartitionIntake:
 def _columns_only(batch: EventBatch) -> EventBatch:
     """The batch without the original bytes: what the detectors read, no more."""
     return EventBatch(batch.partition, batch.offsets, batch.ids, batch.ts, batch.numeric, batch.categorical,
-                      batch.label, batch.prediction)
+                      batch.label, batch.prediction, scores=batch.scores)

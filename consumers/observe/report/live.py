@@ -174,6 +174,7 @@ def _add_snapshot(data: ReportData, cfg: DriftlineConfig, doc: dict[str, Any]) -
         data.series[key].add(float(ts), ts, float(p["statistic"]), float(p["threshold"]))
     for d in doc.get("distributions") or []:
         data.distributions[d["alert_id"]] = d
+    data.performance += doc.get("performance") or []
     metric = (doc.get("extra") or {}).get("metric")
     if doc.get("role") == "learner" and isinstance(metric, (int, float)):
         data.learner.add(float(ts), ts, float(metric), float("nan"))

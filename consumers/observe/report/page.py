@@ -50,6 +50,8 @@ class ReportData:
     quarantine_spans: list[tuple[float, float, str]] = field(default_factory=list)
     #: (x, label): rollbacks, promotions, retrains
     model_events: list[tuple[float, str]] = field(default_factory=list)
+    #: the performance estimate's windows: estimated and (where labelled) realised metrics
+    performance: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def x_title(self) -> str:
@@ -89,7 +91,8 @@ def from_backtest(cfg: Any, result: Any, recorder: Any, source: str) -> ReportDa
     data = ReportData(stream=cfg.stream.name, source=source, time_axis=False, events=result.events,
                       alerts=list(result.alerts), quarantined=result.quarantined, dead_letters=len(result.rejects) + len(getattr(result, "unusable", [])),
                       info=dict(recorder.info), series=dict(recorder.series), distributions=dict(recorder.distributions),
-                      learner=recorder.learner, metric_name=_metric_name(cfg))
+                      learner=recorder.learner, metric_name=_metric_name(cfg),
+                      performance=list(recorder.performance))
     end = float(max(result.events - 1, 0))
     for alert in data.alerts:
         for action, _rule in actions_for(cfg.policies, alert):
@@ -119,6 +122,8 @@ def render_html(data: ReportData) -> str:
         shown = [a for a in alerts if a.alert_id in data.distributions][:MAX_DISTRIBUTIONS]
         if shown:
             figures.append((f"dist-{name}", name, plots.distributions(data, name, shown)))
+    if data.performance:
+        figures.append(("performance", "Performance", plots.performance(data)))
     if len(data.learner):
         figures.append(("learner", "Learner", plots.learner(data)))
     body = [_summary(data, rows)]
@@ -127,6 +132,8 @@ def render_html(data: ReportData) -> str:
         if key.startswith(("stat-", "dist-")) and section != "detectors":
             section = "detectors"
             body.append("<h2>Per detector, most drifted first</h2>")
+        elif key == "performance":
+            body.append("<h2>Performance: estimated without labels, and realised</h2>")
         elif key == "learner":
             body.append("<h2>Learner</h2>")
         spec = pio.to_json(fig, validate=False).replace("</", "<\\/")

@@ -118,6 +118,33 @@ def distributions(data: ReportData, name: str, alerts: list[Alert]) -> go.Figure
     return fig
 
 
+def performance(data: ReportData) -> go.Figure:
+    """The deployed model's estimated metric per window (CBPE, DLE) and, where the window's
+    events were labelled, the realised one, on one axis; ``performance`` alerts marked."""
+    windows = data.performance
+    metric = str(windows[0].get("metric", "accuracy"))
+    x = xs(data, [float(w["end_ts"] if data.time_axis else w["end_offset"]) for w in windows])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=[w["estimated"].get(metric) for w in windows], mode="lines+markers",
+                             name=f"estimated {metric}", line={"color": "#1f77b4"},
+                             customdata=[[w["events"]] for w in windows],
+                             hovertemplate="%{y:.4f} over %{customdata[0]} events<extra>estimated</extra>"))
+    fig.add_trace(go.Scatter(x=x, y=[(w.get("realised") or {}).get(metric) for w in windows], mode="lines+markers",
+                             name=f"realised {metric}", line={"color": "#2ca02c", "dash": "dash"},
+                             customdata=[[w.get("labelled", 0)] for w in windows],
+                             hovertemplate="%{y:.4f} on %{customdata[0]} labelled events<extra>realised</extra>"))
+    values = [v for w in windows for v in (w["estimated"].get(metric), (w.get("realised") or {}).get(metric))
+              if v is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    for alert in (a for a in data.alerts if a.kind == "performance"):
+        fig.add_trace(go.Scatter(x=xs(data, [alert_x(data, alert)] * 2), y=[low, high], mode="lines",
+                                 name=f"performance {alert.severity}", showlegend=False,
+                                 line={"color": SEVERITY_COLOR[alert.severity], "dash": "dot"}))
+    fig.update_layout(**LAYOUT, title=f"Deployed model: estimated and realised {metric} per window",
+                      xaxis_title=data.x_title, yaxis_title=metric)
+    return fig
+
+
 def learner(data: ReportData) -> go.Figure:
     """The learner's rolling metric, with concept drifts, quarantines and model changes marked."""
     fig = go.Figure()
