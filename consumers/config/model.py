@@ -232,6 +232,10 @@ class LearnerConfig(_Model):
     #: the share of labelled events scored and learned from, chosen by a hash of their id (the
     #: same events live and in backtest); the others are counted, never scored
     sample: float = Field(default=1.0, gt=0.0, le=1.0)
+    #: the concept detectors judge the errors of each block of this much learning time (event
+    #: time, ms) together, once the learner is past it; a quarantine their alert calls for holds
+    #: the events that arrive after the block
+    error_block_ms: int = Field(default=200, ge=1)
 
     @field_validator("model", "preprocessing")
     @classmethod

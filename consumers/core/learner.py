@@ -63,6 +63,37 @@ class LearnOutcome:
     unusable: list[Reject] = field(default_factory=list)
 
 
+@dataclass
+class ErrorBlock:
+    """The errors of the learning steps of one block of learning time (``learner.error_block_ms``),
+    judged together once the steps are past it: cut by the data's time, never by polls."""
+
+    bucket: int = -(2**62)
+    errors: list[float] = field(default_factory=list)
+    partitions: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+    def add(self, bucket: int, error: float, event: WaitingEvent) -> None:
+        self.bucket = bucket
+        self.errors.append(error)
+        self.partitions.append(event.partition)
+        self.offsets.append(event.offset)
+        self.ts.append(event.ts)
+        self.ids.append(event.event_id)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (np.array(self.errors, dtype=np.float64), np.array(self.partitions, dtype=np.int64),
+                np.array(self.offsets, dtype=np.int64), np.array(self.ts, dtype=np.int64))
+
+    def to_list(self) -> list[Any]:
+        return [self.bucket, self.errors, self.partitions, self.offsets, self.ts, self.ids]
+
+
 def in_sample(event_id: str, share: float) -> bool:
     """Whether ``event_id`` is among ``share`` of all ids: a hash of the id alone (BLAKE2b), so
     the same events on any partitioning, live and in backtest."""
@@ -107,6 +138,8 @@ class LearnerCore:
         self.order = LearningOrder(event_partitions, label_partitions, s.allowed_lateness_ms, s.idle_partition_ms,
                                    cfg.learner.max_pending_age_ms, cfg.learner.max_pending, now_ms)
         self.sample = cfg.learner.sample
+        self.block_ms = cfg.learner.error_block_ms
+        self.errors = ErrorBlock()
         #: labelled events outside ``learner.sample``: neither scored nor learned from
         self.sampled_out = 0
         self.expired_events = 0
@@ -187,11 +220,16 @@ class LearnerCore:
         self.order.advance(now_ms, flush)
         for kind, event in self.order.steps(judged_to):
             out.steps += 1
+            at = event.ts if kind == ARRIVE else event.learn_at
+            if self.errors and at // self.block_ms > self.errors.bucket:
+                out.alerts += self._judge_errors()  # the block's time is over: its errors judged here
             if kind == ARRIVE:
                 self._hold(event, out)
                 continue
             self._hold(event, out)  # a quarantine opened since it arrived (a concept alert's) holds it too
-            out.alerts += self._learn(event, event.held is None)
+            self._learn(event, event.held is None)
+        if self.errors and self.order.reached >= (self.errors.bucket + 1) * self.block_ms:
+            out.alerts += self._judge_errors()
         turned = Turned([])
         self.order.expire(turned)
         self._count(turned)
@@ -220,28 +258,33 @@ class LearnerCore:
         """Events waiting for their label."""
         return self.order.pending
 
-    def _learn(self, event: WaitingEvent, train: bool) -> list[Alert]:
+    def _learn(self, event: WaitingEvent, train: bool) -> None:
+        """Score and (``train``) learn one event; its error joins the block of its learning time."""
         if self.sample < 1.0 and not in_sample(event.event_id, self.sample):
             self.sampled_out += 1
-            return []
+            return
         x, y = event.x, event.label
         try:
             error = self.learner.step(x, y, train)
         except UnusableEvent as exc:  # counted and handed out to be routed, never fatal
             inline = event.label_offset < 0  # else the message lacks the label: the event as the learner saw it
             self._route_unusable(event.partition, event.offset, x, y, str(exc), event.raw if inline else None)
-            return []
+            return
         if train:
             self.snapshots.maybe_take(self.learner.pipeline, event.partition, event.offset, self.learner.trained)
-        alerts = self.engine().process_errors(
-            np.array([error]), np.array([event.partition], dtype=np.int64), np.array([event.offset], dtype=np.int64),
-            np.array([event.ts], dtype=np.int64), [event.event_id], live=self.live,
-        )
+        self.errors.add(event.learn_at // self.block_ms, error, event)
+
+    def _judge_errors(self) -> list[Alert]:
+        """The block's errors through the concept detectors, as one array (the same alerts as
+        one by one); the quarantines their alerts call for hold the steps that follow."""
+        block, self.errors = self.errors, ErrorBlock()
+        alerts = self.engine().process_errors(*block.arrays(), block.ids, live=self.live)
         if self.sample < 1.0:
             for alert in alerts:
                 alert.details["sample"] = self.sample  # judged on that share of the labelled events
         self.observe(alerts)
         return alerts
+
     def rollback_online(self, partition: int, before_offset: int) -> int | None:
         """Restore the newest snapshot from before ``before_offset``; the offset it was taken at.
 
@@ -309,6 +352,7 @@ class LearnerCore:
             "learner": self.learner.state_dict(),
             "engines": {str(p): e.state_dict() for p, e in self.engines.items()},
             "order": self.order.state_dict(),
+            "errors": self.errors.to_list(),
             "counts": [self.expired_events, self.expired_labels, self.late_events, self.duplicates, self.sampled_out],
             "intakes": {str(p): r.state_dict() for p, r in self._intakes.items()},
         }
@@ -324,6 +368,7 @@ class LearnerCore:
         for engine_state in state["engines"].values():
             self.engine().load_state_dict(engine_state)
         self.order.load_state_dict(state["order"], now_ms)
+        self.errors = ErrorBlock(*state["errors"])
         (self.expired_events, self.expired_labels, self.late_events, self.duplicates,
          self.sampled_out) = state["counts"]
         self._intakes = {}

@@ -16,6 +16,7 @@ Pure computation: the same events give the same values, windows and alerts live 
 from __future__ import annotations
 
 import base64
+import math
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -234,7 +235,7 @@ class PerformanceWatch:
     def _rows(batch: EventBatch) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
         pred = np.array([np.nan if v is None else v for v in batch.prediction], dtype=float)
         label = np.array([np.nan if v is None else v for v in batch.label], dtype=float)
-        rows = [{**batch.feature_rows(i), PREDICTION_KEY: float(p)} for i, p in enumerate(pred)]
+        rows = [{**_numeric_row(batch.feature_rows(i)), PREDICTION_KEY: float(p)} for i, p in enumerate(pred)]
         return rows, pred, label
 
     # ------------------------------------------------------------------ windows
@@ -349,3 +350,15 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 
 def _round(value: float) -> float | None:
     return None if not np.isfinite(value) else round(float(value), 6)
+
+
+def _numeric_row(row: dict[str, Any]) -> dict[str, float]:
+    """The loss model's inputs: numeric features as they are (finite ones), a categorical one as
+    an indicator ``name=value`` (its tree's leaf models are linear: they take numbers only)."""
+    out: dict[str, float] = {}
+    for name, value in row.items():
+        if isinstance(value, str):
+            out[f"{name}={value}"] = 1.0
+        elif math.isfinite(value):
+            out[name] = value
+    return out

@@ -168,6 +168,8 @@ class LearnerRole(Role):
 
     def idle(self) -> None:
         """An empty poll: every partition heard from, and the steps the frontier now allows."""
+        if not self.consumer.assignment():
+            return  # not restored yet: nothing to step, and the alerts are read once a core is restored
         now = now_ms()
         self._heard(set(), now)
         if self._take_steps(now):

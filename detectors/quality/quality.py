@@ -331,10 +331,14 @@ class QualityNumeric(_QualityWindow):
         return np.where(k > 0, betabinom.sf(k - 1, np.maximum(m, k), a, b), 1.0)
 
     def _ref_state(self):
-        return {"n_obs": self._n_obs, "lo": self._lo, "hi": self._hi}
+        # no value in the reference: the range is empty (inf, -inf), which JSON cannot say
+        finite = np.isfinite(self._lo) and np.isfinite(self._hi)
+        return {"n_obs": self._n_obs, "lo": self._lo if finite else None, "hi": self._hi if finite else None}
 
     def _load_ref_state(self, state):
-        self._n_obs, self._lo, self._hi = int(state["n_obs"]), float(state["lo"]), float(state["hi"])
+        self._n_obs = int(state["n_obs"])
+        empty = state["lo"] is None or state["hi"] is None
+        self._lo, self._hi = (np.inf, -np.inf) if empty else (float(state["lo"]), float(state["hi"]))
 
 
 class QualityCategorical(_QualityWindow):

@@ -125,6 +125,8 @@ class LearningOrder:
         self._orphan_times: list[tuple[int, str]] = []
         self.passed_over = 0
         self._due = 0
+        #: after :meth:`steps`: every step before this time is taken
+        self.reached = NO_TIME
 
     # -- taking in ---------------------------------------------------------------------
     def add_events(self, partition: int, events: Iterable[WaitingEvent], max_ts: int, caught_up: bool,
@@ -252,6 +254,7 @@ class LearningOrder:
         at the first whose event the judge has not judged yet: every alert that could hold an
         event is known before its steps. Steps taken are gone: the caller acts on each before
         the next (a concept alert it raises holds the events that arrive after it)."""
+        self.reached = self.frontier
         while True:
             arrive = self._peek(self._arrivals, ARRIVE)
             learn = self._peek(self._learnings, LEARN)
@@ -261,6 +264,7 @@ class LearningOrder:
                 assert arrive is not None
                 event = self.waiting[arrive[1]]
                 if judged_to is not None and event.ts >= judged_to:
+                    self.reached = arrive[0]
                     return
                 heapq.heappop(self._arrivals)
                 event.arrived = True
@@ -270,6 +274,7 @@ class LearningOrder:
                 yield ARRIVE, event
             else:
                 if judged_to is not None and self.waiting[learn[1]].ts >= judged_to:
+                    self.reached = learn[0]
                     return
                 heapq.heappop(self._learnings)
                 event = self.waiting.pop(learn[1])

@@ -171,3 +171,15 @@ def test_a_sample_is_the_same_events_on_any_partitioning_and_in_backtest(tmp_pat
     assert (core.learner.seen, core.sampled_out, core.learner.metric) == \
         (whole.learner.seen, whole.sampled_out, whole.learner.metric)
     assert alerts == expected
+
+
+def test_the_same_events_cut_into_polls_of_1_7_and_5000_give_the_same_concept_alerts(tmp_path: Path) -> None:
+    cfg = config()
+    events, labels = stream(4)
+    (tmp_path / "events.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    (tmp_path / "labels.jsonl").write_bytes(b"".join(orjson.dumps(lab) + b"\n" for lab in labels))
+    runs = [backtest(cfg, tmp_path / "events.jsonl", labels=tmp_path / "labels.jsonl", chunk_size=size)
+            for size in (1, 7, 5000)]
+    ids = [[a.alert_id for a in r.alerts if a.kind == "concept_drift"] for r in runs]
+    assert ids[0] and ids[0] == ids[1] == ids[2]
+    assert len({(r.learner.learner.metric, r.learner.learner.trained, r.quarantined) for r in runs}) == 1

@@ -1,0 +1,60 @@
+"""A learner keeps its history across a restart, on a real broker: its rollback snapshots are in
+its checkpoint, so a rollback asked for after the restart restores a model from before it."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from roles_support import fresh_config, learned_all, produce, run_roles, wait_for
+
+from driftline.consumers.roles.loop import group_id
+from driftline.stream.checkpoint import KafkaCheckpointStore
+from driftline.stream.messages import ActionRecord
+from driftline.stream.synthetic import generate
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_restarted_learner_rolls_back_to_a_snapshot_from_before_its_restart(bootstrap_servers: str) -> None:
+    cfg = fresh_config(bootstrap_servers, reference=500)
+    events = list(generate(3000, [], seed=14))
+    produce(bootstrap_servers, cfg.topics.events, events)
+    runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner"])
+    try:
+        wait_for(lambda: learned_all(runner, len(events)), what="the learner to learn every event")
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    store = KafkaCheckpointStore(bootstrap_servers, cfg.topics.checkpoints)
+    try:
+        before = store.load(group_id(cfg, "learner"))
+    finally:
+        store.close()
+    assert before is not None and len(before.state["core"]["snapshots"]["snapshots"]) == 6  # every 500 trained
+
+    runner = run_roles(cfg, bootstrap_servers, ["learner"])  # restarted: nothing new to read
+    try:
+        rollback = ActionRecord.new("rollback", cfg.stream.name, "done", alert_id="a-concept-alert",
+                                    scope={"partition": 0, "drift_from_offset": 1200})
+        produce(bootstrap_servers, cfg.topics.actions, [rollback.to_json()])
+        wait_for(lambda: runner.stats["learner"].extra.get("rolled_back_to") is not None, what="the rollback")
+        learner = next(r for r in runner.roles if r.name == "learner")
+        restored = learner.core.learner.pipeline
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    assert runner.stats["learner"].extra["rolled_back_to"] == 999  # the snapshot of before the restart
+    _, snapshots = _parts(before.blob)
+    first_six = before.state["core"]["snapshots"]["snapshots"]
+    at = sum(size for _, offset, _, size, _ in first_six if offset < 999)
+    size = next(size for _, offset, _, size, _ in first_six if offset == 999)
+    expected = pickle.loads(snapshots[at:at + size])
+    probes = [e["features"] for e in generate(100, [], seed=3)]
+    assert [restored.predict_proba_one(x) for x in probes] == [expected.predict_proba_one(x) for x in probes]
+
+
+def _parts(blob: bytes) -> list[bytes]:
+    from driftline.learners.snapshots import unpack
+
+    return unpack(blob)
