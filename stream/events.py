@@ -10,11 +10,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import orjson
+
+from driftline.stream.shape.fastjson import FastJson
+from driftline.stream.shape.layout import Layout, lookup, split_path
+from driftline.stream.shape.values import (
+    event_id,
+    normalise_target,
+    object_array,
+    only,
+    target_column,
+    timestamp_column,
+)
 
 FeatureType = Literal["numeric", "categorical"]
 TargetType = Literal["binary", "multiclass", "regression"]
@@ -37,6 +48,21 @@ class StreamSchema:
     prediction_type: TargetType | None = None
     #: a message larger than this is rejected unread
     max_event_bytes: int = 1_000_000
+    #: where the id is: ``field`` (the path ``id_field``), the message ``key``, or the
+    #: ``header`` named ``id_field``
+    id_source: Literal["field", "key", "header"] = "field"
+    #: where the event time is: ``field`` (the path ``timestamp_field``) or the Kafka ``record``'s timestamp
+    timestamp_source: Literal["field", "record"] = "field"
+    #: a numeric event time counts ``ms`` or ``s`` since 1970 (ISO-8601 text is always taken)
+    timestamp_unit: Literal["ms", "s"] = "ms"
+    #: the object holding the features (a dotted path), or None: at the message's top level
+    features_path: str | None = "features"
+    #: features at a path of their own (dotted, from the message's root)
+    feature_paths: dict[str, str] = field(default_factory=dict)
+    #: ``json``, or ``avro`` (Confluent wire format, decoded by ``avro``)
+    format: Literal["json", "avro"] = "json"
+    #: the Avro decoder (:class:`driftline.stream.shape.avro.AvroDecoder`) when format is avro
+    avro: Any = None
 
     @property
     def numeric(self) -> list[str]:
@@ -45,6 +71,34 @@ class StreamSchema:
     @property
     def categorical(self) -> list[str]:
         return [n for n, t in self.features.items() if t == "categorical"]
+
+    def feature_path(self, name: str) -> tuple[str, ...]:
+        if name in self.feature_paths:
+            return split_path(self.feature_paths[name])
+        return (*split_path(self.features_path), name) if self.features_path else (name,)
+
+    @cached_property
+    def layout(self) -> Layout:
+        """Where each field is in a message."""
+        return Layout(
+            id_path=split_path(self.id_field) if self.id_source == "field" else None,
+            ts_path=split_path(self.timestamp_field) if self.timestamp_source == "field" else None,
+            numeric=tuple((n, self.feature_path(n)) for n in self.numeric),
+            categorical=tuple((n, self.feature_path(n)) for n in self.categorical),
+            label_path=split_path(self.label_field) if self.label_field else None,
+            prediction_path=split_path(self.prediction_field) if self.prediction_field else None,
+            envelope=self.features_path == "features" and not self.feature_paths,
+        )
+
+    @cached_property
+    def fast_json(self) -> FastJson:
+        return FastJson(self.layout)
+
+    @property
+    def id_name(self) -> str:
+        """Where the id is, as an error names it."""
+        return {"key": "the message key", "header": f"header {self.id_field!r}"}.get(self.id_source,
+                                                                                    f"field {self.id_field!r}")
 
 
 @dataclass(frozen=True)
@@ -156,86 +210,135 @@ def parse_events(
     offsets: Sequence[int],
     values: Sequence[bytes | None],
     keys: Sequence[bytes | None] | None = None,
+    *,
+    timestamps: Sequence[int | None] | None = None,
+    headers: Sequence[Any] | None = None,
 ) -> tuple[EventBatch, list[Reject]]:
-    """Parse and validate raw event messages of one partition."""
-    docs, rejects, kept = _decode(partition, offsets, values, schema.max_event_bytes)
-    return build_batch(schema, partition, docs, kept, offsets, values, keys, rejects)
+    """Parse and validate raw event messages of one partition (``timestamps`` and ``headers``:
+    the records', for an event time or an id taken from there)."""
+    rows, rejects, kept, undeclared = read_rows(schema, partition, offsets, values)
+    if schema.id_source != "field" or schema.timestamp_source != "field":
+        rows = _from_record(schema, rows, kept, keys, timestamps, headers)
+    return build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared)
 
 
-def _decode(
-    partition: int, offsets: Sequence[int], values: Sequence[bytes | None], max_bytes: int = 1_000_000
-) -> tuple[list[dict[str, Any]], list[Reject], list[int]]:
-    docs: list[dict[str, Any]] = []
-    kept: list[int] = []
+def parse_records(schema: StreamSchema, partition: int, records: Sequence[Any]) -> tuple[EventBatch, list[Reject]]:
+    """:func:`parse_events` of Kafka consumer records (offset, value, key, timestamp, headers)."""
+    return parse_events(schema, partition, [m.offset for m in records], [m.value for m in records],
+                        [m.key for m in records], timestamps=[m.timestamp for m in records],
+                        headers=[m.headers for m in records])
+
+
+def read_rows(
+    schema: StreamSchema, partition: int, offsets: Sequence[int], values: Sequence[bytes | None]
+) -> tuple[list[tuple[Any, ...]], list[Reject], list[int], int]:
+    """Each readable message's row (see :class:`~driftline.stream.shape.layout.Layout`), the
+    unreadable ones rejected with why, the positions of the rows' messages, undeclared fields."""
     rejects: list[Reject] = []
+    sized: list[int] = []
+    limit = schema.max_event_bytes
     for i, raw in enumerate(values):
         if raw is None:
             rejects.append(Reject(partition, offsets[i], raw, "empty message (null value)"))
-            continue
-        if len(raw) > max_bytes:
-            rejects.append(Reject(partition, offsets[i], raw, f"message of {len(raw)} bytes is larger than {max_bytes}"))
-            continue
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            reason = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
-            where = f" at position {exc.pos}" if getattr(exc, "pos", None) is not None else ""
-            rejects.append(Reject(partition, offsets[i], raw, f"{reason}: {getattr(exc, 'msg', exc)}{where}"))
-            continue
-        if not isinstance(doc, dict):
-            rejects.append(Reject(partition, offsets[i], raw, f"not a JSON object but {type(doc).__name__}"))
-            continue
-        docs.append(doc)
+        elif len(raw) > limit:
+            rejects.append(Reject(partition, offsets[i], raw, f"message of {len(raw)} bytes is larger than {limit}"))
+        else:
+            sized.append(i)
+    if schema.format == "json":
+        fast = schema.fast_json.rows([values[i] for i in sized] if len(sized) < len(values) else values)  # type: ignore[arg-type]
+    else:
+        fast = [None] * len(sized)
+    rows: list[tuple[Any, ...]] = []
+    kept: list[int] = []
+    undeclared = 0
+    for i, row in zip(sized, fast):
+        if row is None:  # the per-message path: it says why, or takes what the fast one would not
+            doc, why = _document(schema, values[i])  # type: ignore[arg-type]
+            if doc is not None:
+                undeclared += schema.layout.undeclared(doc)
+                row, why = schema.layout.row(doc)
+            if why:
+                rejects.append(Reject(partition, offsets[i], values[i], why))
+                continue
+        rows.append(row)  # type: ignore[arg-type]
         kept.append(i)
-    return docs, rejects, kept
+    return rows, rejects, kept, undeclared
+
+
+def _document(schema: StreamSchema, raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """One message decoded to an object, or why it cannot be."""
+    if schema.format == "avro":
+        return schema.avro.decode(raw)
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
+        where = f" at position {exc.pos}" if getattr(exc, "pos", None) is not None else ""
+        return None, f"{reason}: {getattr(exc, 'msg', exc)}{where}"
+    if not isinstance(doc, dict):
+        return None, f"not a JSON object but {type(doc).__name__}"
+    return doc, ""
+
+
+def _from_record(
+    schema: StreamSchema, rows: list[tuple[Any, ...]], kept: list[int], keys: Sequence[bytes | None] | None,
+    timestamps: Sequence[int | None] | None, headers: Sequence[Any] | None,
+) -> list[tuple[Any, ...]]:
+    """The id from the message key or a header, the event time from the record, as configured."""
+    ids: list[Any] | None = None
+    if schema.id_source == "key":
+        ids = [_text(keys[j]) if keys is not None else None for j in kept]
+    elif schema.id_source == "header":
+        name = schema.id_field
+        ids = [_text(next((v for k, v in (headers[j] or ()) if k == name), None)) if headers is not None else None
+               for j in kept]
+    ts = [timestamps[j] for j in kept] if schema.timestamp_source == "record" and timestamps is not None else None
+    if schema.timestamp_source == "record" and ts is None:
+        ts = [None] * len(kept)
+    return [(ids[n] if ids is not None else row[0], ts[n] if ts is not None else row[1], *row[2:])
+            for n, row in enumerate(rows)]
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return value
 
 
 def build_batch(
     schema: StreamSchema,
     partition: int,
-    docs: list[dict[str, Any]],
+    rows: list[tuple[Any, ...]],
     kept: list[int],
     offsets: Sequence[int],
     values: Sequence[bytes | None],
     keys: Sequence[bytes | None] | None,
     rejects: list[Reject],
+    undeclared: int = 0,
 ) -> tuple[EventBatch, list[Reject]]:
-    """Columns from decoded documents; each column's types are checked in one pass."""
-    n = len(docs)
+    """Columns from the messages' rows; each column's types are checked in one pass."""
+    n = len(rows)
     bad: dict[int, str] = {}
+    n_num, n_cat = len(schema.layout.numeric), len(schema.layout.categorical)
+    columns: list[Any] = [list(c) for c in zip(*rows)] if n else [[] for _ in range(4 + n_num + n_cat)]
 
-    ids = [d.get(schema.id_field) for d in docs]
-    if not (_only(ids, (str,)) and all(ids)):  # the fast path: every id a non-empty string
+    ids = columns[0]
+    if not (only(ids, (str,)) and all(ids)):  # the fast path: every id a non-empty string
         for i, v in enumerate(ids):
             ids[i], why = event_id(v)
             if why:
-                bad.setdefault(i, f"field {schema.id_field!r} {why}")
+                bad.setdefault(i, f"{schema.id_name} {why}")
 
-    ts_raw = [d.get(schema.timestamp_field) for d in docs]
-    ts = np.empty(n, dtype=np.int64)
-    if not (_only(ts_raw, (int,)) and _fits(ts_raw, ts)):
-        for i, v in enumerate(ts_raw):
-            parsed = _timestamp(v)
-            if parsed is None:
-                bad.setdefault(
-                    i, f"field {schema.timestamp_field!r} must be epoch milliseconds or ISO-8601, got {v!r:.60}"
-                )
-                ts[i] = -1
-            else:
-                ts[i] = parsed
-
-    feats = [d.get("features") for d in docs]
-    if not _only(feats, (dict,)):
-        for i, f in enumerate(feats):
-            if not isinstance(f, dict):
-                bad.setdefault(i, f"field 'features' must be an object, got {type(f).__name__}")
-                feats[i] = {}
+    ts = timestamp_column(schema, columns[1], bad)
 
     numeric: dict[str, np.ndarray] = {}
     bad_feature: dict[int, str] = {}  # the feature of a schema error, per bad event
-    for name in schema.numeric:
-        col = [f.get(name) for f in feats]
-        if not _only(col, (*_NUMBER, _NONE)):
+    for k, name in enumerate(schema.numeric):
+        col = columns[2 + k]
+        if not only(col, (*_NUMBER, _NONE)):
             for i, v in enumerate(col):
                 if v is not None and (type(v) is bool or not isinstance(v, _NUMBER)):
                     bad.setdefault(i, f"feature {name!r} is numeric, got {type(v).__name__} {v!r:.60}")
@@ -251,9 +354,9 @@ def build_batch(
         numeric[name] = arr
 
     categorical: dict[str, np.ndarray] = {}
-    for name in schema.categorical:
-        col = [f.get(name) for f in feats]
-        if not _only(col, (str, _NONE)):
+    for k, name in enumerate(schema.categorical):
+        col = columns[2 + n_num + k]
+        if not only(col, (str, _NONE)):
             for i, v in enumerate(col):
                 if isinstance(v, int) and type(v) is not bool:
                     col[i] = str(v)
@@ -263,12 +366,9 @@ def build_batch(
                     col[i] = None
         categorical[name] = object_array(col)
 
-    label = _target(docs, schema.label_field, schema.label_type, "label", bad)
-    prediction = _target(docs, schema.prediction_field, schema.prediction_type, "prediction", bad)
-
-    declared = schema.features.keys()
-    known = {schema.id_field, schema.timestamp_field, "features", schema.label_field, schema.prediction_field}
-    undeclared = sum(len(f.keys() - declared) for f in feats) + sum(len(d.keys() - known) for d in docs)
+    label = target_column(columns[2 + n_num + n_cat], schema.label_field, schema.label_type, "label", bad)
+    prediction = target_column(columns[3 + n_num + n_cat], schema.prediction_field, schema.prediction_type, "prediction",
+                         bad)
 
     keep = np.ones(n, dtype=bool)
     for i, reason in bad.items():
@@ -280,7 +380,7 @@ def build_batch(
     rejects.sort(key=lambda r: r.offset)
     idx = np.flatnonzero(keep)
     all_kept = keep.all()
-    src = [kept[i] for i in idx]
+    src = kept if all_kept else [kept[i] for i in idx]
     batch = EventBatch(
         partition=partition,
         offsets=np.asarray([offsets[j] for j in src], dtype=np.int64),
@@ -297,114 +397,30 @@ def build_batch(
     return batch, rejects
 
 
-def event_id(value: Any) -> tuple[str, str]:
-    """An id as driftline keeps it, and why it is refused ("" when it is not): a non-empty
-    string as it is, an integer as its decimal string (``12345`` is ``"12345"``)."""
-    if isinstance(value, str) and value:
-        return value, ""
-    if isinstance(value, int) and type(value) is not bool:
-        return str(value), ""
-    what = {bool: "a boolean", float: "a number with a fraction", dict: "an object", list: "an array",
-            str: "an empty string", type(None): "none (missing)"}.get(type(value), type(value).__name__)
-    if type(value) is float and value.is_integer():
-        what = "a decimal number"
-    return "", f"must be a non-empty string or an integer, got {what} {value!r:.60}"
-
-
-def _target(
-    docs: list[dict[str, Any]], field_name: str | None, kind: str | None, what: str, bad: dict[int, str]
-) -> np.ndarray:
-    if field_name is None:
-        return np.full(len(docs), None, dtype=object)
-    col = [d.get(field_name) for d in docs]
-    for i, v in enumerate(col):
-        if v is None:
-            continue
-        value = normalise_target(v, kind)
-        if value is None:
-            bad.setdefault(i, f"{what} {v!r:.60} is not a valid {kind} value")
-        col[i] = value
-    return object_array(col)
-
-
-def normalise_target(value: Any, kind: str | None) -> Any:
-    """A label or prediction in its canonical form, or None when it is not of that type.
-
-    binary: 0 or 1 (from 0/1, true/false); multiclass: a string class name;
-    regression: a finite float.
-    """
-    if kind == "binary":
-        if type(value) is bool:
-            return int(value)
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return int(value)
-        return None
-    if kind == "multiclass":
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, int) and type(value) is not bool:
-            return str(value)
-        return None
-    if isinstance(value, (int, float)) and type(value) is not bool and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _only(col: list[Any], types: tuple[type, ...]) -> bool:
-    return set(map(type, col)) <= set(types)
-
-
-def object_array(col: list[Any]) -> np.ndarray:
-    arr = np.empty(len(col), dtype=object)
-    arr[:] = col
-    return arr
-
-
-#: the timestamps driftline takes (epoch ms, about 292 million years either way of 1970)
-TS_RANGE = (-(2**62), 2**62)
-
-
-def _fits(values: list[int], into: np.ndarray) -> bool:
-    """Copy integers into an int64 column; False (nothing to rely on) when one is out of range."""
-    try:
-        into[:] = values
-    except OverflowError:
-        return False
-    return bool(not len(values) or (TS_RANGE[0] <= into.min() and into.max() <= TS_RANGE[1]))
-
-
-def _timestamp(value: Any) -> int | None:
-    if type(value) is int:
-        return value if TS_RANGE[0] <= value <= TS_RANGE[1] else None
-    if type(value) is float and math.isfinite(value):
-        return int(value) if TS_RANGE[0] <= value <= TS_RANGE[1] else None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
-            return int(parsed.timestamp() * 1000)
-        except (ValueError, OverflowError):  # not a date, or one that leaves the calendar in UTC
-            return None
-    return None
-
-
 def parse_label_messages(
     partition: int, offsets: Sequence[int], values: Sequence[bytes | None], id_field: str, label_field: str,
-    label_type: str | None,
+    label_type: str | None, schema: StreamSchema | None = None,
 ) -> tuple[list[tuple[str, Any, int]], list[Reject]]:
-    """Late labels ``{"id": ..., "label": ...}``: (event id, label, offset) or a reject."""
-    docs, rejects, kept = _decode(partition, offsets, values)
+    """Late labels ``{"id": ..., "label": ...}`` (``id_field`` and ``label_field`` dotted paths):
+    (event id, label, offset) or a reject. ``schema`` gives the messages' format (JSON by default)."""
+    id_path, label_path = split_path(id_field), split_path(label_field)
+    schema = schema or StreamSchema("labels", {})
     out = []
-    for doc, i in zip(docs, kept):
-        the_id, why = event_id(doc.get(id_field))
-        label = normalise_target(doc.get(label_field), label_type)
-        if why:
-            rejects.append(Reject(partition, offsets[i], values[i], f"label message: field {id_field!r} {why}"))
+    rejects = []
+    for i, raw in enumerate(values):
+        doc, why = _document(schema, raw) if raw is not None else (None, "empty message (null value)")
+        if doc is None:
+            rejects.append(Reject(partition, offsets[i], raw, f"label message: {why}"))
+            continue
+        (value, problem), (label_value, label_problem) = lookup(doc, id_path), lookup(doc, label_path)
+        the_id, why = event_id(value)
+        label = normalise_target(label_value, label_type)
+        if problem or label_problem:
+            rejects.append(Reject(partition, offsets[i], raw, f"label message: {problem or label_problem}"))
+        elif why:
+            rejects.append(Reject(partition, offsets[i], raw, f"label message: field {id_field!r} {why}"))
         elif label is None:
-            rejects.append(
-                Reject(partition, offsets[i], values[i], f"label {doc.get(label_field)!r:.60} is not a valid {label_type} value")
-            )
+            rejects.append(Reject(partition, offsets[i], raw, f"label {label_value!r:.60} is not a valid {label_type} value"))
         else:
             out.append((the_id, label, offsets[i]))
     return out, rejects
