@@ -213,13 +213,30 @@ def parse_events(
     *,
     timestamps: Sequence[int | None] | None = None,
     headers: Sequence[Any] | None = None,
+    fast: bool = True,
 ) -> tuple[EventBatch, list[Reject]]:
     """Parse and validate raw event messages of one partition (``timestamps`` and ``headers``:
-    the records', for an event time or an id taken from there)."""
-    rows, rejects, kept, undeclared = read_rows(schema, partition, offsets, values)
+    the records', for an event time or an id taken from there). ``fast``: msgspec reads what it
+    can; each message is read as the per-message path reads it either way."""
+    rows, rejects, kept, undeclared = read_rows(schema, partition, offsets, values, fast)
     if schema.id_source != "field" or schema.timestamp_source != "field":
         rows = _from_record(schema, rows, kept, keys, timestamps, headers)
-    return build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared)
+    batch, rejects = build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared)
+    if fast and rejects:  # a refusal is the per-message path's, with its reason (the paths differ in a few,
+        rejects = [_as_one(schema, r, keys, timestamps, headers, offsets) for r in rejects]  # e.g. huge numbers)
+    return batch, rejects
+
+
+def _as_one(schema: StreamSchema, reject: Reject, keys: Sequence[bytes | None] | None,
+            timestamps: Sequence[int | None] | None, headers: Sequence[Any] | None, offsets: Sequence[int]) -> Reject:
+    if reject.raw is None or schema.format != "json":
+        return reject
+    i = list(offsets).index(reject.offset) if keys is not None or timestamps is not None or headers is not None else 0
+    one = parse_events(schema, reject.partition, [reject.offset], [reject.raw],
+                       [keys[i]] if keys is not None else None,
+                       timestamps=[timestamps[i]] if timestamps is not None else None,
+                       headers=[headers[i]] if headers is not None else None, fast=False)[1]
+    return one[0] if one else reject
 
 
 def parse_records(schema: StreamSchema, partition: int, records: Sequence[Any]) -> tuple[EventBatch, list[Reject]]:
@@ -230,7 +247,7 @@ def parse_records(schema: StreamSchema, partition: int, records: Sequence[Any]) 
 
 
 def read_rows(
-    schema: StreamSchema, partition: int, offsets: Sequence[int], values: Sequence[bytes | None]
+    schema: StreamSchema, partition: int, offsets: Sequence[int], values: Sequence[bytes | None], fast: bool = True
 ) -> tuple[list[tuple[Any, ...]], list[Reject], list[int], int]:
     """Each readable message's row (see :class:`~driftline.stream.shape.layout.Layout`), the
     unreadable ones rejected with why, the positions of the rows' messages, undeclared fields."""
@@ -244,14 +261,14 @@ def read_rows(
             rejects.append(Reject(partition, offsets[i], raw, f"message of {len(raw)} bytes is larger than {limit}"))
         else:
             sized.append(i)
-    if schema.format == "json":
-        fast = schema.fast_json.rows([values[i] for i in sized] if len(sized) < len(values) else values)  # type: ignore[arg-type]
+    if schema.format == "json" and fast:
+        read = schema.fast_json.rows([values[i] for i in sized] if len(sized) < len(values) else values)  # type: ignore[arg-type]
     else:
-        fast = [None] * len(sized)
+        read = [None] * len(sized)
     rows: list[tuple[Any, ...]] = []
     kept: list[int] = []
     undeclared = 0
-    for i, row in zip(sized, fast):
+    for i, row in zip(sized, read):
         if row is None:  # the per-message path: it says why, or takes what the fast one would not
             doc, why = _document(schema, values[i])  # type: ignore[arg-type]
             if doc is not None:
