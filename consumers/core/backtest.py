@@ -22,7 +22,7 @@ from driftline.consumers.core.merge import Released, StreamMerge
 from driftline.consumers.core.plan import learner_plan, monitor_plan
 from driftline.stream.events import EventBatch, Reject, parse_events
 from driftline.stream.messages import Alert
-from driftline.stream.replay import read_chunks
+from driftline.stream.replay import read_events
 
 
 @dataclass
@@ -79,8 +79,7 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
             for alert in alerts:
                 out.write(alert.to_json() + b"\n")
 
-    for offsets, raws in read_chunks(path, schema, chunk_size):
-        batch, rejects = parse_events(schema, 0, offsets, raws)
+    for batch, rejects in read_events(path, schema, chunk_size):
         _, dropped, codes = intake.admit(batch, rejects)
         result.rejects += sorted(rejects + dropped, key=lambda r: r.offset)
         merge.add(codes, 0.0)

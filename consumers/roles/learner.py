@@ -25,7 +25,7 @@ from driftline.consumers.roles.loop import Role
 from driftline.consumers.topics import held_events
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
-from driftline.stream.events import EventBatch, Reject, parse_events, parse_label_messages
+from driftline.stream.events import EventBatch, Reject, parse_events, parse_label_messages, parse_records
 from driftline.stream.kafka.clients import make_consumer
 from driftline.stream.kafka.records import tail
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
@@ -115,9 +115,7 @@ class LearnerRole(Role):
         labels = {tp: m for tp, m in records.items() if tp.topic == self.cfg.topics.labels}
         parsed: dict[TopicPartition, tuple[list[Any], EventBatch]] = {}
         for tp, msgs in events.items():
-            batch, rejects = parse_events(
-                self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
-            )
+            batch, rejects = parse_records(self.schema, tp.partition, msgs)
             batch, dropped = self.core.admit(batch)
             self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(dropped)
             parsed[tp] = (msgs, batch)
@@ -141,12 +139,12 @@ class LearnerRole(Role):
                 self.outbox.alert(alert)
             self._dead_letter_unusable(outcome.unusable, batch)
             self.stats.consumed += len(msgs)
-        label_field = self.cfg.stream.label.field if self.cfg.stream.label else "label"
+        id_field, label_field = self.cfg.stream.labels_fields()
         label_type = self.cfg.stream.label.type if self.cfg.stream.label else None
         for tp, msgs in labels.items():
             label_rows, rejects = parse_label_messages(
-                tp.partition, [m.offset for m in msgs], [m.value for m in msgs],
-                self.cfg.stream.id_field, label_field, label_type,
+                tp.partition, [m.offset for m in msgs], [m.value for m in msgs], id_field, label_field, label_type,
+                self.schema,
             )
             for reject in rejects:
                 self.outbox.dead_letter(tp.topic, reject)
@@ -155,7 +153,7 @@ class LearnerRole(Role):
                 self.outbox.alert(alert)
             self._dead_letter_unusable(outcome.unusable)
             for event_id, label, partition, offset in outcome.expired_labels:
-                raw = orjson.dumps({self.cfg.stream.id_field: event_id, label_field: label})
+                raw = orjson.dumps({id_field: event_id, label_field: label})
                 reason = f"label for an unknown event: no event {event_id!r:.80} within {self.cfg.learner.max_pending} labels"
                 self.outbox.dead_letter(tp.topic, Reject(partition, offset, raw, reason))
             self.stats.consumed += len(msgs)
