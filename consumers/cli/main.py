@@ -14,11 +14,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from driftline.consumers.cli import backtest, demo, models, observe, quarantine, run, validate
+from driftline.consumers.cli import backtest, demo, init, models, observe, quarantine, run, validate
 from driftline.consumers.errors import DriftlineError
 
 #: the command groups, in the order ``driftline --help`` lists them
-COMMANDS = (validate, run, backtest, observe, demo, quarantine, models)
+COMMANDS = (init, validate, run, backtest, observe, demo, quarantine, models)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
