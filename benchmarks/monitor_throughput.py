@@ -5,8 +5,10 @@ wire format) N events are produced once to a topic of their own; then, in the sa
 alternating, the topic is read by a bare kafka-python consumer that decodes every message
 (``orjson.loads``, or fastavro's ``schemaless_reader`` for Avro: the honest baseline, what
 reading and decoding alone costs) and by the monitor role (parse, validate, intake, the
-compact codes for its judge, dead letters, commits, checkpoints). Printed: a table of events/s
-of each and their ratio (medians over the rounds).
+compact codes for its judge, dead letters, commits, checkpoints), once with the stream's judge
+beside it in the same process (as ``driftline run`` runs them: the judge's detectors share the
+process) and once alone. Printed: a table of events/s of each and their ratios (medians over
+the rounds).
 
     python benchmarks/monitor_throughput.py --events 200000 --rounds 2
 """
@@ -87,9 +89,14 @@ def raw_read(bootstrap: str, topic: str, n: int, decode: Callable[[bytes], Any])
     return n / elapsed
 
 
-def monitor_read(cfg: DriftlineConfig, bootstrap: str, n: int) -> float:
-    """events/s of the monitor role, from its first consumed batch to the last."""
-    runner = RoleRunner(cfg, bootstrap, ["monitor"]).start()
+def monitor_read(cfg: DriftlineConfig, bootstrap: str, n: int, judge: bool = True) -> float:
+    """events/s of the monitor role, from its first consumed batch to the last; ``judge``: with
+    the stream's judge beside it in this process, as ``driftline run`` runs it (without: the
+    monitor's own cost, its codes left on the topic unjudged)."""
+    runner = RoleRunner(cfg, bootstrap, ["monitor"])
+    if not judge:
+        runner.roles = [role for role in runner.roles if role.name == "monitor"]
+    runner.start()
     stats = runner.stats["monitor"]
     while stats.consumed == 0:
         time.sleep(0.01)
@@ -137,16 +144,20 @@ def main() -> None:
                 producer.send(cfg.topics.events, value)
             producer.flush()
             producer.close()
-            raw, monitor = [], []
+            raw, monitor, alone = [], [], []
             for r in range(args.rounds):
                 raw.append(raw_read(bootstrap, cfg.topics.events, n, decode))
-                monitor.append(monitor_read(config(bootstrap, case, r + 1, features, labelled, avro), bootstrap, n))
-            rows.append((title, decoder, statistics.median(raw), statistics.median(monitor)))
+                monitor.append(monitor_read(config(bootstrap, case, 2 * r + 1, features, labelled, avro), bootstrap, n))
+                alone.append(monitor_read(config(bootstrap, case, 2 * r + 2, features, labelled, avro), bootstrap, n,
+                                          judge=False))
+            rows.append((title, decoder, statistics.median(raw), statistics.median(monitor), statistics.median(alone)))
     print(f"events: {n:,} per case, rounds: {args.rounds} (medians), embedded broker")
-    print("| case | bare consumer + decode | monitor role | monitor / bare |")
-    print("|---|---|---|---|")
-    for title, decoder, r, m in rows:
-        print(f"| {title} | {r:,.0f} events/s ({decoder}) | {m:,.0f} events/s | {m / r:.2f} |")
+    print("| case | bare consumer + decode | monitor role (with its judge) | ratio | monitor alone (judge not run) "
+          "| ratio |")
+    print("|---|---|---|---|---|---|")
+    for title, decoder, r, m, a in rows:
+        print(f"| {title} | {r:,.0f} events/s ({decoder}) | {m:,.0f} events/s | {m / r:.2f} | {a:,.0f} events/s "
+              f"| {a / r:.2f} |")
 
 
 if __name__ == "__main__":

@@ -219,9 +219,8 @@ def parse_events(
     the records', for an event time or an id taken from there). ``fast``: msgspec reads what it
     can; each message is read as the per-message path reads it either way."""
     rows, rejects, kept, undeclared = read_rows(schema, partition, offsets, values, fast)
-    if schema.id_source != "field" or schema.timestamp_source != "field":
-        rows = _from_record(schema, rows, kept, keys, timestamps, headers)
-    batch, rejects = build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared)
+    outside = _from_record(schema, kept, keys, timestamps, headers)
+    batch, rejects = build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared, outside)
     if fast and rejects:  # a refusal is the per-message path's, with its reason (the paths differ in a few,
         rejects = [_as_one(schema, r, keys, timestamps, headers, offsets) for r in rejects]  # e.g. huge numbers)
     return batch, rejects
@@ -298,22 +297,21 @@ def _document(schema: StreamSchema, raw: bytes) -> tuple[dict[str, Any] | None, 
 
 
 def _from_record(
-    schema: StreamSchema, rows: list[tuple[Any, ...]], kept: list[int], keys: Sequence[bytes | None] | None,
+    schema: StreamSchema, kept: list[int], keys: Sequence[bytes | None] | None,
     timestamps: Sequence[int | None] | None, headers: Sequence[Any] | None,
-) -> list[tuple[Any, ...]]:
-    """The id from the message key or a header, the event time from the record, as configured."""
-    ids: list[Any] | None = None
+) -> dict[int, list[Any]]:
+    """The id from the message key or a header, the event time from the record, as configured:
+    the columns of a row's places 0 (id) and 1 (event time) that are not in the message's value."""
+    out: dict[int, list[Any]] = {}
     if schema.id_source == "key":
-        ids = [_text(keys[j]) if keys is not None else None for j in kept]
+        out[0] = [_text(keys[j]) if keys is not None else None for j in kept]
     elif schema.id_source == "header":
         name = schema.id_field
-        ids = [_text(next((v for k, v in (headers[j] or ()) if k == name), None)) if headers is not None else None
-               for j in kept]
-    ts = [timestamps[j] for j in kept] if schema.timestamp_source == "record" and timestamps is not None else None
-    if schema.timestamp_source == "record" and ts is None:
-        ts = [None] * len(kept)
-    return [(ids[n] if ids is not None else row[0], ts[n] if ts is not None else row[1], *row[2:])
-            for n, row in enumerate(rows)]
+        out[0] = [_text(next((v for k, v in (headers[j] or ()) if k == name), None)) if headers is not None else None
+                  for j in kept]
+    if schema.timestamp_source == "record":
+        out[1] = [timestamps[j] for j in kept] if timestamps is not None else [None] * len(kept)
+    return out
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -335,12 +333,20 @@ def build_batch(
     keys: Sequence[bytes | None] | None,
     rejects: list[Reject],
     undeclared: int = 0,
+    outside: dict[int, list[Any]] | None = None,
 ) -> tuple[EventBatch, list[Reject]]:
-    """Columns from the messages' rows; each column's types are checked in one pass."""
+    """Columns from the messages' rows (and ``outside``: the columns of the fields not in the
+    messages' values, by their place); each column's types are checked in one pass."""
     n = len(rows)
     bad: dict[int, str] = {}
-    n_num, n_cat = len(schema.layout.numeric), len(schema.layout.categorical)
-    columns: list[Any] = [list(c) for c in zip(*rows)] if n else [[] for _ in range(4 + n_num + n_cat)]
+    layout = schema.layout
+    n_num, n_cat = len(layout.numeric), len(layout.categorical)
+    columns: list[Any] = [None] * (4 + n_num + n_cat)
+    for place, col in zip(layout.present, zip(*rows) if n else [() for _ in layout.present]):
+        columns[place] = list(col)
+    for place, col in (outside or {}).items():
+        columns[place] = col
+    columns = [[None] * n if col is None else col for col in columns]
 
     ids = columns[0]
     if not (only(ids, (str,)) and all(ids)):  # the fast path: every id a non-empty string

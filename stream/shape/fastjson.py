@@ -62,32 +62,24 @@ class FastJson:
             one = getter
             getter = lambda doc: (one(doc),)
         self._getter = getter
-        self._where = [i for i, a in enumerate(attrs) if a is not None]
-        self._width = len(attrs)
 
     def rows(self, values: Sequence[bytes]) -> list[tuple[Any, ...] | None]:
-        """Each message's row, or None for one this decoder does not take."""
+        """Each message's row (the values of the layout's present paths, in order), or None for
+        one this decoder does not take."""
         decode = self._decoder.decode
         try:
             docs = [decode(v) for v in values]
         except (msgspec.DecodeError, msgspec.ValidationError):
             docs = [self._one(v) for v in values]
-        got = [None if d is None else self._getter(d) for d in docs] if None in docs else list(map(self._getter, docs))
-        if len(self._where) == self._width:
-            return got
-        return [None if r is None else self._spread(r) for r in got]
+        if None in docs:
+            return [None if d is None else self._getter(d) for d in docs]
+        return list(map(self._getter, docs))
 
     def _one(self, value: bytes) -> Any:
         try:
             return self._decoder.decode(value)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-
-    def _spread(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        out: list[Any] = [None] * self._width
-        for i, v in zip(self._where, row):
-            out[i] = v
-        return tuple(out)
 
 
 def _struct(name: str, tree: dict[str, Any], strict: bool) -> type:

@@ -8,7 +8,8 @@ error naming the path. The default layout is driftline's envelope (``id``, ``ts`
 
 A :class:`Layout` turns a decoded message into a *row*: the values of the id, the event time,
 each numeric feature, each categorical feature, the label and the prediction, in that order,
-as the message holds them (types are checked afterwards, column by column).
+as the message holds them (types are checked afterwards, column by column), leaving out those
+that are not in the message's value (an id from the key, no label).
 """
 
 from __future__ import annotations
@@ -49,11 +50,19 @@ class Layout:
         return (self.id_path, self.ts_path, *(p for _, p in self.numeric), *(p for _, p in self.categorical),
                 self.label_path, self.prediction_path)
 
+    @property
+    def present(self) -> tuple[int, ...]:
+        """The places in :attr:`paths` of the fields a message's value holds (a row's values)."""
+        return tuple(i for i, p in enumerate(self.paths) if p is not None)
+
     def row(self, doc: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
-        """The row of ``doc`` and, when a value on a path is not an object, why ("" if none)."""
+        """The row of ``doc`` (the values of the present paths) and, when a value on a path is
+        not an object, why ("" if none)."""
         values = []
         why = ""
         for path in self.paths:
+            if path is None:
+                continue
             value, problem = lookup(doc, path)
             values.append(value)
             why = why or problem
