@@ -33,18 +33,6 @@ SHOWN_REJECTS = 10
 REJECT_RAW_CHARS = 2000
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("backtest", help="run the detectors over a JSONL/CSV/Parquet/Avro file")
-    p.add_argument("config")
-    p.add_argument("--input", required=True, help="events: .jsonl (or .json, .ndjson), .csv, .parquet or .avro (a container file)")
-    p.add_argument("--output", required=True, help="the alerts, one JSON per line (written whole at the end)")
-    p.add_argument("--report", help="also write an HTML drift report to this file")
-    p.add_argument("--rejects", metavar="FILE",
-                   help="write every unreadable line to FILE, one JSON per line: its 1-based line (CSV, Parquet: "
-                        "row) number and the reason")
-    p.set_defaults(func=cmd_backtest)
-
-
 def cmd_backtest(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     kind = check_readable(args.input)

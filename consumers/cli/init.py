@@ -29,21 +29,6 @@ from driftline.stream.shape.avro import AvroDecoder, SchemaRegistry
 QUIET_MS = 2000
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("init", help="write a configuration inferred from a topic's or a file's messages")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--topic", help="sample this topic from its start")
-    source.add_argument("--input", help="sample this file: .jsonl, .csv, .parquet or .avro (a container file)")
-    p.add_argument("--bootstrap-servers", default="embedded",
-                   help="Kafka's host:port list (default: embedded, the broker `driftline broker` runs)")
-    p.add_argument("--embedded-address", default="127.0.0.1:9092", help="where `driftline broker` listens")
-    p.add_argument("--registry", help="a Schema Registry's URL, for a topic of Avro messages")
-    p.add_argument("--name", help="the stream's name (default: the topic's or the file's)")
-    p.add_argument("--sample", type=int, default=5000, help="messages to sample (default 5000)")
-    p.add_argument("--output", help="write the configuration here (default: standard output)")
-    p.set_defaults(func=cmd_init)
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     if args.sample < 10:
         raise InputError(f"--sample {args.sample}: sample at least 10 messages")

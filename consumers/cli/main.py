@@ -9,21 +9,21 @@ traceback in both cases.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import traceback
 from collections.abc import Sequence
 
-from driftline.consumers.cli import backtest, demo, init, models, observe, quarantine, run, validate
+from driftline.consumers.cli.parser import build_parser as _build_parser
 from driftline.consumers.errors import DriftlineError
-
-#: the command groups, in the order ``driftline --help`` lists them
-COMMANDS = (init, validate, run, backtest, observe, demo, quarantine, models)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    module, _, name = args.func.partition(":")  # the command's module, imported only now
+    args.func = getattr(importlib.import_module(f"driftline.consumers.cli.{module}"), name)
     verbose = bool(getattr(args, "verbose", False))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -48,13 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="driftline", description="Streaming drift detection beside Kafka")
-    parser.add_argument("--version", action="version", version=f"driftline {_version()}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging; tracebacks on errors")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
-    for command in COMMANDS:
-        command.register(sub)
-    return parser
+    return _build_parser(_version())
 
 
 def _version() -> str:
