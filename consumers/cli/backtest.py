@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from driftline.consumers.cli.output import AtomicOutput, check_distinct, check_output, write_atomically
+from driftline.consumers.cli.progress import Progress, estimate_events
 from driftline.consumers.core.backtest import BacktestResult, backtest
 from driftline.consumers.core.checks import load_config
 from driftline.consumers.errors import InputError
@@ -48,8 +49,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         with output.open() as out:
-            result = backtest(cfg, args.input, out, chunk_size=1000 if args.report else 5000,
-                              on_chunk=recorder.backtest_chunk if recorder else None)
+            progress = Progress(out, estimate_events(args.input, kind))
+
+            def on_chunk(*seen: Any) -> None:
+                progress.chunk(*seen)
+                if recorder is not None:
+                    recorder.backtest_chunk(*seen)
+
+            try:
+                result = backtest(cfg, args.input, progress, chunk_size=1000 if args.report else 5000,  # type: ignore[arg-type]
+                                  on_chunk=on_chunk)
+            finally:
+                progress.done()
     except KeyboardInterrupt:
         partial = output.keep_partial()
         print(f"driftline backtest: interrupted; the alerts found so far are in {partial} (partial), "

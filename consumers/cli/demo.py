@@ -50,7 +50,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def demo_config(bootstrap: str = "embedded", reference: int = 5000) -> DriftlineConfig:
     return DriftlineConfig.model_validate(
         {
-            "kafka": {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "poll_timeout_ms": 200},
+            # the embedded broker's group join waits about half the session: the roles consume within 2 s
+            "kafka": {"bootstrap_servers": bootstrap, "session_timeout_ms": 3000, "poll_timeout_ms": 200},
             "stream": {
                 "name": "demo",
                 "features": FEATURES,

@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet_kafka)
     try:
         return int(args.func(args) or 0)
     except DriftlineError as exc:
@@ -45,6 +48,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"driftline {args.command}: unexpected error {type(exc).__name__}: {exc} "
               "(run with -v for the traceback, and please report it)", file=sys.stderr)
         return 2
+
+
+#: kafka-python's messages that do not mean a failure: its event loop's timing warnings, and a
+#: connection closing while driftline stops (each real failure is driftline's own line too)
+_HARMLESS = ("blocking the event loop", "Transport closed for writes", "socket disconnected")
+
+
+def quiet_kafka(record: logging.LogRecord) -> bool:
+    """False for kafka-python's harmless warnings and errors (kept with -v)."""
+    if not record.name.startswith("kafka") or record.levelno > logging.ERROR:
+        return True
+    message = record.getMessage()
+    return not any(text in message for text in _HARMLESS)
 
 
 def build_parser() -> argparse.ArgumentParser:

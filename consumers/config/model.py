@@ -37,7 +37,15 @@ class KafkaConfig(_Model):
     partitions: int = Field(default=1, ge=1)
     max_poll_records: int = Field(default=5000, ge=1)
     poll_timeout_ms: int = Field(default=500, ge=1)
-    session_timeout_ms: int = Field(default=10000, ge=1000)
+    #: a consumer that is not heard from this long leaves its group; default 3000 on the embedded
+    #: broker (whose group join waits about half of it: roles consume within 2 s), 10000 on Kafka
+    session_timeout_ms: int | None = Field(default=None, ge=1000)
+
+    def session_ms(self) -> int:
+        """The session timeout the roles' consumers use."""
+        if self.session_timeout_ms is not None:
+            return self.session_timeout_ms
+        return 3000 if self.bootstrap_servers.strip().lower() == "embedded" else 10000
 
     def __repr_args__(self):  # never print secrets
         for key, value in super().__repr_args__():
