@@ -431,7 +431,12 @@ def parse_label_messages(
     out = []
     rejects = []
     for i, raw in enumerate(values):
-        doc, why = _document(schema, raw) if raw is not None else (None, "empty message (null value)")
+        if raw is None or len(raw) > schema.max_event_bytes:
+            why = "empty message (null value)" if raw is None else f"message of {len(raw)} bytes is larger than " \
+                                                                   f"{schema.max_event_bytes}"
+            rejects.append(Reject(partition, offsets[i], raw, f"label message: {why}"))
+            continue
+        doc, why = _document(schema, raw)
         if doc is None:
             rejects.append(Reject(partition, offsets[i], raw, f"label message: {why}"))
             continue

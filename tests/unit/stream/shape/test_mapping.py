@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import orjson
 import pytest
@@ -119,3 +121,15 @@ def test_the_fast_and_the_per_message_paths_agree() -> None:
     assert fast[0].ids == slow[0].ids and fast[0].ts.tolist() == slow[0].ts.tolist()
     assert [(r.offset, r.error) for r in fast[1]] == [(r.offset, r.error) for r in slow[1]]
     assert fast[0].undeclared == slow[0].undeclared == 5  # nested(0)'s four top-level keys, and "extra"
+
+
+def test_the_readmes_mapping_and_avro_examples_validate() -> None:
+    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Your events as they are"):readme.index("### `driftline init`")]
+    mapping, avro = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    cfg = parse_config(mapping)
+    assert cfg.stream.feature_paths() == {"country": "applicant.address.country"}
+    assert stream_schema(cfg).feature_path("income") == ("applicant", "income")
+    cfg = parse_config(avro.replace("${REGISTRY_PASSWORD}", "secret") + "  name: s\n  features: {x: numeric}\n")
+    assert cfg.stream.avro is not None and cfg.stream.avro.registry is not None
+    assert "secret" not in repr(cfg.stream.avro)
