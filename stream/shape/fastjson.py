@@ -69,10 +69,8 @@ class FastJson:
         decode = self._decoder.decode
         try:
             docs = [decode(v) for v in values]
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            docs = [self._one(v) for v in values]
-        if None in docs:
-            return [None if d is None else self._getter(d) for d in docs]
+        except (msgspec.DecodeError, msgspec.ValidationError):  # one at least it does not take: each alone
+            return [None if d is None else self._getter(d) for d in map(self._one, values)]
         return list(map(self._getter, docs))
 
     def _one(self, value: bytes) -> Any:
