@@ -221,21 +221,27 @@ def parse_events(
     rows, rejects, kept, undeclared = read_rows(schema, partition, offsets, values, fast)
     outside = _from_record(schema, kept, keys, timestamps, headers)
     batch, rejects = build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared, outside)
-    if fast and rejects:  # a refusal is the per-message path's, with its reason (the paths differ in a few,
-        rejects = [_as_one(schema, r, keys, timestamps, headers, offsets) for r in rejects]  # e.g. huge numbers)
+    if fast and rejects and schema.format == "json":  # a refusal is the per-message path's, with its reason
+        rejects = _as_alone(schema, rejects, offsets, keys, timestamps, headers)  # (a few differ: huge numbers)
     return batch, rejects
 
 
-def _as_one(schema: StreamSchema, reject: Reject, keys: Sequence[bytes | None] | None,
-            timestamps: Sequence[int | None] | None, headers: Sequence[Any] | None, offsets: Sequence[int]) -> Reject:
-    if reject.raw is None or schema.format != "json":
-        return reject
-    i = list(offsets).index(reject.offset) if keys is not None or timestamps is not None or headers is not None else 0
-    one = parse_events(schema, reject.partition, [reject.offset], [reject.raw],
-                       [keys[i]] if keys is not None else None,
-                       timestamps=[timestamps[i]] if timestamps is not None else None,
-                       headers=[headers[i]] if headers is not None else None, fast=False)[1]
-    return one[0] if one else reject
+def _as_alone(schema: StreamSchema, rejects: list[Reject], offsets: Sequence[int], keys: Sequence[bytes | None] | None,
+              timestamps: Sequence[int | None] | None, headers: Sequence[Any] | None) -> list[Reject]:
+    """Each refused message as the per-message path refuses it alone (or as it was, if that takes it)."""
+    where = {offset: i for i, offset in enumerate(offsets)}
+    out = []
+    for reject in rejects:
+        i = where[reject.offset]
+        if reject.raw is None:
+            out.append(reject)
+            continue
+        alone = parse_events(schema, reject.partition, [reject.offset], [reject.raw],
+                             [keys[i]] if keys is not None else None,
+                             timestamps=[timestamps[i]] if timestamps is not None else None,
+                             headers=[headers[i]] if headers is not None else None, fast=False)[1]
+        out.append(alone[0] if alone else reject)
+    return out
 
 
 def parse_records(schema: StreamSchema, partition: int, records: Sequence[Any]) -> tuple[EventBatch, list[Reject]]:
