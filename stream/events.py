@@ -257,17 +257,22 @@ def read_rows(
     """Each readable message's row (see :class:`~driftline.stream.shape.layout.Layout`), the
     unreadable ones rejected with why, the positions of the rows' messages, undeclared fields."""
     rejects: list[Reject] = []
-    sized: list[int] = []
     limit = schema.max_event_bytes
-    for i, raw in enumerate(values):
-        if raw is None:
-            rejects.append(Reject(partition, offsets[i], raw, "empty message (null value)"))
-        elif len(raw) > limit:
-            rejects.append(Reject(partition, offsets[i], raw, f"message of {len(raw)} bytes is larger than {limit}"))
-        else:
-            sized.append(i)
+    if None not in values and (not values or max(map(len, values)) <= limit):  # type: ignore[arg-type]
+        sized: Sequence[int] = range(len(values))  # the usual poll: every message to be read
+    else:
+        sized = []
+        for i, raw in enumerate(values):
+            if raw is None:
+                rejects.append(Reject(partition, offsets[i], raw, "empty message (null value)"))
+            elif len(raw) > limit:
+                rejects.append(Reject(partition, offsets[i], raw, f"message of {len(raw)} bytes is larger than {limit}"))
+            else:
+                sized.append(i)
     if schema.format == "json" and fast:
         read = schema.fast_json.rows([values[i] for i in sized] if len(sized) < len(values) else values)  # type: ignore[arg-type]
+        if None not in read:  # msgspec took every one
+            return read, rejects, list(sized), 0  # type: ignore[return-value]
     else:
         read = [None] * len(sized)
     rows: list[tuple[Any, ...]] = []

@@ -28,6 +28,8 @@ from driftline.stream.shape.layout import Path as FieldPath
 from driftline.stream.shape.layout import dotted
 
 Chunk = tuple[list[int], list[bytes]]
+#: how much of a JSONL file is read at once
+BLOCK_BYTES = 4 << 20
 
 
 #: the file types a replay reads, by suffix
@@ -102,17 +104,27 @@ def read_chunks(path: str | Path, schema: StreamSchema, chunk_size: int = 5000) 
 
 
 def _jsonl(path: Path, chunk_size: int) -> Iterator[Chunk]:
-    offsets: list[int] = []
-    raws: list[bytes] = []
+    """Lines in chunks, read in large blocks (a line's ``\\r\\n`` or ``\\n`` taken off)."""
+    number = 0
+    pending: list[bytes] = []
+    tail = b""
     with path.open("rb") as fh:
-        for number, line in enumerate(fh):
-            offsets.append(number)
-            raws.append(line.rstrip(b"\r\n"))
-            if len(raws) >= chunk_size:
-                yield offsets, raws
-                offsets, raws = [], []
-    if raws:
-        yield offsets, raws
+        while block := fh.read(BLOCK_BYTES):
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()
+            pending += lines
+            while len(pending) >= chunk_size:
+                raws, pending = pending[:chunk_size], pending[chunk_size:]
+                yield list(range(number, number + len(raws))), _no_cr(raws)
+                number += len(raws)
+    if tail:
+        pending.append(tail)
+    if pending:
+        yield list(range(number, number + len(pending))), _no_cr(pending)
+
+
+def _no_cr(lines: list[bytes]) -> list[bytes]:
+    return [line.rstrip(b"\r") for line in lines] if any(line.endswith(b"\r") for line in lines) else lines
 
 
 def _avro(path: Path, chunk_size: int) -> Iterator[Chunk]:
