@@ -10,17 +10,29 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import orjson
+
+from driftline.stream.shape.fastjson import FastJson
+from driftline.stream.shape.layout import Layout, split_path
+from driftline.stream.shape.values import (
+    event_id,
+    object_array,
+    only,
+    target_column,
+    timestamp_column,
+)
 
 FeatureType = Literal["numeric", "categorical"]
 TargetType = Literal["binary", "multiclass", "regression"]
 
 _NUMBER = (int, float)
 _NONE = type(None)
+#: a score field's place among the layout's numeric columns (not a feature)
+SCORE = "\x00score:"
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,21 @@ class StreamSchema:
     score_fields: tuple[str, ...] = ()
     #: a message larger than this is rejected unread
     max_event_bytes: int = 1_000_000
+    #: where the id is: ``field`` (the path ``id_field``), the message ``key``, or the
+    #: ``header`` named ``id_field``
+    id_source: Literal["field", "key", "header"] = "field"
+    #: where the event time is: ``field`` (the path ``timestamp_field``) or the Kafka ``record``'s timestamp
+    timestamp_source: Literal["field", "record"] = "field"
+    #: a numeric event time counts ``ms`` or ``s`` since 1970 (ISO-8601 text is always taken)
+    timestamp_unit: Literal["ms", "s"] = "ms"
+    #: the object holding the features (a dotted path), or None: at the message's top level
+    features_path: str | None = "features"
+    #: features at a path of their own (dotted, from the message's root)
+    feature_paths: dict[str, str] = field(default_factory=dict)
+    #: ``json``, or ``avro`` (Confluent wire format, decoded by ``avro``)
+    format: Literal["json", "avro"] = "json"
+    #: the Avro decoder (:class:`driftline.stream.shape.avro.AvroDecoder`) when format is avro
+    avro: Any = None
 
     @property
     def numeric(self) -> list[str]:
@@ -47,6 +74,35 @@ class StreamSchema:
     @property
     def categorical(self) -> list[str]:
         return [n for n, t in self.features.items() if t == "categorical"]
+
+    def feature_path(self, name: str) -> tuple[str, ...]:
+        if name in self.feature_paths:
+            return split_path(self.feature_paths[name])
+        return (*split_path(self.features_path), name) if self.features_path else (name,)
+
+    @cached_property
+    def layout(self) -> Layout:
+        """Where each field is in a message."""
+        return Layout(
+            id_path=split_path(self.id_field) if self.id_source == "field" else None,
+            ts_path=split_path(self.timestamp_field) if self.timestamp_source == "field" else None,
+            numeric=tuple((n, self.feature_path(n)) for n in self.numeric)
+            + tuple((SCORE + f, split_path(f)) for f in self.score_fields),
+            categorical=tuple((n, self.feature_path(n)) for n in self.categorical),
+            label_path=split_path(self.label_field) if self.label_field else None,
+            prediction_path=split_path(self.prediction_field) if self.prediction_field else None,
+            envelope=self.features_path == "features" and not self.feature_paths,
+        )
+
+    @cached_property
+    def fast_json(self) -> FastJson:
+        return FastJson(self.layout)
+
+    @property
+    def id_name(self) -> str:
+        """Where the id is, as an error names it."""
+        return {"key": "the message key", "header": f"header {self.id_field!r}"}.get(self.id_source,
+                                                                                    f"field {self.id_field!r}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +142,7 @@ class EventBatch:
     #: every event is of ``partition``
     partitions: np.ndarray | None = None
     #: the deployed model's scores, one float64 column per score field (NaN = missing);
-    #: None when the stream declares none
+    #: None when the stream declares no score
     scores: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -163,104 +219,192 @@ def parse_events(
     offsets: Sequence[int],
     values: Sequence[bytes | None],
     keys: Sequence[bytes | None] | None = None,
+    *,
+    timestamps: Sequence[int | None] | None = None,
+    headers: Sequence[Any] | None = None,
+    fast: bool = True,
 ) -> tuple[EventBatch, list[Reject]]:
-    """Parse and validate raw event messages of one partition."""
-    docs, rejects, kept = _decode(partition, offsets, values, schema.max_event_bytes)
-    return build_batch(schema, partition, docs, kept, offsets, values, keys, rejects)
+    """Parse and validate raw event messages of one partition (``timestamps`` and ``headers``:
+    the records', for an event time or an id taken from there). ``fast``: msgspec reads what it
+    can; each message is read as the per-message path reads it either way."""
+    rows, rejects, kept, undeclared = read_rows(schema, partition, offsets, values, fast)
+    outside = _from_record(schema, kept, keys, timestamps, headers)
+    batch, rejects = build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared, outside)
+    if fast and rejects and schema.format == "json":  # a refusal is the per-message path's, with its reason
+        rejects = _as_alone(schema, rejects, offsets, keys, timestamps, headers)  # (a few differ: huge numbers)
+    return batch, rejects
 
 
-def _decode(
-    partition: int, offsets: Sequence[int], values: Sequence[bytes | None], max_bytes: int = 1_000_000
-) -> tuple[list[dict[str, Any]], list[Reject], list[int]]:
-    docs: list[dict[str, Any]] = []
-    kept: list[int] = []
+def _as_alone(schema: StreamSchema, rejects: list[Reject], offsets: Sequence[int], keys: Sequence[bytes | None] | None,
+              timestamps: Sequence[int | None] | None, headers: Sequence[Any] | None) -> list[Reject]:
+    """Each refused message as the per-message path refuses it alone (or as it was, if that takes it)."""
+    where = {offset: i for i, offset in enumerate(offsets)}
+    out = []
+    for reject in rejects:
+        i = where[reject.offset]
+        if reject.raw is None:
+            out.append(reject)
+            continue
+        alone = parse_events(schema, reject.partition, [reject.offset], [reject.raw],
+                             [keys[i]] if keys is not None else None,
+                             timestamps=[timestamps[i]] if timestamps is not None else None,
+                             headers=[headers[i]] if headers is not None else None, fast=False)[1]
+        out.append(alone[0] if alone else reject)
+    return out
+
+
+def parse_records(schema: StreamSchema, partition: int, records: Sequence[Any]) -> tuple[EventBatch, list[Reject]]:
+    """:func:`parse_events` of Kafka consumer records (offset, value, key, timestamp, headers)."""
+    return parse_events(schema, partition, [m.offset for m in records], [m.value for m in records],
+                        [m.key for m in records], timestamps=[m.timestamp for m in records],
+                        headers=[m.headers for m in records])
+
+
+def read_rows(
+    schema: StreamSchema, partition: int, offsets: Sequence[int], values: Sequence[bytes | None], fast: bool = True
+) -> tuple[list[tuple[Any, ...]], list[Reject], list[int], int]:
+    """Each readable message's row (see :class:`~driftline.stream.shape.layout.Layout`), the
+    unreadable ones rejected with why, the positions of the rows' messages, undeclared fields."""
     rejects: list[Reject] = []
-    for i, raw in enumerate(values):
-        if raw is None:
-            rejects.append(Reject(partition, offsets[i], raw, "empty message (null value)"))
-            continue
-        if len(raw) > max_bytes:
-            rejects.append(Reject(partition, offsets[i], raw, f"message of {len(raw)} bytes is larger than {max_bytes}"))
-            continue
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            reason = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
-            where = f" at position {exc.pos}" if getattr(exc, "pos", None) is not None else ""
-            rejects.append(Reject(partition, offsets[i], raw, f"{reason}: {getattr(exc, 'msg', exc)}{where}"))
-            continue
-        if not isinstance(doc, dict):
-            rejects.append(Reject(partition, offsets[i], raw, f"not a JSON object but {type(doc).__name__}"))
-            continue
-        docs.append(doc)
+    limit = schema.max_event_bytes
+    if None not in values and (not values or max(map(len, values)) <= limit):  # type: ignore[arg-type]
+        sized: Sequence[int] = range(len(values))  # the usual poll: every message to be read
+    else:
+        sized = []
+        for i, raw in enumerate(values):
+            if raw is None:
+                rejects.append(Reject(partition, offsets[i], raw, "empty message (null value)"))
+            elif len(raw) > limit:
+                rejects.append(Reject(partition, offsets[i], raw, f"message of {len(raw)} bytes is larger than {limit}"))
+            else:
+                sized.append(i)
+    if schema.format == "json" and fast:
+        read = schema.fast_json.rows([values[i] for i in sized] if len(sized) < len(values) else values)  # type: ignore[arg-type]
+        if None not in read:  # msgspec took every one
+            return read, rejects, list(sized), 0  # type: ignore[return-value]
+    else:
+        read = [None] * len(sized)
+    rows: list[tuple[Any, ...]] = []
+    kept: list[int] = []
+    undeclared = 0
+    for i, row in zip(sized, read):
+        if row is None:  # the per-message path: it says why, or takes what the fast one would not
+            doc, why = document(schema, values[i])  # type: ignore[arg-type]
+            if doc is not None:
+                undeclared += schema.layout.undeclared(doc)
+                row, why = schema.layout.row(doc)
+            if why:
+                rejects.append(Reject(partition, offsets[i], values[i], why))
+                continue
+        rows.append(row)  # type: ignore[arg-type]
         kept.append(i)
-    return docs, rejects, kept
+    return rows, rejects, kept, undeclared
+
+
+def document(schema: StreamSchema, raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """One message decoded to an object, or why it cannot be."""
+    if schema.format == "avro":
+        return schema.avro.decode(raw)
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
+        where = f" at position {exc.pos}" if getattr(exc, "pos", None) is not None else ""
+        return None, f"{reason}: {getattr(exc, 'msg', exc)}{where}"
+    if not isinstance(doc, dict):
+        return None, f"not a JSON object but {type(doc).__name__}"
+    return doc, ""
+
+
+def _from_record(
+    schema: StreamSchema, kept: list[int], keys: Sequence[bytes | None] | None,
+    timestamps: Sequence[int | None] | None, headers: Sequence[Any] | None,
+) -> dict[int, list[Any]]:
+    """The id from the message key or a header, the event time from the record, as configured:
+    the columns of a row's places 0 (id) and 1 (event time) that are not in the message's value."""
+    out: dict[int, list[Any]] = {}
+    if schema.id_source == "key":
+        out[0] = [_text(keys[j]) if keys is not None else None for j in kept]
+    elif schema.id_source == "header":
+        name = schema.id_field
+        out[0] = [_text(next((v for k, v in (headers[j] or ()) if k == name), None)) if headers is not None else None
+                  for j in kept]
+    if schema.timestamp_source == "record":
+        out[1] = [timestamps[j] for j in kept] if timestamps is not None else [None] * len(kept)
+    return out
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return value
 
 
 def build_batch(
     schema: StreamSchema,
     partition: int,
-    docs: list[dict[str, Any]],
+    rows: list[tuple[Any, ...]],
     kept: list[int],
     offsets: Sequence[int],
     values: Sequence[bytes | None],
     keys: Sequence[bytes | None] | None,
     rejects: list[Reject],
+    undeclared: int = 0,
+    outside: dict[int, list[Any]] | None = None,
 ) -> tuple[EventBatch, list[Reject]]:
-    """Columns from decoded documents; each column's types are checked in one pass."""
-    n = len(docs)
+    """Columns from the messages' rows (and ``outside``: the columns of the fields not in the
+    messages' values, by their place); each column's types are checked in one pass."""
+    n = len(rows)
     bad: dict[int, str] = {}
+    layout = schema.layout
+    n_num, n_cat = len(layout.numeric), len(layout.categorical)
+    columns: list[Any] = [None] * (4 + n_num + n_cat)
+    for place, col in zip(layout.present, zip(*rows) if n else [() for _ in layout.present]):
+        columns[place] = list(col)
+    for place, col in (outside or {}).items():
+        columns[place] = col
+    columns = [[None] * n if col is None else col for col in columns]
 
-    ids = [d.get(schema.id_field) for d in docs]
-    if not (_only(ids, (str,)) and all(ids)):  # the fast path: every id a non-empty string
+    ids = columns[0]
+    if not (only(ids, (str,)) and all(ids)):  # the fast path: every id a non-empty string
         for i, v in enumerate(ids):
             ids[i], why = event_id(v)
             if why:
-                bad.setdefault(i, f"field {schema.id_field!r} {why}")
+                bad.setdefault(i, f"{schema.id_name} {why}")
 
-    ts_raw = [d.get(schema.timestamp_field) for d in docs]
-    ts = np.empty(n, dtype=np.int64)
-    if not (_only(ts_raw, (int,)) and _fits(ts_raw, ts)):
-        for i, v in enumerate(ts_raw):
-            parsed = _timestamp(v)
-            if parsed is None:
-                bad.setdefault(
-                    i, f"field {schema.timestamp_field!r} must be epoch milliseconds or ISO-8601, got {v!r:.60}"
-                )
-                ts[i] = -1
-            else:
-                ts[i] = parsed
-
-    feats = [d.get("features") for d in docs]
-    if not _only(feats, (dict,)):
-        for i, f in enumerate(feats):
-            if not isinstance(f, dict):
-                bad.setdefault(i, f"field 'features' must be an object, got {type(f).__name__}")
-                feats[i] = {}
+    ts = timestamp_column(schema, columns[1], bad)
 
     numeric: dict[str, np.ndarray] = {}
     bad_feature: dict[int, str] = {}  # the feature of a schema error, per bad event
-    for name in schema.numeric:
-        col = [f.get(name) for f in feats]
-        if not _only(col, (*_NUMBER, _NONE)):
+    for k, (name, _) in enumerate(layout.numeric):
+        col = columns[2 + k]
+        score = name.startswith(SCORE)
+        what = f"score {name[len(SCORE):]!r}" if score else f"feature {name!r}"
+        if not only(col, (*_NUMBER, _NONE)):
             for i, v in enumerate(col):
                 if v is not None and (type(v) is bool or not isinstance(v, _NUMBER)):
-                    bad.setdefault(i, f"feature {name!r} is numeric, got {type(v).__name__} {v!r:.60}")
-                    bad_feature.setdefault(i, name)
+                    bad.setdefault(i, f"{what} is numeric, got {type(v).__name__} {v!r:.60}")
+                    if not score:
+                        bad_feature.setdefault(i, name)
                     col[i] = None
         arr = np.array(col, dtype=np.float64) if n else np.empty(0)
         infinite = np.isinf(arr)
         if infinite.any():
             for i in np.flatnonzero(infinite):
-                bad.setdefault(int(i), f"feature {name!r} is not a finite number")
-                bad_feature.setdefault(int(i), name)
+                bad.setdefault(int(i), f"{what} is not a finite number")
+                if not score:
+                    bad_feature.setdefault(int(i), name)
             arr[infinite] = np.nan
         numeric[name] = arr
+    scores = _scores(numeric, schema.score_fields, bad) if schema.score_fields else None
 
     categorical: dict[str, np.ndarray] = {}
-    for name in schema.categorical:
-        col = [f.get(name) for f in feats]
-        if not _only(col, (str, _NONE)):
+    for k, name in enumerate(schema.categorical):
+        col = columns[2 + n_num + k]
+        if not only(col, (str, _NONE)):
             for i, v in enumerate(col):
                 if isinstance(v, int) and type(v) is not bool:
                     col[i] = str(v)
@@ -270,15 +414,9 @@ def build_batch(
                     col[i] = None
         categorical[name] = object_array(col)
 
-    label = _target(docs, schema.label_field, schema.label_type, "label", bad)
-    prediction = _target(docs, schema.prediction_field, schema.prediction_type, "prediction", bad)
-
-    scores = _scores(docs, schema.score_fields, bad) if schema.score_fields else None
-
-    declared = schema.features.keys()
-    known = {schema.id_field, schema.timestamp_field, "features", schema.label_field, schema.prediction_field,
-             *schema.score_fields}
-    undeclared = sum(len(f.keys() - declared) for f in feats) + sum(len(d.keys() - known) for d in docs)
+    label = target_column(columns[2 + n_num + n_cat], schema.label_field, schema.label_type, "label", bad)
+    prediction = target_column(columns[3 + n_num + n_cat], schema.prediction_field, schema.prediction_type, "prediction",
+                         bad)
 
     keep = np.ones(n, dtype=bool)
     for i, reason in bad.items():
@@ -290,7 +428,7 @@ def build_batch(
     rejects.sort(key=lambda r: r.offset)
     idx = np.flatnonzero(keep)
     all_kept = keep.all()
-    src = [kept[i] for i in idx]
+    src = kept if all_kept else [kept[i] for i in idx]
     batch = EventBatch(
         partition=partition,
         offsets=np.asarray([offsets[j] for j in src], dtype=np.int64),
@@ -300,146 +438,19 @@ def build_batch(
         categorical={k: (v if all_kept else v[idx]) for k, v in categorical.items()},
         label=label if all_kept else label[idx],
         prediction=prediction if all_kept else prediction[idx],
+        scores=None if scores is None else (scores if all_kept else scores[idx]),
         raw=[values[j] for j in src],
         keys=[keys[j] for j in src] if keys is not None else [None] * len(src),
         undeclared=undeclared,
-        scores=None if scores is None else (scores if all_kept else scores[idx]),
     )
     return batch, rejects
 
 
-def _scores(docs: list[dict[str, Any]], fields: tuple[str, ...], bad: dict[int, str]) -> np.ndarray:
-    """The score fields as float64 columns: a probability in [0, 1], or null (missing)."""
-    out = np.full((len(docs), len(fields)), np.nan)
-    for j, name in enumerate(fields):
-        for i, d in enumerate(docs):
-            v = d.get(name)
-            if v is None:
-                continue
-            if type(v) is bool or not isinstance(v, _NUMBER) or not 0.0 <= v <= 1.0:
-                bad.setdefault(i, f"score {name!r} must be a probability in [0, 1], got {v!r:.60}")
-            else:
-                out[i, j] = v
+def _scores(numeric: dict[str, np.ndarray], fields: tuple[str, ...], bad: dict[int, str]) -> np.ndarray:
+    """The score fields out of the numeric columns, as one float64 matrix: a probability in
+    [0, 1], or NaN (missing)."""
+    out = np.column_stack([numeric.pop(SCORE + f) for f in fields]) if fields else np.empty((0, 0))
+    outside = ~np.isnan(out) & ((out < 0.0) | (out > 1.0))
+    for i, j in zip(*np.nonzero(outside)):
+        bad.setdefault(int(i), f"score {fields[j]!r} must be a probability in [0, 1], got {out[i, j]!r:.60}")
     return out
-
-
-def event_id(value: Any) -> tuple[str, str]:
-    """An id as driftline keeps it, and why it is refused ("" when it is not): a non-empty
-    string as it is, an integer as its decimal string (``12345`` is ``"12345"``)."""
-    if isinstance(value, str) and value:
-        return value, ""
-    if isinstance(value, int) and type(value) is not bool:
-        return str(value), ""
-    what = {bool: "a boolean", float: "a number with a fraction", dict: "an object", list: "an array",
-            str: "an empty string", type(None): "none (missing)"}.get(type(value), type(value).__name__)
-    if type(value) is float and value.is_integer():
-        what = "a decimal number"
-    return "", f"must be a non-empty string or an integer, got {what} {value!r:.60}"
-
-
-def _target(
-    docs: list[dict[str, Any]], field_name: str | None, kind: str | None, what: str, bad: dict[int, str]
-) -> np.ndarray:
-    if field_name is None:
-        return np.full(len(docs), None, dtype=object)
-    col = [d.get(field_name) for d in docs]
-    for i, v in enumerate(col):
-        if v is None:
-            continue
-        value = normalise_target(v, kind)
-        if value is None:
-            bad.setdefault(i, f"{what} {v!r:.60} is not a valid {kind} value")
-        col[i] = value
-    return object_array(col)
-
-
-def normalise_target(value: Any, kind: str | None) -> Any:
-    """A label or prediction in its canonical form, or None when it is not of that type.
-
-    binary: 0 or 1 (from 0/1, true/false); multiclass: a string class name;
-    regression: a finite float.
-    """
-    if kind == "binary":
-        if type(value) is bool:
-            return int(value)
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return int(value)
-        return None
-    if kind == "multiclass":
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, int) and type(value) is not bool:
-            return str(value)
-        return None
-    if isinstance(value, (int, float)) and type(value) is not bool and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _only(col: list[Any], types: tuple[type, ...]) -> bool:
-    return set(map(type, col)) <= set(types)
-
-
-def object_array(col: list[Any]) -> np.ndarray:
-    arr = np.empty(len(col), dtype=object)
-    arr[:] = col
-    return arr
-
-
-#: the timestamps driftline takes (epoch ms, about 292 million years either way of 1970)
-TS_RANGE = (-(2**62), 2**62)
-
-
-def _fits(values: list[int], into: np.ndarray) -> bool:
-    """Copy integers into an int64 column; False (nothing to rely on) when one is out of range."""
-    try:
-        into[:] = values
-    except OverflowError:
-        return False
-    return bool(not len(values) or (TS_RANGE[0] <= into.min() and into.max() <= TS_RANGE[1]))
-
-
-def _timestamp(value: Any) -> int | None:
-    if type(value) is int:
-        return value if TS_RANGE[0] <= value <= TS_RANGE[1] else None
-    if type(value) is float and math.isfinite(value):
-        return int(value) if TS_RANGE[0] <= value <= TS_RANGE[1] else None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
-            return int(parsed.timestamp() * 1000)
-        except (ValueError, OverflowError):  # not a date, or one that leaves the calendar in UTC
-            return None
-    return None
-
-
-def parse_label_messages(
-    partition: int, offsets: Sequence[int], values: Sequence[bytes | None], id_field: str, label_field: str,
-    label_type: str | None, ts_field: str | None = "ts",
-) -> tuple[list[tuple[str, Any, int, int]], list[Reject]]:
-    """Late labels ``{"id": ..., "label": ..., "ts": ...}``: (event id, label, offset, label time)
-    or a reject. The label's time is when it became known; it places the label in the
-    learner's order, so a label without one is turned away (``ts_field=None``: not read, 0)."""
-    docs, rejects, kept = _decode(partition, offsets, values)
-    out = []
-    for doc, i in zip(docs, kept):
-        the_id, why = event_id(doc.get(id_field))
-        label = normalise_target(doc.get(label_field), label_type)
-        ts = _timestamp(doc.get(ts_field)) if ts_field is not None else 0
-        if why:
-            rejects.append(Reject(partition, offsets[i], values[i], f"label message: field {id_field!r} {why}"))
-        elif label is None:
-            rejects.append(
-                Reject(partition, offsets[i], values[i], f"label {doc.get(label_field)!r:.60} is not a valid {label_type} value")
-            )
-        elif ts is None:
-            rejects.append(Reject(
-                partition, offsets[i], values[i],
-                f"label message: field {ts_field!r} must be the time the label became known (epoch milliseconds or "
-                f"ISO-8601), got {doc.get(ts_field)!r:.60}",
-            ))
-        else:
-            out.append((the_id, label, offsets[i], ts))
-    return out, rejects

@@ -1,10 +1,12 @@
-"""Events from a file instead of Kafka: JSONL, CSV or Parquet, in chunks.
+"""Events from a file instead of Kafka: JSONL, CSV, Parquet or Avro container files, in chunks.
 
-Each chunk is (offsets, raw JSON bytes), offsets being 0-based line (row) numbers, so a file
-goes through exactly the parsing a Kafka message goes through. A CSV or Parquet row becomes
-the event ``{"id", "ts", "features": {...}, "label", "prediction"}`` with its columns named
-as the schema names the fields; empty cells (and pandas' missing markers such as ``n/a``) and
-absent feature columns are missing values. A CSV's id column is read as text, as written.
+Each chunk is (offsets, raw JSON bytes), offsets being 0-based line (row, record) numbers, so
+a file goes through exactly the parsing a Kafka message goes through (:func:`read_events`). A
+CSV or Parquet row becomes a message of the stream's shape: each field's column is named as its
+path (``applicant.income``) or as the feature (``income``), and its value is put at the
+field's path; empty cells (and pandas' missing markers such as ``n/a``) and absent feature
+columns are missing values. A CSV's id column is read as text, as written. An Avro container
+file's records (its own schema inside) are the messages, as JSON.
 
 A file that cannot be read at all (missing, of an unknown type, Parquet without ``pyarrow``,
 a CSV pandas cannot parse) is an :class:`~driftline.stream.errors.InputError`.
@@ -14,19 +16,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from driftline.stream.errors import InputError
-from driftline.stream.events import StreamSchema
+from driftline.stream.events import EventBatch, Reject, StreamSchema, parse_events
+from driftline.stream.shape.layout import Path as FieldPath
+from driftline.stream.shape.layout import dotted
 
 Chunk = tuple[list[int], list[bytes]]
+#: how much of a JSONL file is read at once
+BLOCK_BYTES = 4 << 20
 
 
 #: the file types a replay reads, by suffix
-READABLE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet")
+READABLE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet", ".avro")
 
 
 def file_kind(path: str | Path) -> str:
@@ -38,6 +45,8 @@ def file_kind(path: str | Path) -> str:
         return "csv"
     if suffix.endswith(".parquet"):
         return "parquet"
+    if suffix.endswith(".avro"):
+        return "avro"
     raise InputError(f"{path}: unknown file type (use {', '.join(READABLE_SUFFIXES)})")
 
 
@@ -62,11 +71,25 @@ def check_readable(path: str | Path) -> str:
     return kind
 
 
+def read_events(path: str | Path, schema: StreamSchema, chunk_size: int = 5000) -> Iterator[tuple[EventBatch, list[Reject]]]:
+    """The file's events parsed, chunk by chunk, as the live roles parse messages (as JSON)."""
+    if schema.id_source != "field" or schema.timestamp_source != "field":
+        raise InputError(f"{path}: a file holds no message keys, headers or record timestamps, but stream.id_source "
+                         f"is {schema.id_source} and stream.timestamp_source {schema.timestamp_source}",
+                         hint="export the id and the event time into the events, and point stream.id_field and "
+                              "stream.timestamp_field at them in a copy of the configuration")
+    as_json = replace(schema, format="json", avro=None)
+    for offsets, raws in read_chunks(path, schema, chunk_size):
+        yield parse_events(as_json, 0, offsets, raws)
+
+
 def read_chunks(path: str | Path, schema: StreamSchema, chunk_size: int = 5000) -> Iterator[Chunk]:
     path = Path(path)
     kind = check_readable(path)
     if kind == "jsonl":
         yield from _jsonl(path, chunk_size)
+    elif kind == "avro":
+        yield from _avro(path, chunk_size)
     elif kind == "csv":
         yield from _csv(path, schema, chunk_size)
     else:
@@ -81,17 +104,53 @@ def read_chunks(path: str | Path, schema: StreamSchema, chunk_size: int = 5000) 
 
 
 def _jsonl(path: Path, chunk_size: int) -> Iterator[Chunk]:
+    """Lines in chunks, read in large blocks (a line's ``\\r\\n`` or ``\\n`` taken off)."""
+    number = 0
+    pending: list[bytes] = []
+    tail = b""
+    with path.open("rb") as fh:
+        while block := fh.read(BLOCK_BYTES):
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()
+            pending += lines
+            while len(pending) >= chunk_size:
+                raws, pending = pending[:chunk_size], pending[chunk_size:]
+                yield list(range(number, number + len(raws))), _no_cr(raws)
+                number += len(raws)
+    if tail:
+        pending.append(tail)
+    if pending:
+        yield list(range(number, number + len(pending))), _no_cr(pending)
+
+
+def _no_cr(lines: list[bytes]) -> list[bytes]:
+    return [line.rstrip(b"\r") for line in lines] if any(line.endswith(b"\r") for line in lines) else lines
+
+
+def _avro(path: Path, chunk_size: int) -> Iterator[Chunk]:
+    import fastavro
+
     offsets: list[int] = []
     raws: list[bytes] = []
-    with path.open("rb") as fh:
-        for number, line in enumerate(fh):
-            offsets.append(number)
-            raws.append(line.rstrip(b"\r\n"))
-            if len(raws) >= chunk_size:
-                yield offsets, raws
-                offsets, raws = [], []
+    try:
+        with path.open("rb") as fh:
+            for number, record in enumerate(fastavro.reader(fh)):
+                offsets.append(number)
+                raws.append(orjson.dumps(record, default=_json_value))
+                if len(raws) >= chunk_size:
+                    yield offsets, raws
+                    offsets, raws = [], []
+    except (ValueError, EOFError, OSError) as exc:  # fastavro's errors on a damaged or foreign file
+        raise InputError(f"{path}: not a readable Avro container file after record {len(offsets)} ({exc})") from None
     if raws:
         yield offsets, raws
+
+
+def _json_value(value: Any) -> Any:
+    """An Avro value JSON has no type for: bytes as text, decimals and the rest as their text."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
 
 
 def _csv(path: Path, schema: StreamSchema, chunk_size: int) -> Iterator[Chunk]:
@@ -110,19 +169,28 @@ def _csv(path: Path, schema: StreamSchema, chunk_size: int) -> Iterator[Chunk]:
 
 
 def _rows(frame: Any, schema: StreamSchema, start: int) -> Chunk:
-    features = [f for f in schema.features if f in frame.columns]
+    layout = schema.layout
+    names = ["", "", *(n for n, _ in layout.numeric), *(n for n, _ in layout.categorical), "", ""]
+    placed: list[tuple[str, FieldPath]] = []  # (column, path in the message)
+    for name, path in zip(names, layout.paths):
+        if path is None:
+            continue
+        column = next((c for c in (dotted(path), name) if c and c in frame.columns), None)
+        if column is not None:
+            placed.append((column, path))
     raws = []
     for row in frame.to_dict("records"):
-        event: dict[str, Any] = {
-            schema.id_field: _clean(row.get(schema.id_field)),
-            schema.timestamp_field: _clean(row.get(schema.timestamp_field)),
-            "features": {f: _clean(row[f]) for f in features},
-        }
-        for name in (schema.label_field, schema.prediction_field, *schema.score_fields):
-            if name and name in row:
-                event[name] = _clean(row[name])
+        event: dict[str, Any] = {}
+        for column, path in placed:
+            _place(event, path, _clean(row[column]))
         raws.append(orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY))
     return list(range(start, start + len(frame))), raws
+
+
+def _place(doc: dict[str, Any], path: FieldPath, value: Any) -> None:
+    for key in path[:-1]:
+        doc = doc.setdefault(key, {})
+    doc[path[-1]] = value
 
 
 def _clean(value: Any) -> Any:

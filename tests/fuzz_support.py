@@ -22,14 +22,15 @@ from river import linear_model
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.merge import StreamMerge
 from driftline.consumers.core.plan import learner_plan, monitor_plan
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.checkpoint import decode as decode_checkpoint
 from driftline.stream.checkpoint import encode as encode_checkpoint
-from driftline.stream.events import EventBatch, Reject, StreamSchema, parse_events, parse_label_messages
+from driftline.stream.events import EventBatch, Reject, StreamSchema, parse_events
+from driftline.stream.labels import parse_label_messages
 
 FEATURES = {"amount": "numeric", "age": "numeric", "country": "categorical"}
 MODELS = {"binary": "river.linear_model.LogisticRegression",

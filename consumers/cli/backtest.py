@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from driftline.consumers.cli.output import AtomicOutput, check_distinct, check_output, write_atomically
+from driftline.consumers.cli.progress import Progress, estimate_events
 from driftline.consumers.core.backtest import BacktestResult, backtest
 from driftline.consumers.core.checks import load_config
 from driftline.consumers.errors import InputError
@@ -31,20 +32,6 @@ from driftline.stream.replay import check_readable
 SHOWN_REJECTS = 10
 #: characters of a rejected line kept in the rejects file
 REJECT_RAW_CHARS = 2000
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("backtest", help="run the detectors over a JSONL/CSV/Parquet file")
-    p.add_argument("config")
-    p.add_argument("--input", required=True, help="events: .jsonl (or .json, .ndjson), .csv or .parquet")
-    p.add_argument("--labels", help="labels that arrive on their own, as on the labels topic: one "
-                                    '{"id": ..., "label": ..., "ts": <when it became known>} per line (or CSV, Parquet)')
-    p.add_argument("--output", required=True, help="the alerts, one JSON per line (written whole at the end)")
-    p.add_argument("--report", help="also write an HTML drift report to this file")
-    p.add_argument("--rejects", metavar="FILE",
-                   help="write every unreadable line to FILE, one JSON per line: its 1-based line (CSV, Parquet: "
-                        "row) number and the reason")
-    p.set_defaults(func=cmd_backtest)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -69,8 +56,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         with output.open() as out:
-            result = backtest(cfg, args.input, out, chunk_size=1000 if args.report else 5000,
-                              on_chunk=recorder.backtest_chunk if recorder else None, labels=args.labels)
+            progress = Progress(out, estimate_events(args.input, kind))
+
+            def on_chunk(*seen: Any) -> None:
+                progress.chunk(*seen)
+                if recorder is not None:
+                    recorder.backtest_chunk(*seen)
+
+            try:
+                result = backtest(cfg, args.input, progress, chunk_size=1000 if args.report else 5000,  # type: ignore[arg-type]
+                                  on_chunk=on_chunk, labels=args.labels)
+            finally:
+                progress.done()
     except KeyboardInterrupt:
         partial = output.keep_partial()
         print(f"driftline backtest: interrupted; the alerts found so far are in {partial} (partial), "

@@ -9,27 +9,30 @@ traceback in both cases.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import traceback
 from collections.abc import Sequence
 
-from driftline.consumers.cli import backtest, demo, models, observe, quarantine, run, validate
+from driftline.consumers.cli.parser import build_parser as _build_parser
 from driftline.consumers.errors import DriftlineError
-
-#: the command groups, in the order ``driftline --help`` lists them
-COMMANDS = (validate, run, backtest, observe, demo, quarantine, models)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    module, _, name = args.func.partition(":")  # the command's module, imported only now
+    args.func = getattr(importlib.import_module(f"driftline.consumers.cli.{module}"), name)
     verbose = bool(getattr(args, "verbose", False))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet_kafka)
     try:
         return int(args.func(args) or 0)
     except DriftlineError as exc:
@@ -47,14 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+#: kafka-python's messages that do not mean a failure: its event loop's timing warnings, and a
+#: connection closing while driftline stops (each real failure is driftline's own line too)
+_HARMLESS = ("blocking the event loop", "Transport closed for writes", "socket disconnected")
+
+
+def quiet_kafka(record: logging.LogRecord) -> bool:
+    """False for kafka-python's harmless warnings and errors (kept with -v)."""
+    if not record.name.startswith("kafka") or record.levelno > logging.ERROR:
+        return True
+    message = record.getMessage()
+    return not any(text in message for text in _HARMLESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="driftline", description="Streaming drift detection beside Kafka")
-    parser.add_argument("--version", action="version", version=f"driftline {_version()}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging; tracebacks on errors")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
-    for command in COMMANDS:
-        command.register(sub)
-    return parser
+    return _build_parser(_version())
 
 
 def _version() -> str:

@@ -7,20 +7,12 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.checks import load_config
 from driftline.consumers.modelops.operations import open_registry, registry_dir
 from driftline.learners.registry import ModelVersion, RegistryError
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("models", help="model versions, aliases and their history, one version's lineage")
-    p.add_argument("op", choices=["list", "show"])
-    p.add_argument("config")
-    p.add_argument("version", nargs="?", type=int, help="the version to show (show)")
-    p.set_defaults(func=cmd_models)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -7,7 +7,6 @@ and say in one line within seconds when the broker cannot be reached.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from driftline.consumers.cli.output import check_output
 from driftline.consumers.core.checks import load_config
@@ -15,29 +14,6 @@ from driftline.consumers.observe.report.live import live_report, parse_span
 from driftline.consumers.observe.report.page import write_report
 from driftline.consumers.observe.status import show_status
 from driftline.consumers.topics import for_reading, reading
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("report", help="an HTML drift report of the live system over a past span")
-    p.add_argument("config")
-    p.add_argument("--since", default="6h", type=_span, help="span to report, e.g. 30m, 6h, 2d (default 6h)")
-    p.add_argument("--output", default="report.html")
-    p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("status", help="a terminal view of the running roles")
-    p.add_argument("config")
-    p.add_argument("--watch", nargs="?", type=float, const=2.0, default=None, metavar="SECONDS",
-                   help="refresh every SECONDS (default 2) until Ctrl-C")
-    p.set_defaults(func=cmd_status)
-
-
-def _span(text: str) -> str:
-    """``--since`` checked as it is parsed: a wrong span is a usage error, before anything is touched."""
-    try:
-        parse_span(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -25,19 +25,6 @@ from driftline.stream.messages import ActionRecord
 from driftline.stream.quarantines import fold_quarantines
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("quarantine", help="list, release or purge quarantines")
-    p.add_argument("op", choices=["list", "release", "purge"])
-    p.add_argument("config")
-    p.add_argument("--alert", help="the alert id whose quarantine to release or purge (default: all)")
-    p.add_argument("--since", help="only quarantines started at or after (epoch ms or ISO-8601)")
-    p.add_argument("--until", help="only quarantines started at or before (epoch ms or ISO-8601)")
-    p.add_argument("--reason", choices=["command", "rebaseline"], default="command",
-                   help="what ends it, recorded on the audit record: an operator's decision (default), or "
-                        "rebaseline: the data since the drift is the new normal")
-    p.set_defaults(func=cmd_quarantine)
-
-
 def cmd_quarantine(args: argparse.Namespace) -> int:
     cfg = for_reading(load_config(args.config))
     parse_time(args.since), parse_time(args.until)  # a wrong argument is said before anything is touched

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from driftline.consumers.core.checks import load_config
 from driftline.consumers.core.plan import plan
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("validate", help="check a YAML configuration")
-    p.add_argument("config")
-    p.set_defaults(func=cmd_validate)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -7,44 +7,23 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from driftline.consumers.config.base import Model as _Model
 from driftline.consumers.config.scores import score_problems
+from driftline.consumers.config.stream import AvroConfig, StreamConfig, field_clashes
 from driftline.detectors.calibration import parse_rate
 from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
 from driftline.stream.events import StreamSchema
+from driftline.stream.shape.avro import AvroDecoder, SchemaRegistry, SchemaUnavailable, load_avsc
 
-FeatureType = Literal["numeric", "categorical"]
-TargetType = Literal["binary", "multiclass", "regression"]
 AlertKind = Literal[
     "data_drift", "label_drift", "prediction_drift", "concept_drift", "data_quality", "performance"
 ]
 ActionName = Literal["quarantine", "rollback", "retrain"]
 Role = Literal["monitor", "learner", "actions"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """``partitions: true`` is a mistake, not 1: a number key refuses true/false."""
-        if isinstance(value, bool) and info.field_name is not None:
-            annotation = cls.model_fields[info.field_name].annotation
-            types = get_args(annotation) or (annotation,)
-            if bool not in types and any(t in (int, float) for t in types):
-                raise ValueError(f"expected a number, got {str(value).lower()}")
-        return value
 
 
 class KafkaConfig(_Model):
@@ -59,7 +38,15 @@ class KafkaConfig(_Model):
     partitions: int = Field(default=1, ge=1)
     max_poll_records: int = Field(default=5000, ge=1)
     poll_timeout_ms: int = Field(default=500, ge=1)
-    session_timeout_ms: int = Field(default=10000, ge=1000)
+    #: a consumer that is not heard from this long leaves its group; default 3000 on the embedded
+    #: broker (whose group join waits about half of it: roles consume within 2 s), 10000 on Kafka
+    session_timeout_ms: int | None = Field(default=None, ge=1000)
+
+    def session_ms(self) -> int:
+        """The session timeout the roles' consumers use."""
+        if self.session_timeout_ms is not None:
+            return self.session_timeout_ms
+        return 3000 if self.bootstrap_servers.strip().lower() == "embedded" else 10000
 
     def __repr_args__(self):  # never print secrets
         for key, value in super().__repr_args__():
@@ -95,54 +82,6 @@ class CheckpointConfig(_Model):
     store: Literal["kafka", "file"] = "kafka"
     every_seconds: float = Field(default=10.0, gt=0)
     every_events: int = Field(default=200_000, ge=1)
-
-
-class TargetConfig(_Model):
-    field: str
-    type: TargetType = "binary"
-
-
-class PredictionConfig(TargetConfig):
-    """The deployed model's output; ``score`` names its confidence, for performance estimation.
-
-    binary: one field, the probability of class 1; multiclass: ``{class: field}``, each class's
-    probability. A regression model has no score (its loss is estimated from the features).
-    """
-
-    score: str | dict[str, str] | None = None
-
-    @property
-    def score_fields(self) -> tuple[str, ...]:
-        if self.score is None:
-            return ()
-        return (self.score,) if isinstance(self.score, str) else tuple(self.score.values())
-
-    @property
-    def score_classes(self) -> tuple[str, ...]:
-        """The class each score field is the probability of (binary: ``1``)."""
-        if self.score is None:
-            return ()
-        return ("1",) if isinstance(self.score, str) else tuple(self.score)
-
-
-class StreamConfig(_Model):
-    name: str = Field(min_length=1)
-    id_field: str = "id"
-    #: how many recent ids per partition are remembered to reject duplicates (0: off)
-    dedupe_window: int = Field(default=10_000, ge=0)
-    #: the stream is judged in event-time order, behind the slowest partition: an event is
-    #: judged once every partition is this far (ms of event time) past it; an event more than
-    #: this behind its own partition's newest is late (dead-lettered, judged by no detector)
-    allowed_lateness_ms: int = Field(default=10_000, ge=0)
-    #: a partition read to its end that brings no event for this long (wall-clock ms) stops
-    #: holding the others back (counted, and said in /readyz)
-    idle_partition_ms: int = Field(default=5_000, ge=0)
-    #: a message larger than this goes to the dead-letter topic unread
-    max_event_bytes: int = Field(default=1_000_000, ge=1000)
-    timestamp_field: str = "ts"
-    features: dict[str, FeatureType] = Field(min_length=1)
-    label: TargetConfig | None = None
-    prediction: PredictionConfig | None = None
 
 
 class ReferenceConfig(_Model):
@@ -383,7 +322,7 @@ def stream_schema(cfg: DriftlineConfig) -> StreamSchema:
     s = cfg.stream
     return StreamSchema(
         name=s.name,
-        features=dict(s.features),
+        features=s.feature_types(),
         id_field=s.id_field,
         timestamp_field=s.timestamp_field,
         label_field=s.label.field if s.label else None,
@@ -392,7 +331,40 @@ def stream_schema(cfg: DriftlineConfig) -> StreamSchema:
         prediction_type=s.prediction.type if s.prediction else None,
         score_fields=s.prediction.score_fields if s.prediction else (),
         max_event_bytes=s.max_event_bytes,
+        id_source=s.id_source,
+        timestamp_source=s.timestamp_source,
+        timestamp_unit=s.timestamp_unit,
+        features_path=s.features_path,
+        feature_paths=s.feature_paths(),
+        format=s.format,
+        avro=avro_decoder(s.avro) if s.format == "avro" and s.avro is not None else None,
     )
+
+
+def avro_decoder(avro: AvroConfig) -> AvroDecoder:
+    """The Avro decoder a configuration's ``stream.avro`` describes."""
+    registry = avro.registry
+    return AvroDecoder(
+        registry=SchemaRegistry(registry.url, registry.username, registry.password, registry.timeout_seconds)
+        if registry else None,
+        schema_files=dict(avro.schemas),
+        reader_schema=avro.reader_schema,
+    )
+
+
+def _avro_files(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """The local Avro schemas can be read and are valid."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if stream.avro is not None:
+        files = [(("stream", "avro", "schemas", k), v) for k, v in stream.avro.schemas.items()]
+        if stream.avro.reader_schema:
+            files.append((("stream", "avro", "reader_schema"), stream.avro.reader_schema))
+        for key, path in files:
+            try:
+                load_avsc(path)
+            except SchemaUnavailable as exc:
+                problems.append((key, str(exc)))
+    return problems
 
 
 def group_id(cfg: DriftlineConfig, role: str) -> str:
@@ -413,7 +385,8 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
                          f"the warning budget ({warning:g} per event) is stricter than the drift budget "
                          f"({drift:g} per event): a warning must come before a drift, so allow it more false "
                          "alarms (or set warning: null)"))
-    problems += _field_clashes(cfg.stream)
+    problems += field_clashes(cfg.stream)
+    problems += _avro_files(cfg.stream)
     problems += score_problems(cfg.stream)
     unknown = sorted(set(cfg.kafka.client) - _kafka_client_keys())
     if unknown:
@@ -437,26 +410,6 @@ def _kafka_client_keys() -> set[str]:
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
     return set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
-
-
-def _field_clashes(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str]]:
-    """The label, the prediction, the id and the timestamp are four different fields of an event."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    taken = {stream.id_field: "stream.id_field", stream.timestamp_field: "stream.timestamp_field",
-             "features": "the features' object"}
-    if stream.timestamp_field == stream.id_field:
-        problems.append((("stream", "timestamp_field"), f"{stream.timestamp_field!r} is also stream.id_field"))
-    for name, target in (("label", stream.label), ("prediction", stream.prediction)):
-        if target is None:
-            continue
-        if target.field in taken:
-            problems.append((("stream", name, "field"), f"{target.field!r} is already {taken[target.field]}"))
-        taken[target.field] = f"stream.{name}.field"
-    if stream.label is not None and stream.prediction is not None and stream.label.field == stream.prediction.field:
-        problems[-1:] = [(("stream", "prediction", "field"),
-                          f"{stream.prediction.field!r} is also stream.label.field: the model's prediction and "
-                          "the true label must be two fields, or every prediction would look right")]
-    return problems
 
 
 def dotted_key(path: tuple[str | int, ...]) -> str:

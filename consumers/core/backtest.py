@@ -10,6 +10,7 @@ configuration it gives the same alerts, ids included, as the live monitor and le
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +20,14 @@ import orjson
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.merge import Released, StreamMerge
 from driftline.consumers.core.plan import learner_plan, monitor_plan
-from driftline.stream.events import EventBatch, Reject, StreamSchema, parse_events, parse_label_messages
+from driftline.stream.events import EventBatch, Reject, StreamSchema, parse_events
+from driftline.stream.labels import parse_label_messages
 from driftline.stream.messages import Alert
-from driftline.stream.replay import read_chunks
+from driftline.stream.replay import read_chunks, read_events
 
 
 @dataclass
@@ -95,8 +97,7 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
             for alert in alerts:
                 out.write(alert.to_json() + b"\n")
 
-    for offsets, raws in read_chunks(path, schema, chunk_size):
-        batch, rejects = parse_events(schema, 0, offsets, raws)
+    for batch, rejects in read_events(path, schema, chunk_size):
         _, dropped, codes = intake.admit(batch, rejects)
         result.rejects += sorted(rejects + dropped, key=lambda r: r.offset)
         merge.add(codes, 0.0)
@@ -114,8 +115,9 @@ class _LabelFeed:
     def __init__(self, cfg: DriftlineConfig, schema: StreamSchema, path: str | Path, chunk_size: int):
         label = cfg.stream.label
         self.cfg = cfg
-        self.fields = (cfg.stream.id_field, label.field if label else "label", label.type if label else None,
-                       cfg.stream.timestamp_field)
+        id_field, label_field = cfg.stream.labels_fields()
+        as_json = dataclasses.replace(schema, format="json", avro=None)  # a file's lines are JSON (as read_events)
+        self.fields = (id_field, label_field, label.type if label else None, as_json, cfg.stream.labels_time_field())
         self.chunks = read_chunks(path, schema, chunk_size)
         self.rows: Iterator[tuple[str, Any, int, int]] = iter(())
         self.ahead: tuple[str, Any, int, int] | None = None

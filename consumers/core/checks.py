@@ -93,7 +93,7 @@ def _against_stream(cfg: DriftlineConfig, det: DetectorConfig) -> list[tuple[str
         if not det.features:
             problems.append(("features", f"kind {det.kind} needs a list of features"))
         for feature in det.features:
-            ftype = cfg.stream.features.get(feature)
+            ftype = cfg.stream.feature_types().get(feature)
             if ftype is None:
                 problems.append((
                     "features",

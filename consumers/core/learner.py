@@ -129,8 +129,8 @@ class LearnerCore:
         pipeline = build_pipeline(
             estimator_spec(cfg.learner.model),
             [estimator_spec(p) for p in cfg.learner.preprocessing],
-            [n for n, t in cfg.stream.features.items() if t == "numeric"],
-            [n for n, t in cfg.stream.features.items() if t == "categorical"],
+            [n for n, t in cfg.stream.feature_types().items() if t == "numeric"],
+            [n for n, t in cfg.stream.feature_types().items() if t == "categorical"],
         )
         self.learner = PrequentialLearner(pipeline, cfg.stream.label.type, cfg.learner.metric_window)
         self.engines: dict[int, DriftEngine] = {}

@@ -171,8 +171,8 @@ def plan(cfg: DriftlineConfig) -> list[PlannedDetector]:
 
 def _auto(cfg: DriftlineConfig) -> list[PlannedDetector]:
     out = []
-    numeric = [name for name, ftype in cfg.stream.features.items() if ftype == "numeric"]
-    for name, ftype in cfg.stream.features.items():
+    numeric = [name for name, ftype in cfg.stream.feature_types().items() if ftype == "numeric"]
+    for name, ftype in cfg.stream.feature_types().items():
         if ftype == "numeric":
             # the CUSUM reacts within a few blocks; the KS test, for changes of shape, can
             # test less often (cheaper, and a larger share of the budget per test)

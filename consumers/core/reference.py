@@ -12,8 +12,8 @@ from pathlib import Path
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.errors import ReferenceDataError
-from driftline.stream.events import EventBatch, concat_batches, parse_events
-from driftline.stream.replay import read_chunks
+from driftline.stream.events import EventBatch, concat_batches
+from driftline.stream.replay import read_events
 
 
 def load_reference(cfg: DriftlineConfig) -> EventBatch | None:
@@ -29,8 +29,7 @@ def _load(path: Path, cfg: DriftlineConfig) -> EventBatch:
         raise ReferenceDataError(f"reference.file: {path} does not exist")
     schema = stream_schema(cfg)
     batches = []
-    for offsets, raws in read_chunks(path, schema, chunk_size=50_000):
-        batch, rejects = parse_events(schema, 0, offsets, raws)
+    for batch, rejects in read_events(path, schema, chunk_size=50_000):
         if rejects:
             first = rejects[0]
             raise ReferenceDataError(

@@ -39,7 +39,7 @@ def config_hash(cfg: DriftlineConfig) -> str:
     """SHA-256 of what shapes a batch model: the trainer, its parameters, features and label."""
     relevant = {
         "batch": cfg.models.batch.model_dump(mode="json", exclude={"deployed"}),
-        "features": cfg.stream.features,
+        "features": cfg.stream.feature_types(),
         "label": cfg.stream.label.model_dump(mode="json") if cfg.stream.label else None,
     }
     return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).hexdigest()

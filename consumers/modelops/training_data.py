@@ -16,9 +16,10 @@ from driftline.consumers.config.model import DriftlineConfig, group_id, stream_s
 from driftline.consumers.topics import read_actions
 from driftline.learners import dataset
 from driftline.stream.clock import now_ms
-from driftline.stream.events import parse_events, parse_label_messages
+from driftline.stream.events import parse_records
 from driftline.stream.kafka.clients import make_consumer
 from driftline.stream.kafka.records import end_offset, read_topic
+from driftline.stream.labels import parse_label_messages
 from driftline.stream.messages import ActionRecord, Alert
 
 
@@ -90,13 +91,14 @@ class TrainingData:
                     msgs += [m for m in batch if m.offset < end]
         finally:
             consumer.close()
-        batch, _ = parse_events(self.schema, partition, [m.offset for m in msgs], [m.value for m in msgs])
+        batch, _ = parse_records(self.schema, partition, msgs)
         labels = self._labels() if any(v is None for v in batch.label) else {}
         return dataset.frame([batch], list(self.cfg.stream.features), labels, ranges)
 
     def _labels(self) -> dict[str, Any]:
         label = self.cfg.stream.label
         msgs = read_topic(self.bootstrap, self.cfg.topics.labels, client=self.cfg.kafka.client)
-        parsed, _ = parse_label_messages(0, [m.offset for m in msgs], [m.value for m in msgs], self.cfg.stream.id_field,
-                                         label.field if label else "label", label.type if label else None, None)
+        id_field, label_field = self.cfg.stream.labels_fields()
+        parsed, _ = parse_label_messages(0, [m.offset for m in msgs], [m.value for m in msgs], id_field, label_field,
+                                         label.type if label else None, self.schema, None)
         return {event_id: value for event_id, value, _, _ in parsed}

@@ -28,9 +28,10 @@ from driftline.consumers.roles.loop import Role
 from driftline.consumers.topics import held_events
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
-from driftline.stream.events import Reject, parse_events, parse_label_messages
+from driftline.stream.events import Reject, parse_events, parse_records
 from driftline.stream.kafka.clients import make_consumer
 from driftline.stream.kafka.records import read_to_end, tail
+from driftline.stream.labels import parse_label_messages
 from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
 
 log = logging.getLogger("driftline")
@@ -137,13 +138,12 @@ class LearnerRole(Role):
             self.save_state()
         now = now_ms()
         label = self.cfg.stream.label
+        id_field, label_field = self.cfg.stream.labels_fields()
         newest: int | None = None
         for tp, msgs in records.items():
             caught_up = self.caught_up(tp)
             if tp.topic == self.cfg.topics.events:
-                batch, rejects = parse_events(
-                    self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
-                )
+                batch, rejects = parse_records(self.schema, tp.partition, msgs)
                 headers = {m.offset: list(m.headers) for m in msgs if m.headers}
                 dropped = self.core.add_events(batch, caught_up=caught_up, now_ms=now, headers=headers)
                 self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(dropped)
@@ -151,8 +151,8 @@ class LearnerRole(Role):
                     newest = max(newest if newest is not None else NO_TIME, int(batch.ts.max()))
             else:
                 rows, rejects = parse_label_messages(
-                    tp.partition, [m.offset for m in msgs], [m.value for m in msgs], self.cfg.stream.id_field,
-                    label.field if label else "label", label.type if label else None, self.cfg.stream.timestamp_field,
+                    tp.partition, [m.offset for m in msgs], [m.value for m in msgs], id_field, label_field,
+                    label.type if label else None, self.schema, self.cfg.stream.labels_time_field(),
                 )
                 for reject in rejects:
                     self.outbox.dead_letter(tp.topic, reject)
@@ -202,9 +202,9 @@ class LearnerRole(Role):
         for alert in outcome.alerts:
             self.outbox.alert(alert)
         self._dead_letter_unusable(outcome.unusable)
-        label_field = self.cfg.stream.label.field if self.cfg.stream.label else "label"
+        id_field, label_field = self.cfg.stream.labels_fields()
         for turned, why in outcome.turned_labels:
-            raw = orjson.dumps({self.cfg.stream.id_field: turned.event_id, label_field: turned.label,
+            raw = orjson.dumps({id_field: turned.event_id, label_field: turned.label,
                                 self.cfg.stream.timestamp_field: turned.ts})
             reason = f"label for event {turned.event_id!r:.80}: {why}"
             self.outbox.dead_letter(self.cfg.topics.labels, Reject(turned.partition, turned.offset, raw, reason))

@@ -263,7 +263,7 @@ class Role:
                     group_id=self.group_id,
                     client=kafka.client,
                     max_poll_records=kafka.max_poll_records,
-                    session_timeout_ms=kafka.session_timeout_ms,
+                    session_timeout_ms=kafka.session_ms(),
                 )
                 inner.callback(_quietly, self.name, self.consumer.close)
                 self.open(inner)

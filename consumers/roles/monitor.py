@@ -27,7 +27,7 @@ from driftline.consumers.roles.loop import Role
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
 from driftline.stream.codes import PartitionCodes, encode
-from driftline.stream.events import parse_events
+from driftline.stream.events import parse_records
 
 #: how often a caught-up partition tells the judge so (seconds)
 HEARTBEAT_SECONDS = 1.0
@@ -106,9 +106,7 @@ class MonitorRole(Role):
                 self.next_offset[tp.partition] = records[tp][0].offset
             self.save_state(fresh)
         for tp, msgs in records.items():
-            batch, rejects = parse_events(
-                self.schema, tp.partition, [m.offset for m in msgs], [m.value for m in msgs], [m.key for m in msgs]
-            )
+            batch, rejects = parse_records(self.schema, tp.partition, msgs)
             batch, dropped, codes = self.intake(tp.partition).admit(batch, rejects)
             for reject in sorted(rejects + dropped, key=lambda r: r.offset):
                 self.outbox.dead_letter(tp.topic, reject)

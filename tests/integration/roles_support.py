@@ -32,9 +32,9 @@ def fresh_config(
                       "group_prefix": f"t{suffix}", "partitions": partitions},
             "topics": topics,
             # a quiet partition stops holding the stream's judgement back after 0.3 s (tests end quickly)
-            "stream": {"name": "test", "features": stream.get("features", FEATURES), "idle_partition_ms": 300,
+            "stream": {"name": "test", "features": FEATURES, "idle_partition_ms": 300,
                        "label": {"field": "label", "type": "binary"},
-                       "prediction": {"field": "prediction", "type": "binary"}},
+                       "prediction": {"field": "prediction", "type": "binary"}, **stream},
             "reference": {"first_n": reference},
             "learner": {"preprocessing": ["river.preprocessing.StandardScaler"]},
             "policies": policies or [],

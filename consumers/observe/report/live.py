@@ -9,7 +9,6 @@ wall-clock time (when each snapshot or alert was taken).
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.observe.report.page import ReportData, _metric_name
 from driftline.consumers.observe.series import DetectorInfo, Series
 from driftline.stream import clock
+from driftline.stream.clock import parse_span as parse_span  # the spans reports are asked for
 from driftline.stream.kafka.clients import make_consumer
 from driftline.stream.kafka.records import end_offset, parse_records, read_to_end
 from driftline.stream.messages import ActionRecord, Alert
@@ -28,17 +28,6 @@ log = logging.getLogger("driftline")
 
 #: records read before the offset a time look-up answers (see TopicReader.read)
 SEEK_MARGIN = 1000
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_span(text: str) -> float:
-    """``90s``, ``30m``, ``6h``, ``2d``, ``1w`` (or plain seconds) as seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
-    if not match:
-        raise ValueError(f"{text!r} is not a span: give one like 30m, 6h or 2d")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
 class TopicReader:
     """Reads topics from a point in time to their end now, without a consumer group."""
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import orjson
 
-from driftline.stream.events import StreamSchema, parse_events, parse_label_messages
+from driftline.stream.events import StreamSchema, parse_events
+from driftline.stream.labels import parse_label_messages
 from driftline.stream.messages import Alert, Position, Window, alert_id
 
 SCHEMA = StreamSchema(

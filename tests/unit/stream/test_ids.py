@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from driftline.consumers.cli.main import main
-from driftline.stream.events import StreamSchema, parse_events, parse_label_messages
+from driftline.stream.events import StreamSchema, parse_events
+from driftline.stream.labels import parse_label_messages
 from driftline.stream.replay import read_chunks
 
 SCHEMA = StreamSchema("s", {"x": "numeric"}, label_field="label", label_type="binary")

@@ -16,7 +16,8 @@ from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.learner import LearnerCore
 from driftline.consumers.core.order.learning import Label, LearningOrder, Turned, WaitingEvent
 from driftline.consumers.core.plan import learner_plan
-from driftline.stream.events import parse_events, parse_label_messages
+from driftline.stream.events import parse_events
+from driftline.stream.labels import parse_label_messages
 from driftline.stream.synthetic import FEATURES, Drift, generate, late_labels
 
 CHANGE = 3000

@@ -1,0 +1,133 @@
+"""A user's own topics monitored as they are: nested JSON, flat JSON and Avro, on the real broker.
+
+Each stream carries the synthetic events (an income shift at event 3000) in its own shape; the
+monitor must find the shift and give exactly the alerts a backtest of the same messages gives.
+No real Schema Registry runs here: the registry is a local HTTP stand-in (``avro_support``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import orjson
+import pytest
+from avro_support import Registry
+from roles_support import fresh_config, monitor_all
+
+from driftline.consumers.config.model import DriftlineConfig
+from driftline.consumers.core.backtest import backtest
+from driftline.stream.kafka.records import read_topic
+from driftline.stream.messages import Alert
+from driftline.stream.shape.avro import encode
+from driftline.stream.synthetic import FEATURES, Drift, generate
+
+pytestmark = pytest.mark.integration
+
+N = 6000
+SHIFT = [Drift("income mean shift", "data_drift", "income", N // 2, "x1.5")]
+NUMERIC = [f for f, t in FEATURES.items() if t == "numeric"]
+
+
+def nested(e: dict[str, Any]) -> dict[str, Any]:
+    sent = datetime.fromtimestamp(e["ts"] / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    return {"meta": {"request_id": e["id"], "sent_at": sent, "service": "loans"},
+            "applicant": {k: v for k, v in e["features"].items()},
+            "model": {"decision": e["prediction"], "version": "7"}, "outcome": e["label"]}
+
+
+NESTED_STREAM = {
+    "id_field": "meta.request_id", "timestamp_field": "meta.sent_at",
+    "features": {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()},
+    "prediction": {"field": "model.decision", "type": "binary"}, "label": {"field": "outcome", "type": "binary"},
+}
+
+
+def flat(e: dict[str, Any]) -> dict[str, Any]:
+    return {"event_id": e["id"], "time_s": e["ts"] / 1000, **e["features"], "pred": e["prediction"],
+            "label": e["label"], "extra": "ignored"}
+
+
+FLAT_STREAM = {"id_field": "event_id", "timestamp_field": "time_s", "timestamp_unit": "s", "features_path": None,
+               "prediction": {"field": "pred", "type": "binary"}}
+
+AVRO_SCHEMA = {"type": "record", "name": "Scored", "namespace": "loans", "fields": [
+    {"name": "id", "type": "string"}, {"name": "ts", "type": "long"},
+    {"name": "applicant", "type": {"type": "record", "name": "Applicant", "fields": [
+        *({"name": f, "type": ["null", "double"]} for f in NUMERIC),
+        *({"name": f, "type": ["null", "string"]} for f, t in FEATURES.items() if t == "categorical")]}},
+    {"name": "prediction", "type": "int"}, {"name": "label", "type": "int"}]}
+
+
+def avro_record(e: dict[str, Any]) -> dict[str, Any]:
+    return {"id": e["id"], "ts": e["ts"], "applicant": e["features"], "prediction": e["prediction"],
+            "label": e["label"]}
+
+
+def live_and_backtest(cfg: DriftlineConfig, bootstrap: str, values: list[bytes], file: Path) -> list[dict]:
+    runner = monitor_all(cfg, bootstrap, values)
+    live = comparable([Alert.from_json(m.value) for m in read_topic(bootstrap, cfg.topics.alerts)])
+    offline = comparable(backtest(cfg, file, io.BytesIO()).alerts)
+    assert live == offline
+    income = [a for a in live if a["feature"] == "income" and a["severity"] == "drift"]
+    assert income and min(a["position"]["offset"] for a in income) >= N // 2  # the shift, found after it began
+    assert runner.stats["monitor"].dead_letters == 0
+    return live
+
+
+def comparable(alerts: list[Alert]) -> list[dict]:
+    return sorted((a.model_dump(exclude={"detected_at"}) for a in alerts if a.kind != "concept_drift"),
+                  key=lambda d: d["alert_id"])
+
+
+@pytest.mark.parametrize(("shape", "stream"), [(nested, NESTED_STREAM), (flat, FLAT_STREAM)], ids=["nested", "flat"])
+def test_json_of_a_users_own_shape(bootstrap_servers: str, tmp_path: Path, shape: Any, stream: dict) -> None:
+    cfg = fresh_config(bootstrap_servers, **stream)
+    values = [orjson.dumps(shape(e)) for e in generate(N, SHIFT, seed=3)]
+    file = tmp_path / "events.jsonl"
+    file.write_bytes(b"\n".join(values) + b"\n")
+    live_and_backtest(cfg, bootstrap_servers, values, file)
+
+
+@pytest.mark.parametrize("source", ["registry", "avsc"])
+def test_avro_with_a_registry_or_local_schemas(bootstrap_servers: str, tmp_path: Path, source: str) -> None:
+    registry = Registry({42: AVRO_SCHEMA})
+    avsc = tmp_path / "scored.avsc"
+    avsc.write_text(json.dumps(AVRO_SCHEMA))
+    avro = {"registry": {"url": registry.url}} if source == "registry" else {"schemas": {42: str(avsc)}}
+    features = {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()}
+    cfg = fresh_config(bootstrap_servers, format="avro", avro=avro, features=features)
+    records = [avro_record(e) for e in generate(N, SHIFT, seed=5)]
+    file = tmp_path / "events.avro"
+    with file.open("wb") as fh:
+        fastavro.writer(fh, fastavro.parse_schema(AVRO_SCHEMA), records)
+    try:
+        live_and_backtest(cfg, bootstrap_servers, [encode(AVRO_SCHEMA, 42, r) for r in records], file)
+    finally:
+        registry.close()
+    if source == "registry":
+        assert registry.requests == ["/schemas/ids/42"]
+
+
+def test_bad_avro_is_dead_lettered_and_the_monitor_goes_on(bootstrap_servers: str, tmp_path: Path) -> None:
+    registry = Registry({42: AVRO_SCHEMA})
+    features = {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()}
+    cfg = fresh_config(bootstrap_servers, format="avro", avro={"registry": {"url": registry.url}},
+                       features=features)
+    good = [encode(AVRO_SCHEMA, 42, avro_record(e)) for e in generate(3000, [], seed=1)]
+    bad = [encode(AVRO_SCHEMA, 43, avro_record(next(generate(1, [])))), good[0][:-6], b'{"id": "json"}']
+    try:
+        runner = monitor_all(cfg, bootstrap_servers, good[:100] + bad + good[100:])
+    finally:
+        registry.close()
+    assert runner.stats["monitor"].dead_letters == 3
+    dead = sorted((orjson.loads(m.value) for m in read_topic(bootstrap_servers, cfg.topics.deadletter)),
+                  key=lambda d: d["source"]["offset"])
+    assert [d["source"]["offset"] for d in dead] == [100, 101, 102]
+    assert "schema id 43" in dead[0]["error"] and "unknown to it" in dead[0]["error"]
+    assert "does not decode with schema id 42" in dead[1]["error"]
+    assert "not Avro in the Confluent wire format" in dead[2]["error"]
