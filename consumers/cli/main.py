@@ -51,8 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 #: kafka-python's messages that do not mean a failure: its event loop's timing warnings, and a
-#: connection closing while driftline stops (each real failure is driftline's own line too)
-_HARMLESS = ("blocking the event loop", "Transport closed for writes", "socket disconnected")
+#: connection closing while driftline stops or a short-lived reader closes (a metadata request
+#: it had in flight is cancelled; each real failure is driftline's own line too)
+_HARMLESS = ("blocking the event loop", "Transport closed for writes", "socket disconnected", "failed Cancelled",
+             "(closed)>: Error receiving network data")
 
 
 def quiet_kafka(record: logging.LogRecord) -> bool:
