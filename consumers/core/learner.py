@@ -26,6 +26,7 @@ from driftline.consumers.config.model import ComponentSpec, DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder, Turned, WaitingEvent
+from driftline.consumers.core.order.watermark import NO_TIME
 from driftline.consumers.core.policies import quarantines
 from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
 from driftline.learners.errors import UnusableEvent
@@ -68,7 +69,7 @@ class ErrorBlock:
     """The errors of the learning steps of one block of learning time (``learner.error_block_ms``),
     judged together once the steps are past it: cut by the data's time, never by polls."""
 
-    bucket: int = -(2**62)
+    bucket: int = NO_TIME
     errors: list[float] = field(default_factory=list)
     partitions: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
@@ -182,7 +183,7 @@ class LearnerCore:
             WaitingEvent(event_id, batch.feature_rows(i), batch.partition, int(batch.offsets[i]), int(batch.ts[i]),
                          raw[i] if raw is not None else None, keys[i] if keys is not None else None,
                          headers.get(int(batch.offsets[i])) if headers else None, batch.label[i],
-                         int(batch.ts[i]) if batch.label[i] is not None else -(2**62))
+                         int(batch.ts[i]) if batch.label[i] is not None else NO_TIME)
             for i, event_id in enumerate(batch.ids)
         )
         turned = Turned([])

@@ -49,6 +49,7 @@ class LearnerRole(Role):
         self.core = self._new_core()
         self.next_offset: dict[TopicPartition, int] = {}
         self.actions_done: dict[int, int] = {}
+        self.reader: Any = None  # the alerts and actions reader, opened with the role
         self._stop = threading.Event()
 
     def _new_core(self) -> LearnerCore:
@@ -103,7 +104,7 @@ class LearnerRole(Role):
     def _reread_alerts(self) -> None:
         """A new core has an empty quarantine book: the alerts and actions topics are read again
         from their start (the releases its checkpoint has carried out are not replayed again)."""
-        if getattr(self, "reader", None) is not None:
+        if self.reader is not None:
             self.reader.seek_to_beginning()
 
     def run(self, stop: threading.Event, ready: Any = None) -> None:

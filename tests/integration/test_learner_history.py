@@ -3,12 +3,11 @@ its checkpoint, so a rollback asked for after the restart restores a model from 
 
 from __future__ import annotations
 
-import pickle
-
 import pytest
-from roles_support import fresh_config, learned_all, produce, run_roles, wait_for
+from roles_support import fresh_config, learned_all, produce, run_roles, run_until, wait_for
 
 from driftline.consumers.roles.loop import group_id
+from driftline.learners.snapshots import SnapshotRing, unpack
 from driftline.stream.checkpoint import KafkaCheckpointStore
 from driftline.stream.messages import ActionRecord
 from driftline.stream.synthetic import generate
@@ -20,12 +19,8 @@ def test_a_restarted_learner_rolls_back_to_a_snapshot_from_before_its_restart(bo
     cfg = fresh_config(bootstrap_servers, reference=500)
     events = list(generate(3000, [], seed=14))
     produce(bootstrap_servers, cfg.topics.events, events)
-    runner = run_roles(cfg, bootstrap_servers, ["monitor", "learner"])
-    try:
-        wait_for(lambda: learned_all(runner, len(events)), what="the learner to learn every event")
-    finally:
-        runner.shutdown()
-    assert not runner.errors
+    run_until(cfg, bootstrap_servers, ["monitor", "learner"], lambda r: learned_all(r, len(events)),
+              "the learner to learn every event")
     store = KafkaCheckpointStore(bootstrap_servers, cfg.topics.checkpoints)
     try:
         before = store.load(group_id(cfg, "learner"))
@@ -45,16 +40,10 @@ def test_a_restarted_learner_rolls_back_to_a_snapshot_from_before_its_restart(bo
         runner.shutdown()
     assert not runner.errors
     assert runner.stats["learner"].extra["rolled_back_to"] == 999  # the snapshot of before the restart
-    _, snapshots = _parts(before.blob)
-    first_six = before.state["core"]["snapshots"]["snapshots"]
-    at = sum(size for _, offset, _, size, _ in first_six if offset < 999)
-    size = next(size for _, offset, _, size, _ in first_six if offset == 999)
-    expected = pickle.loads(snapshots[at:at + size])
+    _, snapshots = unpack(before.blob)
+    ring = SnapshotRing(cfg.models.online_snapshot_every, cfg.models.online_snapshots_kept)
+    ring.load_state_dict(before.state["core"]["snapshots"], snapshots)
+    expected = ring.before(0, 1200).pipeline
     probes = [e["features"] for e in generate(100, [], seed=3)]
     assert [restored.predict_proba_one(x) for x in probes] == [expected.predict_proba_one(x) for x in probes]
 
-
-def _parts(blob: bytes) -> list[bytes]:
-    from driftline.learners.snapshots import unpack
-
-    return unpack(blob)
