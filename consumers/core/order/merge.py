@@ -10,8 +10,9 @@ time by the lateness, so the released sequence is the same for 1 or 12 partition
 number of instances and any interleaving of their polls (events that came later than the
 lateness behind their own partition were already turned away at intake).
 
-An idle partition would hold the frontier back for ever: one whose instance says it is read
-to its end and that has brought no event for ``idle_ms`` of wall-clock time is passed over
+An idle partition would hold the frontier back for ever: one whose instance says, in its
+latest word, that it is read to its end and has brought no event for ``idle_ms`` of
+wall-clock time is passed over
 (counted in :attr:`skipped`); when every partition is idle, everything buffered is released
 (the frontier moves just past the newest event seen).
 That is the one place where timing enters: an event that then arrives behind the frontier is
