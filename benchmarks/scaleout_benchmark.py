@@ -34,7 +34,7 @@ from driftline.consumers.core.backtest import judge_partitions
 from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.merge import StreamMerge
-from driftline.consumers.core.plan import monitor_plan
+from driftline.consumers.core.plan import StreamPlan, monitor_plan
 from driftline.consumers.topics import topic_configs, topic_partitions
 from driftline.stream.checkpoint import STATE_KEY_ENV
 from driftline.stream.codes import decode, encode
@@ -73,7 +73,18 @@ def frontier(bootstrap: str, cfg: DriftlineConfig) -> int:
     return max((d["frontier"] for d in docs if d.get("stream") == cfg.stream.name), default=-(2**62))
 
 
-def scale_out(bootstrap: str, events: list[dict], instances: int, workdir: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a running process so far (Linux ``/proc``), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scale_out(bootstrap: str, broker_pid: int | None, events: list[dict], instances: int,
+              workdir: Path) -> tuple[float, float, float]:
+    """``(events/s, instances' CPU us per judged event, the broker's)``, first judged event to last."""
     cfg = config(bootstrap, PARTITIONS)
     ensure_topics(bootstrap, topic_partitions(cfg), configs=topic_configs(cfg))
     producer = make_producer(bootstrap, linger_ms=20, batch_size=1 << 20)
@@ -86,26 +97,32 @@ def scale_out(bootstrap: str, events: list[dict], instances: int, workdir: Path)
     procs = [subprocess.Popen([sys.executable, "-m", "driftline.consumers.cli.main", "run", str(path), "--role",
                                "monitor"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(instances)]
+
+    def cpu() -> tuple[float, float]:
+        return sum(cpu_seconds(p.pid) for p in procs), cpu_seconds(broker_pid) if broker_pid else 0.0
+
     try:
         first_ts, last_ts = events[0]["ts"], events[-1]["ts"]
         while frontier(bootstrap, cfg) <= first_ts:
             time.sleep(0.05)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu()
         judged_from = frontier(bootstrap, cfg)
         while frontier(bootstrap, cfg) <= last_ts:
             time.sleep(0.05)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu_after = time.perf_counter() - started, cpu()
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(30)
     judged = sum(1 for e in events if e["ts"] >= judged_from)
-    return judged / elapsed
+    return judged / elapsed, (cpu_after[0] - cpu_before[0]) / judged, (cpu_after[1] - cpu_before[1]) / judged
 
 
-def judge_cost(events: list[dict]) -> tuple[float, float, float]:
-    """Seconds per event: orjson.loads alone, the instances' parse + intake, the judge."""
+def judge_cost(events: list[dict]) -> tuple[float, float, float, float]:
+    """Seconds per event: orjson.loads alone, the instances' parse + intake, the judge, and a
+    second judge in the same process (the Bernoulli charts' thresholds, one ARL calibration per
+    reference rate, then cached: what remains is the cost per event)."""
     cfg = config("embedded", PARTITIONS)
     raws = [orjson.dumps(e) for e in events]
     t = time.perf_counter()
@@ -124,7 +141,15 @@ def judge_cost(events: list[dict]) -> tuple[float, float, float]:
             batch, rejects = parse_events(schema, p, offsets, part)
             wire.append(encode(intakes[p].admit(batch, rejects)[2]))
     instances = (time.perf_counter() - t) / len(raws)
-    engine = DriftEngine(monitor_plan(cfg))
+    plan = monitor_plan(cfg)
+    judge = judge_pass(plan, cfg, wire) / len(raws)
+    again = judge_pass(plan, cfg, wire) / len(raws)  # the detectors' thresholds calibrated once already
+    return loads, instances, judge, again
+
+
+def judge_pass(plan: StreamPlan, cfg: DriftlineConfig, wire: list[bytes]) -> float:
+    """Seconds a fresh judge takes over the instances' codes ``wire``: decode, merge, detect."""
+    engine = DriftEngine(plan)
     merge = StreamMerge(range(PARTITIONS), cfg.stream.allowed_lateness_ms, idle_ms=float("inf"))
     t = time.perf_counter()
     for i, w in enumerate(wire):
@@ -136,8 +161,7 @@ def judge_cost(events: list[dict]) -> tuple[float, float, float]:
     released = merge.release(0.0, flush=True)
     if not released.empty:
         engine.process(released.batch, released.messages)  # type: ignore[arg-type]
-    judge = (time.perf_counter() - t) / len(raws)
-    return loads, instances, judge
+    return time.perf_counter() - t
 
 
 def delays(events: list[dict]) -> dict[int, int | None]:
@@ -158,22 +182,30 @@ def main() -> None:
     args = parser.parse_args()
     events = list(generate(args.events, [SHIFT], seed=5))
 
-    loads, instances, judge = judge_cost(events)
+    loads, instances, judge, again = judge_cost(events)
     print(f"cost per event (in process, {len(events)} events, {len(FEATURES)} features):")
     print(f"  orjson.loads alone          {loads * 1e6:8.2f} us")
     print(f"  instance: parse + intake    {instances * 1e6:8.2f} us   ({instances / loads:.1f}x orjson)")
     print(f"  judge: decode, merge, detect {judge * 1e6:7.2f} us   ({judge / loads:.1f}x orjson, "
           f"{judge / instances:.2f}x an instance's cost)")
+    print(f"  judge again, thresholds kept {again * 1e6:5.2f} us   ({again / loads:.1f}x orjson, "
+          f"{again / instances:.2f}x an instance's cost)")
     print("detection delay of the income shift in stream events, by partition count:")
     d = delays(events)
     for p, delay in d.items():
         print(f"  P = {p:>2}: {delay}")
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
-        rates = {k: scale_out(broker.bootstrap_servers, events, k, Path(tmp)) for k in (1, 2, 3)}
+        runs = {k: scale_out(broker.bootstrap_servers, broker.pid, events, k, Path(tmp)) for k in (1, 2, 3)}
+    rates = {k: r[0] for k, r in runs.items()}
     print(f"scale-out over {PARTITIONS} partitions (first judged event to last):")
     for k, rate in rates.items():
         print(f"  {k} monitor instance(s): {rate:10,.0f} events/s  ({rate / rates[1]:.2f}x one)")
-
+    cores = os.cpu_count() or 1
+    print(f"CPU per judged event (this machine: {cores} cores, shared with the broker and this script):")
+    for k, (rate, inst, brk) in runs.items():
+        ceiling = cores / (inst + brk) / rate  # were every core busy with this work alone
+        print(f"  {k} instance(s): instances {inst * 1e6:6.1f} us, broker {brk * 1e6:6.1f} us, "
+              f"cores busy {(inst + brk) * rate:.2f}; all {cores} cores would give {ceiling:.2f}x this rate")
 
 if __name__ == "__main__":
     main()
