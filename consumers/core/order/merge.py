@@ -30,7 +30,7 @@ import numpy as np
 
 from driftline.consumers.core.order.watermark import FRESH_MS, NO_TIME, Watermarks
 from driftline.stream.codes import PartitionCodes, decode, encode
-from driftline.stream.events import EventBatch, concat_batches
+from driftline.stream.events import EventBatch, concat_batches, pick
 
 __all__ = ["FRESH_MS", "Messages", "Released", "StreamMerge"]
 
@@ -126,8 +126,7 @@ class StreamMerge:
         go, r_go = np.flatnonzero(out), np.flatnonzero(r_out)
         if not go.shape[0] and not r_go.shape[0]:
             return Released(None, None)
-        go_ids = [events.ids[i] for i in go.tolist()]
-        order = _order(events.ts[go], np.zeros(go.shape[0], np.int8), go_ids)
+        order = _order(events.ts[go], np.zeros(go.shape[0], np.int8), events.ids, index=go)
         batch = events.take(go[order])  # one take: the released events, in stream order
         batch.partitions, batch.partition = parts[go[order]], -1
         if not r_go.shape[0]:  # no rejected message: the messages are the events, in their order
@@ -143,7 +142,7 @@ class StreamMerge:
             partitions=np.concatenate([batch.partitions, r_parts[r_go]])[m_order],
             offsets=np.concatenate([batch.offsets, r_offsets[r_go]])[m_order],
             ts=m_ts[m_order],
-            ids=[m_ids[i] for i in m_order.tolist()],
+            ids=pick(m_ids, m_order.tolist()),
         )
         return Released(batch, messages)
 
@@ -201,13 +200,15 @@ def _subset(codes: PartitionCodes, keep: np.ndarray, r_keep: np.ndarray) -> Part
     )
 
 
-def _order(ts: np.ndarray, kind: np.ndarray, ids: list[str]) -> np.ndarray:
+def _order(ts: np.ndarray, kind: np.ndarray, ids: list[str], index: np.ndarray | None = None) -> np.ndarray:
     """Positions sorted by (event time, kind, id): the stream order, the same on any partitioning.
+    Position ``i``'s id is ``ids[index[i]]`` (``ids[i]`` without ``index``).
 
     A stable sort on event time alone is that order where no two times are equal; only the
-    runs of equal times are ordered further, by kind and id (:func:`_order_by_id`).
+    runs of equal times are ordered further, by kind and id (:func:`_order_by_id`), so only
+    their ids are read.
     """
-    if not ids:
+    if not ts.shape[0]:
         return np.empty(0, dtype=np.int64)
     order = np.argsort(ts, kind="stable")
     sorted_ts = ts[order]
@@ -218,7 +219,8 @@ def _order(ts: np.ndarray, kind: np.ndarray, ids: list[str]) -> np.ndarray:
     member = tied.copy()
     member[:-1] |= tied[1:]  # every member of a run of equal times, its first included
     run = order[member]  # the runs keep their places: only their members are reordered
-    order[member] = run[_order_by_id(ts[run], kind[run], [ids[i] for i in run.tolist()])]
+    at = run if index is None else index[run]
+    order[member] = run[_order_by_id(ts[run], kind[run], pick(ids, at.tolist()))]
     return order
 
 
