@@ -5,7 +5,11 @@ Three figures, side by side in one run (this machine is shared and noisy: read r
 1. Scale-out. A 6-partition topic of N events on the embedded broker, judged by 1, 2 and 3
    monitor instances (separate ``driftline run --role monitor`` processes; one of them is the
    stream's judge). events/s is measured from the first judged event to the last (the judge's
-   frontier on the progress topic), so consumer-group joins are left out.
+   frontier on the progress topic, read as it comes by one consumer), so the first consumer-group
+   join is left out (not a later instance's rebalance, nor the idle wait at the end: the last
+   events are judged once every partition is quiet for ``idle_partition_ms``); with the CPU the
+   instances and the broker spent per judged event meanwhile, which says whether the cores or
+   the waits set the rate.
 2. The judge's cost per event, in process: decoding the instances' codes, the merge behind the
    watermark and every detector of ``detectors: auto``, against the raw cost of reading the
    input (``orjson.loads`` of the same events) and against the instances' cost (parsing).
@@ -24,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -40,8 +45,8 @@ from driftline.stream.checkpoint import STATE_KEY_ENV
 from driftline.stream.codes import decode, encode
 from driftline.stream.events import parse_events
 from driftline.stream.kafka.broker import EmbeddedBroker
-from driftline.stream.kafka.clients import make_producer
-from driftline.stream.kafka.records import read_topic
+from driftline.stream.kafka.clients import make_consumer, make_producer
+from driftline.stream.kafka.records import partitions_of
 from driftline.stream.kafka.topics import ensure_topics
 from driftline.stream.synthetic import FEATURES, Drift, generate
 
@@ -68,9 +73,30 @@ def config(bootstrap: str, partitions: int, first_n: int = 10_000) -> DriftlineC
     })
 
 
-def frontier(bootstrap: str, cfg: DriftlineConfig) -> int:
-    docs = [orjson.loads(m.value) for m in read_topic(bootstrap, cfg.topics.progress)]
-    return max((d["frontier"] for d in docs if d.get("stream") == cfg.stream.name), default=-(2**62))
+class FrontierWatch:
+    """The judge's frontier as the progress topic tells it, read as it comes by one consumer
+    (a consumer made per look would cost the machine's cores and blur the times)."""
+
+    def __init__(self, bootstrap: str, cfg: DriftlineConfig):
+        self.stream = cfg.stream.name
+        self.frontier = -(2**62)
+        self.consumer = make_consumer(bootstrap, group_id=None, fetch_max_wait_ms=20)
+        parts = partitions_of(self.consumer, cfg.topics.progress)
+        self.consumer.assign(parts)
+        self.consumer.seek_to_beginning(*parts)
+
+    def past(self, ts: int) -> float:
+        """Wait until the frontier is past ``ts``; the ``perf_counter`` time it was read."""
+        while self.frontier <= ts:
+            for msgs in self.consumer.poll(timeout_ms=20).values():
+                for m in msgs:
+                    doc = orjson.loads(m.value)
+                    if doc.get("stream") == self.stream:
+                        self.frontier = max(self.frontier, int(doc["frontier"]))
+        return time.perf_counter()
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -82,9 +108,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def scale_out(bootstrap: str, broker_pid: int | None, events: list[dict], instances: int,
-              workdir: Path) -> tuple[float, float, float]:
-    """``(events/s, instances' CPU us per judged event, the broker's)``, first judged event to last."""
+@dataclass
+class Run:
+    """One scale-out run: events/s first judged event to last, and the CPU the instances and
+    the broker spent per judged event meanwhile."""
+
+    rate: float
+    instances_cpu: float
+    broker_cpu: float
+
+
+def scale_out(bootstrap: str, broker_pid: int | None, events: list[dict], instances: int, workdir: Path) -> Run:
     cfg = config(bootstrap, PARTITIONS)
     ensure_topics(bootstrap, topic_partitions(cfg), configs=topic_configs(cfg))
     producer = make_producer(bootstrap, linger_ms=20, batch_size=1 << 20)
@@ -94,6 +128,7 @@ def scale_out(bootstrap: str, broker_pid: int | None, events: list[dict], instan
     producer.close()
     path = workdir / f"cfg-{instances}.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", by_alias=True), sort_keys=False))
+    watch = FrontierWatch(bootstrap, cfg)
     procs = [subprocess.Popen([sys.executable, "-m", "driftline.consumers.cli.main", "run", str(path), "--role",
                                "monitor"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(instances)]
@@ -102,21 +137,18 @@ def scale_out(bootstrap: str, broker_pid: int | None, events: list[dict], instan
         return sum(cpu_seconds(p.pid) for p in procs), cpu_seconds(broker_pid) if broker_pid else 0.0
 
     try:
-        first_ts, last_ts = events[0]["ts"], events[-1]["ts"]
-        while frontier(bootstrap, cfg) <= first_ts:
-            time.sleep(0.05)
-        started, cpu_before = time.perf_counter(), cpu()
-        judged_from = frontier(bootstrap, cfg)
-        while frontier(bootstrap, cfg) <= last_ts:
-            time.sleep(0.05)
-        elapsed, cpu_after = time.perf_counter() - started, cpu()
+        started, cpu_before = watch.past(events[0]["ts"]), cpu()
+        judged_from = watch.frontier
+        ended, cpu_after = watch.past(events[-1]["ts"]), cpu()
     finally:
+        watch.close()
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(30)
-    judged = sum(1 for e in events if e["ts"] >= judged_from)
-    return judged / elapsed, (cpu_after[0] - cpu_before[0]) / judged, (cpu_after[1] - cpu_before[1]) / judged
+    judged = max(1, sum(1 for e in events if e["ts"] >= judged_from))
+    return Run(judged / (ended - started), (cpu_after[0] - cpu_before[0]) / judged,
+               (cpu_after[1] - cpu_before[1]) / judged)
 
 
 def judge_cost(events: list[dict]) -> tuple[float, float, float, float]:
@@ -196,16 +228,15 @@ def main() -> None:
         print(f"  P = {p:>2}: {delay}")
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         runs = {k: scale_out(broker.bootstrap_servers, broker.pid, events, k, Path(tmp)) for k in (1, 2, 3)}
-    rates = {k: r[0] for k, r in runs.items()}
     print(f"scale-out over {PARTITIONS} partitions (first judged event to last):")
-    for k, rate in rates.items():
-        print(f"  {k} monitor instance(s): {rate:10,.0f} events/s  ({rate / rates[1]:.2f}x one)")
+    for k, run in runs.items():
+        print(f"  {k} monitor instance(s): {run.rate:10,.0f} events/s  ({run.rate / runs[1].rate:.2f}x one)")
     cores = os.cpu_count() or 1
-    print(f"CPU per judged event (this machine: {cores} cores, shared with the broker and this script):")
-    for k, (rate, inst, brk) in runs.items():
-        ceiling = cores / (inst + brk) / rate  # were every core busy with this work alone
-        print(f"  {k} instance(s): instances {inst * 1e6:6.1f} us, broker {brk * 1e6:6.1f} us, "
-              f"cores busy {(inst + brk) * rate:.2f}; all {cores} cores would give {ceiling:.2f}x this rate")
+    print(f"CPU per judged event meanwhile ({cores} cores, shared with the broker, this script and what else runs):")
+    for k, run in runs.items():
+        busy = (run.instances_cpu + run.broker_cpu) * run.rate
+        print(f"  {k} monitor instance(s): instances {run.instances_cpu * 1e6:5.1f} us, broker "
+              f"{run.broker_cpu * 1e6:4.1f} us; {busy:.2f} of {cores} cores busy")
 
 if __name__ == "__main__":
     main()
