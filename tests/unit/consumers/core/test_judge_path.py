@@ -103,11 +103,12 @@ def judged_alerts(streams: dict[int, list[bytes]], seed: int) -> list[Alert]:
 
 
 def summary(alerts: list[Alert]) -> list[tuple]:
-    """Everything an alert says but ``details``, which holds the detector's state after its
-    whole batch (a chi-square test's unseen levels), not at the firing event."""
+    """Everything an alert says but the wall clock (``details`` too: what the detector knew at
+    the firing event, such as a chi-square test's unseen levels, whatever the batches)."""
     return [(a.alert_id, a.detector, a.severity, a.position.event_id, a.position.partition, a.position.offset,
              a.position.ts, a.statistic, a.p_value, a.threshold, a.window.reference_n, a.window.current_n,
-             a.window.start_ts, a.window.end_ts) for a in alerts]
+             a.window.start_ts, a.window.end_ts, orjson.dumps(a.details, option=orjson.OPT_SORT_KEYS))
+            for a in alerts]
 
 
 @pytest.mark.parametrize("partitions", [1, 3, 12])
