@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from kafka.errors import KafkaError
 
@@ -20,7 +21,7 @@ from driftline.stream.kafka.clients import make_consumer
 from driftline.stream.kafka.reach import find_broker, reader_client
 from driftline.stream.kafka.records import Records, read_records, read_topic
 from driftline.stream.kafka.topics import ensure_topics
-from driftline.stream.messages import ActionRecord, Alert
+from driftline.stream.messages import PROVENANCE_HEADERS, ActionRecord, Alert
 
 
 def topic_partitions(cfg: DriftlineConfig) -> dict[str, int]:
@@ -98,14 +99,28 @@ def read_alerts(cfg: DriftlineConfig, bootstrap: str) -> Records[Alert]:
     return read_records(bootstrap, cfg.topics.alerts, Alert, stream=cfg.stream.name, client=cfg.kafka.client)
 
 
-def held_events(cfg: DriftlineConfig, bootstrap: str) -> dict[str, list[tuple[int, int, bytes]]]:
-    """The events each quarantine (by alert id) has held so far: (partition, offset, value),
-    from the copies on the quarantine topic and their provenance headers."""
-    out: dict[str, list[tuple[int, int, bytes]]] = {}
+@dataclass(frozen=True)
+class HeldMessage:
+    """An event a quarantine holds, as its message came: copied to the quarantine topic with
+    its key, its record time and its own headers (beside the provenance headers)."""
+
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None
+    timestamp: int | None
+    headers: list[tuple[str, bytes]]
+
+
+def held_events(cfg: DriftlineConfig, bootstrap: str) -> dict[str, list[HeldMessage]]:
+    """The events each quarantine (by alert id) has held so far, from the copies on the
+    quarantine topic and their provenance headers."""
+    out: dict[str, list[HeldMessage]] = {}
     for m in read_topic(bootstrap, cfg.topics.quarantine, client=cfg.kafka.client):
-        h = {k: v.decode() for k, v in (m.headers or [])}
+        own = [(k, v) for k, v in (m.headers or []) if k not in PROVENANCE_HEADERS]
+        h = {k: v.decode() for k, v in (m.headers or []) if k in PROVENANCE_HEADERS}
         if "driftline_alert_id" in h:
-            out.setdefault(h["driftline_alert_id"], []).append(
-                (int(h["driftline_source_partition"]), int(h["driftline_source_offset"]), m.value)
-            )
+            out.setdefault(h["driftline_alert_id"], []).append(HeldMessage(
+                int(h["driftline_source_partition"]), int(h["driftline_source_offset"]), m.value, m.key,
+                m.timestamp, own))
     return out

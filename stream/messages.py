@@ -114,6 +114,11 @@ def dead_letter(error: str, topic: str, partition: int, offset: int, raw: bytes 
     return orjson.dumps(doc)
 
 
+#: the headers a quarantined copy carries beside the original message's own
+PROVENANCE_HEADERS = frozenset({"driftline_alert_id", "driftline_reason", "driftline_source_topic",
+                                "driftline_source_partition", "driftline_source_offset"})
+
+
 def quarantine_headers(
     alert_id: str, reason: str, topic: str, partition: int, offset: int, original: Headers | None = None
 ) -> Headers:

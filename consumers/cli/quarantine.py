@@ -35,7 +35,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 def held_offsets(cfg: DriftlineConfig, bootstrap: str) -> dict[str, list[int]]:
     """Source offsets of the events each quarantine (by alert id) has held so far."""
-    return {alert_id: [offset for _, offset, _ in held] for alert_id, held in held_events(cfg, bootstrap).items()}
+    return {alert_id: [m.offset for m in held] for alert_id, held in held_events(cfg, bootstrap).items()}
 
 
 def parse_time(value: str | None) -> int | None:

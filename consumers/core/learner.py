@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class HeldEvent:
-    """An event a quarantine holds: the message as it came, for the quarantine topic."""
+    """An event a quarantine holds: the message as it came, for the quarantine topic (copied
+    with its event time as the record time: where the stream takes its time from the record,
+    that is the original's)."""
 
     partition: int
     offset: int
@@ -54,6 +56,7 @@ class HeldEvent:
     key: bytes | None
     headers: list[tuple[str, bytes]] | None
     quarantine: Quarantine
+    ts: int | None = None
 
 
 @dataclass
@@ -310,7 +313,8 @@ class LearnerCore:
             event.held = q.alert_id
             if not event.copied:
                 event.copied = True
-                out.held.append(HeldEvent(event.partition, event.offset, event.raw, event.key, event.headers, q))
+                out.held.append(HeldEvent(event.partition, event.offset, event.raw, event.key, event.headers, q,
+                                          event.ts))
 
     @property
     def pending(self) -> int:

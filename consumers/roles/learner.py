@@ -25,7 +25,7 @@ from driftline.consumers.core.learner import LearnerCore, LearnOutcome, QuietEnd
 from driftline.consumers.core.order.intake import NO_TIME
 from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.roles.loop import Role
-from driftline.consumers.topics import held_events
+from driftline.consumers.topics import HeldMessage, held_events
 from driftline.stream.checkpoint import Checkpoint
 from driftline.stream.clock import now_ms
 from driftline.stream.events import Reject, parse_events, parse_records
@@ -223,6 +223,7 @@ class LearnerRole(Role):
                 self.cfg.topics.quarantine, held.raw, held.key,
                 quarantine_headers(q.alert_id, q.reason, self.cfg.topics.events, held.partition, held.offset,
                                    held.headers),
+                timestamp_ms=held.ts,
             )
             self.stats.quarantined += 1
         for alert in outcome.alerts:
@@ -314,11 +315,15 @@ class LearnerRole(Role):
 
     def _replay(self, alert_id: str) -> int:
         """Learn from the events ``alert_id``'s quarantine held (read back from the quarantine topic)."""
-        by_partition: dict[int, list[tuple[int, bytes]]] = {}
-        for p, offset, value in held_events(self.cfg, self.bootstrap_servers).get(alert_id, []):
-            by_partition.setdefault(p, []).append((offset, value))
-        batches = [parse_events(self.schema, p, [o for o, _ in held], [v for _, v in held])[0]
-                   for p, held in sorted(by_partition.items())]
+        by_partition: dict[int, list[HeldMessage]] = {}
+        for m in held_events(self.cfg, self.bootstrap_servers).get(alert_id, []):
+            by_partition.setdefault(m.partition, []).append(m)
+        batches = []
+        for p, held in sorted(by_partition.items()):  # parsed as they came: key, record time, headers
+            held.sort(key=lambda m: m.offset)
+            batches.append(parse_events(self.schema, p, [m.offset for m in held], [m.value for m in held],
+                                        [m.key for m in held], timestamps=[m.timestamp for m in held],
+                                        headers=[m.headers for m in held])[0])
         n = self.core.replay(batches)
         self._dead_letter_unusable(self.core.take_unusable())
         return n

@@ -100,11 +100,14 @@ class Outbox:
         self.stats.actions += 1
         self.stats.action_outcomes[(record.action, record.status)] += 1
 
-    def send(self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        self._send(topic, value, key, headers)
+    def send(self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]],
+             timestamp_ms: int | None = None) -> None:
+        self._send(topic, value, key, headers, timestamp_ms)
 
-    def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        self._pending.append(self.producer.send(topic, value=value, key=key, headers=headers))
+    def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]],
+              timestamp_ms: int | None = None) -> None:
+        self._pending.append(self.producer.send(topic, value=value, key=key, headers=headers,
+                                                timestamp_ms=timestamp_ms))
 
     def discard(self) -> None:
         """Forget unacknowledged sends (after an error the batch is produced again)."""
