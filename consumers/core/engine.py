@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 
 
 class DriftEngine:
-    """The detectors of ``plan``, judging the whole stream: events in stream order."""
+    """The detectors of ``plan``, judging the whole stream (or one ``segment`` of it: its alerts
+    name it, and their ids include it): events in stream order."""
 
-    def __init__(self, plan: StreamPlan):
+    def __init__(self, plan: StreamPlan, segment: dict[str, str] | None = None):
         self.stream = plan.stream
+        self.segment = segment
         self.planned: list[PlannedDetector] = list(plan.planned)
         self.detectors: list[Detector] = plan.detectors()
         #: the estimated performance the ``performance`` detectors watch (None: none planned)
@@ -92,7 +94,7 @@ class DriftEngine:
         i = det.index
         event_id, event_ts = where.ids[i], int(where.ts[i])
         return Alert(
-            alert_id=alert_id(self.stream, planned.name, planned.feature, event_id),
+            alert_id=alert_id(self.stream, planned.name, planned.feature, event_id, self.segment),
             stream=self.stream,
             kind=planned.kind,  # type: ignore[arg-type]
             severity=det.severity,
@@ -108,6 +110,7 @@ class DriftEngine:
             ),
             detected_at=now_ms() if live else event_ts,
             details={**detector_details(detector), **(details or {})},
+            segment=self.segment,
         )
 
     def rebaseline(self, detector: str | None = None) -> list[str]:
