@@ -215,6 +215,8 @@ class LearnerRole(Role):
             late_events=self.core.late_events, learned_to=self.core.order.frontier, due=self.core.order.due,
             sampled_out=self.core.sampled_out,
         )
+        if self.core.segments is not None:  # per segment, for the metrics' segment labels
+            self.stats.extra["segments"] = self.core.segments.table(series=False)
         return outcome.steps
 
     def _dead_letter_unusable(self, unusable: list[Reject]) -> None:
