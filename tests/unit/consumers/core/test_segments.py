@@ -219,3 +219,19 @@ def test_prometheus_has_one_label_per_tracked_segment() -> None:
     assert len(labels) <= 3 + 1 and "country=(other)" in labels
     total = sum(s.value for f in families for s in f.samples if s.name == "driftline_segment_events_total")
     assert total == 6000
+
+
+def test_a_backtest_with_fairness_alone_alerts_the_gap_that_opens(tmp_path: Path) -> None:
+    """One group's accuracy falls after event 9,000: ``fairness-accuracy-gender`` alerts (kind
+    ``performance``, ``details.fairness`` naming the pair), after the change and not before."""
+    from driftline.consumers.core.backtest import backtest
+
+    stream = ss.make("fairness", n=16_000, shift_at=9_000, seed=4)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(stream.raws) + b"\n")
+    cfg = config(segments="{by: []}", first_n="4000", fairness="{attribute: gender, window: 1000}")
+    alerts = [a for a in backtest(cfg, path).alerts if a.detector == "fairness-accuracy-gender"]
+    assert alerts and alerts[0].kind == "performance" and alerts[0].feature == "gender"
+    assert 9_000 <= alerts[0].position.offset < 12_000
+    assert alerts[0].details["fairness"]["pair"] == ["F", "M"]
+    assert alerts[0].details["fairness"]["gap"] > alerts[0].details["fairness"]["reference_gap"]
