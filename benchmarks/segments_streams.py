@@ -12,7 +12,11 @@ with a probability that depends on the stream (the learner's errors rise with it
   the noisy region: accuracy falls) and ``x3``'s to ``+1.5`` (a decoy: its shift costs nothing);
 * ``fairness``: after ``shift_at``, the labels of ``gender: F`` flip with probability
   ``FLIP_FAIRNESS`` (accuracy falls for one group);
+* ``segment_shift``: after ``shift_at``, ``x0``'s mean moves by 1 in ``DE`` alone;
 * ``none``: no change.
+
+With ``scored``, a deployed model's score of class 1 (``proba``, ``sigmoid(3 (x0 + 0.5 x1))``)
+and its prediction come with every event.
 
 Labels are inline; events are a second apart.
 """
@@ -43,7 +47,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def make(kind: str, n: int = 40_000, shift_at: int = 25_000, countries: int = 10, share: float = 0.1,
-         seed: int = 0) -> Stream:
+         seed: int = 0, scored: bool = False) -> Stream:
     rng = np.random.default_rng(seed)
     after = (np.arange(n) >= shift_at) if kind != "none" else np.zeros(n, bool)
     others = [f"c{i:02d}" for i in range(countries - 1)]
@@ -53,6 +57,8 @@ def make(kind: str, n: int = 40_000, shift_at: int = 25_000, countries: int = 10
     if kind == "covariate":
         x[2] += np.where(after, 1.5, 0.0)
         x[3] += np.where(after, 1.5, 0.0)
+    elif kind == "segment_shift":  # x0 moves in DE alone (the label follows it: no concept change)
+        x[0] += np.where(after & (country == "DE"), 1.0, 0.0)
     y = (x[0] + 0.5 * x[1] + rng.normal(0, 0.3, n) > 0).astype(int)
     flip = np.zeros(n)
     if kind == "covariate":
@@ -67,21 +73,26 @@ def make(kind: str, n: int = 40_000, shift_at: int = 25_000, countries: int = 10
         event = {"id": f"s{seed}-{i}", "ts": START_TS + i * 1000, "label": int(y[i]),
                  "features": {"country": str(country[i]), "gender": str(gender[i]),
                               **{f"x{k}": float(x[k, i]) for k in range(4)}}}
+        if scored:  # a deployed model's score of class 1, and its prediction
+            proba = float(_sigmoid(np.array(3.0 * (x[0, i] + 0.5 * x[1, i]))))
+            event["proba"], event["prediction"] = proba, int(proba >= 0.5)
         raws.append(orjson.dumps(event))
     return Stream(raws, shift_at if kind != "none" else None, kind)
 
 
 def config_text(name: str = "seg", first_n: int = 10_000, drift: str = "1 per 1000000 events",
                 segments: str = "{by: [country]}", fairness: str = "", detectors: str = "auto",
-                warning: str = "null") -> str:
+                warning: str = "null", scored: bool = False) -> str:
     """A configuration for these streams: the online learner on, segments by country."""
     fair = f"fairness: {fairness}" if fairness else ""
+    prediction = "  prediction: {field: prediction, type: binary, score: proba}" if scored else ""
     return f"""
 kafka: {{bootstrap_servers: embedded}}
 stream:
   name: {name}
   features: {{country: categorical, gender: categorical, x0: numeric, x1: numeric, x2: numeric, x3: numeric}}
   label: {{field: label, type: binary}}
+{prediction}
 reference: {{first_n: {first_n}}}
 detectors: {detectors}
 false_alarms: {{drift: {drift}, warning: {warning}}}

@@ -43,6 +43,9 @@ class SegmentsConfig(Model):
     bins: int = Field(default=10, ge=2, le=100)
     #: a segment's metric is recorded every so many of its events (the report's series)
     every: int = Field(default=500, ge=10)
+    #: features whose drift detectors (those ``detectors`` plans for them) also run per segment
+    #: of ``by``, on the judge
+    features: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -80,6 +83,12 @@ def segment_problems(cfg: Any) -> Problems:
         elif types[name] != "categorical":
             problems.append((("segments", "by", i), (f"{name!r} is {types[name]}: slice by a categorical "
                                                     "feature, or name a range in segments.filters")))
+    for i, name in enumerate(seg.features):
+        if name not in types:
+            problems.append((("segments", "features", i), f"{name!r} is not a declared feature"))
+    if seg.features and not seg.by:
+        problems.append((("segments", "features"), ("per-segment drift detectors run on the segments of by: "
+                                                   "name a feature to slice by")))
     names: set[str] = set()
     for i, flt in enumerate(seg.filters):
         if flt.name in names:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from driftline.consumers.core.columns import column
+from driftline.consumers.core.segments.monitor import MonitorSegments, batch_estimate
 from driftline.detectors.base import Detection, Detector
 from driftline.detectors.ranks import RankMemo
 from driftline.stream.clock import now_ms
@@ -36,6 +37,8 @@ class DriftEngine:
         self.detectors: list[Detector] = plan.detectors()
         #: the estimated performance the ``performance`` detectors watch (None: none planned)
         self.performance = plan.performance_watch()
+        #: per segment of ``segments.by``: its detectors and its estimate (None: no segments)
+        self.segments = MonitorSegments(plan.slicing, DriftEngine) if plan.slicing is not None else None
         memos: dict[tuple[str, str | None], RankMemo] = {}
         for planned, detector in zip(self.planned, self.detectors):
             if hasattr(detector, "rank_memo"):  # rank-based detectors of one column share its ranks
@@ -65,6 +68,8 @@ class DriftEngine:
                 continue
             values = column(batch, planned)
             alerts += [self._alert(planned, detector, det, where, live) for det in detector.update(values, batch.ts)]
+        if self.segments is not None:
+            alerts += self.segments.process(batch, batch_estimate(batch, segments), live)
         return _in_stream_order(alerts)
 
     def process_errors(
@@ -132,11 +137,15 @@ class DriftEngine:
         state: dict = {"detectors": {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)}}
         if self.performance is not None:
             state["performance"] = self.performance.state_dict()
+        if self.segments is not None:
+            state["segments"] = self.segments.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
         if self.performance is not None and "performance" in state:
             self.performance.load_state_dict(state["performance"])
+        if self.segments is not None and "segments" in state:
+            self.segments.load_state_dict(state["segments"])
         detectors = state["detectors"]
         for p, d in zip(self.planned, self.detectors):
             if p.name in detectors:

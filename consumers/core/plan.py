@@ -41,6 +41,7 @@ from driftline.consumers.config.model import DetectorConfig, DriftlineConfig
 from driftline.consumers.core.columns import column
 from driftline.consumers.core.performance import PerformanceWatch
 from driftline.consumers.core.reference import load_reference
+from driftline.consumers.core.segments.monitor import SlicingPlan
 from driftline.detectors.base import Detector
 from driftline.detectors.calibration import alpha_per_test
 from driftline.detectors.methods import METHODS, make_detector, method_params
@@ -138,6 +139,8 @@ class StreamPlan:
     segment: StreamPlan | None = None
     #: the learner's: the fairness gap's alert and levels (None: no ``fairness``)
     fairness: FairnessPlan | None = None
+    #: the monitor's: the segments of ``segments.by`` and their detectors (None: no ``segments.by``)
+    slicing: SlicingPlan | None = None
 
     def detectors(self) -> list[Detector]:
         """Fresh detectors of the plan (fitted on the reference file, when there is one)."""
@@ -149,8 +152,22 @@ class StreamPlan:
 
 
 def monitor_plan(cfg: DriftlineConfig) -> StreamPlan:
-    """The monitor's plan: the features, the label, the predictions and the messages."""
-    return stream_plan(cfg, MONITOR_TARGETS)
+    """The monitor's plan: the features, the label, the predictions and the messages (and per
+    segment of ``segments.by``, the drift detectors of ``segments.features``)."""
+    out = stream_plan(cfg, MONITOR_TARGETS)
+    if cfg.segments.by:
+        planned = [replace(p, options={**_segment_options(p, cfg.segments.min_events), **p.options})
+                   for p in _segment_copies(cfg, out.planned)]
+        segment = StreamPlan(cfg.stream.name, planned, build(cfg, planned, among=plan(cfg)))
+        out.slicing = SlicingPlan(tuple(cfg.segments.by), cfg.segments.max_segments,
+                                  cfg.reference.first_n or cfg.reference.sliding or 10_000, segment)
+    return out
+
+
+def _segment_copies(cfg: DriftlineConfig, planned: Sequence[PlannedDetector]) -> list[PlannedDetector]:
+    """The calibrated data-drift detectors of ``segments.features``: each segment runs a copy."""
+    return [p for p in planned if p.kind == "data_drift" and p.feature in cfg.segments.features
+            and "alpha_drift" in method_params(p.method)]
 
 
 #: the change of odds a segment's Bernoulli CUSUM is tuned to (the stream's: 2). A segment sees a
@@ -316,7 +333,8 @@ def budget_shares(cfg: DriftlineConfig, calibrated: Sequence[PlannedDetector]) -
     """
     copied = sum(1 for p in calibrated if p.target == "error")
     slicings = len(cfg.segments.by) + len(cfg.segments.filters)
-    return max(1, len(calibrated) + slicings * copied + (cfg.fairness is not None))
+    judged = len(_segment_copies(cfg, calibrated)) * len(cfg.segments.by)  # the judge's, per segment
+    return max(1, len(calibrated) + slicings * copied + judged + (cfg.fairness is not None))
 
 
 def build(cfg: DriftlineConfig, planned: list[PlannedDetector],

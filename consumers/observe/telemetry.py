@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from driftline.consumers.core.segments.slicing import segment_label
 from driftline.consumers.observe.health import HealthServer
 from driftline.consumers.observe.stats import StatsRecorder, last_statistic, snapshot_message
 from driftline.stream.clock import now_ms
@@ -291,7 +292,7 @@ def _segments(names: list[str], values: list[str], extra: dict[str, Any]) -> Ite
     alerts = CounterMetricFamily("driftline_segment_alerts", "Alerts of a segment's detectors",
                                  labels=[*names, "segment"])
     for row in rows:
-        label = [*values, ",".join(f"{k}={v}" for k, v in sorted(row["segment"].items()))]
+        label = [*values, segment_label(row["segment"])]
         events.add_metric(label, row["events"])
         alerts.add_metric(label, row["alerts"])
         if row["error_rate"] is not None:

@@ -1,5 +1,5 @@
-"""A concept change confined to one segment, on a real broker: the live learner (three
-partitions) gives the same segment alerts, ids included, as a backtest of the same events."""
+"""Changes confined to one segment, on a real broker: the live roles (three partitions) give
+the same segment alerts, ids included, as a backtest of the same events."""
 
 from __future__ import annotations
 
@@ -26,13 +26,16 @@ FEATURES = {"country": "categorical", "gender": "categorical", "x0": "numeric", 
             "x3": "numeric"}
 
 
-def test_the_live_learner_gives_the_backtest_segment_alerts(bootstrap_servers: str, tmp_path: Path) -> None:
-    stream = ss.make("confined", n=N, shift_at=SHIFT, countries=4, share=0.3, seed=11)
+@pytest.mark.parametrize("kind, kinds", [("confined", {"concept_drift"}), ("segment_shift", {"data_drift"})])
+def test_live_roles_give_the_backtest_segment_alerts(bootstrap_servers: str, tmp_path: Path, kind: str,
+                                                     kinds: set[str]) -> None:
+    """The learner's segment alerts (a concept change in DE) and the judge's (x0 moving in DE)."""
+    stream = ss.make(kind, n=N, shift_at=SHIFT, countries=4, share=0.3, seed=11)
     cfg = fresh_config(bootstrap_servers, reference=2000, partitions=PARTITIONS, features=FEATURES)
-    cfg = cfg.model_copy(update={"segments": SegmentsConfig(by=["country"], min_events=1000)})
+    cfg = cfg.model_copy(update={"segments": SegmentsConfig(by=["country"], features=["x0"], min_events=1000)})
     (tmp_path / "events.jsonl").write_bytes(b"\n".join(stream.raws) + b"\n")
     expected = [a for a in backtest(cfg, tmp_path / "events.jsonl").alerts if a.segment is not None]
-    assert any(a.segment == {"country": "DE"} and a.severity == "drift" for a in expected)
+    assert any(a.segment == {"country": "DE"} and a.severity == "drift" and a.kind in kinds for a in expected)
 
     parts: dict[int, list[bytes]] = {p: [] for p in range(PARTITIONS)}
     for raw in stream.raws:

@@ -87,6 +87,25 @@ class Slicing:
     def to_list(self) -> list[Any]:
         return [self.names, self.tracked]
 
+    def load_list(self, state: list[Any]) -> None:
+        """Restore what :meth:`to_list` saved."""
+        names, tracked = state
+        self.names, self.tracked = list(names), tracked
+
+
+def load_segments(slicings: list[Slicing], state: dict[str, Any], engine_of: Any) -> None:
+    """Restore the slicings and the segments' engines (``engine_of(i, name)`` makes one) of a
+    state whose ``slicings`` and ``engines`` keys :meth:`Slicing.to_list` and the engines wrote."""
+    for slicing, saved in zip(slicings, state["slicings"]):
+        slicing.load_list(saved)
+    for i, name, engine_state in state["engines"]:
+        engine_of(i, name).load_state_dict(engine_state)
+
+
+def segment_label(segment: dict[str, str] | None) -> str:
+    """A segment as one string, ``country=DE`` (a metric label, a report's row); ``stream`` for None."""
+    return "stream" if not segment else ",".join(f"{k}={v}" for k, v in sorted(segment.items()))
+
 
 def _matches(row: dict[str, Any], where: dict[str, Any]) -> bool:
     for feature, cond in where.items():

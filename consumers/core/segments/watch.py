@@ -26,7 +26,7 @@ from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine, _Where
 from driftline.consumers.core.segments import rank
 from driftline.consumers.core.segments.fairness import FairnessGap
-from driftline.consumers.core.segments.slicing import OTHER, Slicing
+from driftline.consumers.core.segments.slicing import OTHER, Slicing, load_segments
 from driftline.stream.messages import Alert
 
 if TYPE_CHECKING:
@@ -209,9 +209,9 @@ class SegmentWatch:
                 kept = {slicing.names[c] for c in slicing.tracked or []}
                 self.engines = {k: e for k, e in self.engines.items() if k[0] != i or k[1] in kept}
                 self.engines.pop((i, OTHER), None)  # the pool's detector starts afresh
-                pool = self.stats.setdefault((i, OTHER), SegmentStats())
                 for key in [k for k in self.stats if k[0] == i and k[1] not in kept and k[1] != OTHER]:
                     gone = self.stats.pop(key)  # counted in the pool from here on, and until now
+                    pool = self.stats.setdefault((i, OTHER), SegmentStats())
                     pool.events, pool.errors, pool.alerts = (pool.events + gone.events, pool.errors + gone.errors,
                                                              pool.alerts + gone.alerts)
             seg_of, names = slicing.segment_codes(ref_codes)
@@ -312,11 +312,8 @@ class SegmentWatch:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for slicing, (names, tracked) in zip(self.slicings, state["slicings"]):
-            slicing.names, slicing.tracked = list(names), tracked
         self.engines = {}
-        for i, name, engine_state in state["engines"]:
-            self._engine(i, name).load_state_dict(engine_state)
+        load_segments(self.slicings, state, self._engine)
         self.stats = {(i, n): SegmentStats(*s) for i, n, s in state["stats"]}
         self.selected = state["selected"]
         self._ref_cols, self._ref_codes, self._ref_errors = state["ref"]

@@ -98,7 +98,9 @@ def from_backtest(cfg: Any, result: Any, recorder: Any, source: str) -> ReportDa
                       performance=list(recorder.performance))
     watch = getattr(getattr(result, "learner", None), "segments", None)
     if watch is not None:
-        data.segments = watch.table()
+        estimated = result.monitor.segments.estimated() if getattr(result.monitor, "segments", None) else {}
+        data.segments = [{**row, "estimated": estimated.get(segment_view.segment_name(row["segment"]))}
+                         for row in watch.table()]
     end = float(max(result.events - 1, 0))
     for alert in data.alerts:
         for action, _rule in actions_for(cfg.policies, alert):

@@ -8,15 +8,12 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from driftline.consumers.core.segments.slicing import segment_label as segment_name
 from driftline.consumers.observe.report.plots import LAYOUT, xs
 from driftline.stream.messages import Alert
 
 #: ranked stream-level alerts shown, at most
 MAX_RANKINGS = 10
-
-
-def segment_name(segment: dict[str, str] | None) -> str:
-    return "stream" if not segment else ", ".join(f"{k}={v}" for k, v in sorted(segment.items()))
 
 
 def _metric(error_rate: float | None, metric: str) -> str:

@@ -236,3 +236,28 @@ def test_a_backtest_with_fairness_alone_alerts_the_gap_that_opens(tmp_path: Path
     assert 9_000 <= alerts[0].position.offset < 12_000
     assert alerts[0].details["fairness"]["pair"] == ["F", "M"]
     assert alerts[0].details["fairness"]["gap"] > alerts[0].details["fairness"]["reference_gap"]
+
+
+def _backtest(tmp_path: Path, stream: ss.Stream, chunk_size: int = 5000, **kw):
+    from driftline.consumers.core.backtest import backtest
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(stream.raws) + b"\n")
+    return backtest(parse_config(ss.config_text(**kw)), path, chunk_size=chunk_size)
+
+
+def test_a_shift_in_one_segment_is_alerted_there_by_the_judge_and_the_same_in_any_chunks(tmp_path: Path) -> None:
+    """x0 moves in DE alone (30% of the traffic): the per-segment copies of x0's detectors name
+    DE, after the shift; the alerts are the same whatever the chunks the judge is given."""
+    stream = ss.make("segment_shift", n=14_000, shift_at=9_000, countries=4, share=0.3, seed=8, scored=True)
+    kw = {"first_n": "3000", "segments": "{by: [country], features: [x0], min_events: 1000}", "scored": True}
+    result = _backtest(tmp_path, stream, **kw)
+    seg = [a for a in result.alerts if a.segment is not None and a.kind == "data_drift" and a.severity == "drift"]
+    assert seg and {a.feature for a in seg} == {"x0"}
+    assert {tuple(a.segment.items()) for a in seg} == {(("country", "DE"),)}
+    assert min(a.position.offset for a in seg) >= 9_000
+    other = _backtest(tmp_path, stream, chunk_size=777, **kw)
+    assert [a.alert_id for a in other.alerts if a.segment] == [a.alert_id for a in result.alerts if a.segment]
+    estimated = result.monitor.segments.estimated()  # CBPE's expected accuracy per segment
+    assert set(estimated) >= {"country=DE", "country=c00"}
+    assert all(0.5 < v <= 1.0 for v in estimated.values())
