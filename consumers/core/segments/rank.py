@@ -30,7 +30,6 @@ from scipy.stats import t as student_t
 
 #: the levels of a categorical feature given a bin of their own (the rest share one)
 MAX_LEVELS = 50
-MISSING = "(missing)"
 
 
 def numeric_edges(values: np.ndarray, bins: int) -> np.ndarray:

@@ -70,6 +70,10 @@ def test_a_slicing_counts_as_one_more_share_of_the_budget_however_many_segments(
     assert budget_shares(two, calibrated) == budget_shares(none, calibrated) + 3
 
 
+def test_a_list_of_features_is_the_by_shorthand() -> None:
+    assert config(segments="[country, gender]").segments.by == ["country", "gender"]
+
+
 def test_the_largest_levels_are_tracked_the_rest_pooled() -> None:
     slicing = Slicing(name="country", feature="country", cap=2)
     rows = [{"country": c} for c in "aaabbbbccd"] + [{"country": None}]
@@ -93,6 +97,8 @@ def test_a_filter_is_one_segment() -> None:
     ("segments: {by: [x0]}", "segments.by[0]"),
     ("segments: {by: [nope]}", "segments.by[0]"),
     ("segments: {filters: [{name: a, where: {country: {min: 1}}}]}", "segments.filters[0].where.country"),
+    ("segments: {by: [country], features: [nope]}", "segments.features[0]"),
+    ("segments: {features: [x0]}", "segments.features"),
     ("fairness: {attribute: x1}", "fairness.attribute"),
     ("fairness: {attribute: gender, metric: recall}", "fairness.metric"),
 ])
