@@ -190,6 +190,10 @@ class PolicyMatch(_Model):
     severity: Literal["warning", "drift"] = "drift"
     feature: str | None = None
     detector: str | None = None
+    #: the alerts of segments' detectors this policy acts on: none (the whole stream's alerts
+    #: only: a segment's change does not roll back or quarantine the stream unless asked), any,
+    #: or one segment ({country: DE})
+    segment: Literal["any"] | dict[str, str] | None = None
 
 
 class PolicyConfig(_Model):

@@ -267,3 +267,23 @@ def test_a_shift_in_one_segment_is_alerted_there_by_the_judge_and_the_same_in_an
     estimated = result.monitor.segments.estimated()  # CBPE's expected accuracy per segment
     assert set(estimated) >= {"country=DE", "country=c00"}
     assert all(0.5 < v <= 1.0 for v in estimated.values())
+
+
+def test_a_segments_alert_acts_only_where_a_policy_asks_for_segments() -> None:
+    from driftline.consumers.config.model import PolicyConfig
+    from driftline.consumers.core.policies import actions_for
+
+    def alert(segment):
+        return Alert(alert_id="x", stream="seg", kind="concept_drift", severity="drift", feature=None,
+                     detector="concept", statistic=1.0, p_value=None, threshold=1.0,
+                     position=Position(partition=0, offset=1), window=Window(reference_n=1, current_n=1),
+                     detected_at=0, segment=segment)
+
+    plain = [PolicyConfig.model_validate({"when": {"kind": "concept_drift"}, "do": ["rollback"]})]
+    anyseg = [PolicyConfig.model_validate({"when": {"kind": "concept_drift", "segment": "any"}, "do": ["retrain"]})]
+    one = [PolicyConfig.model_validate({"when": {"segment": {"country": "DE"}}, "do": ["quarantine"]})]
+    assert actions_for(plain, alert(None)) == [("rollback", 0)]
+    assert actions_for(plain, alert({"country": "DE"})) == []
+    assert actions_for(anyseg, alert({"country": "DE"})) == actions_for(anyseg, alert(None)) == [("retrain", 0)]
+    assert actions_for(one, alert({"country": "DE"})) == [("quarantine", 0)]
+    assert actions_for(one, alert({"country": "FR"})) == []
