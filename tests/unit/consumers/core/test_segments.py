@@ -287,3 +287,24 @@ def test_a_segments_alert_acts_only_where_a_policy_asks_for_segments() -> None:
     assert actions_for(anyseg, alert({"country": "DE"})) == actions_for(anyseg, alert(None)) == [("retrain", 0)]
     assert actions_for(one, alert({"country": "DE"})) == [("quarantine", 0)]
     assert actions_for(one, alert({"country": "FR"})) == []
+
+
+@pytest.mark.parametrize("metric", ["positive_rate", "tpr"])
+def test_the_fairness_metrics_read_the_learners_predictions(metric: str) -> None:
+    """After event 6,000 group F's positive predictions (positive_rate) or its positives'
+    (tpr) fall from 0.9 to 0.6 of the labels' 1s: the gap is alerted, after the change."""
+    cfg = config(segments="{by: []}", first_n="3000", fairness=f"{{attribute: gender, metric: {metric}, window: 1000}}")
+    rng = np.random.default_rng(9)
+    n = 12_000
+    gender = rng.choice(["F", "M"], n)
+    labels = (rng.random(n) < 0.5).astype(int)
+    keep = np.where((np.arange(n) >= 6000) & (gender == "F"), 0.6, 0.9)
+    preds = np.where(labels == 1, (rng.random(n) < keep).astype(int), (rng.random(n) < 0.1).astype(int))
+    rows = [{"country": "DE", "gender": str(g), "x0": 0.0, "x1": 0.0, "x2": 0.0, "x3": 0.0} for g in gender]
+    watch = SegmentWatch(cfg, learner_plan(cfg))
+    alerts = []
+    for block in blocks_of(cfg, rows, (preds != labels).astype(float), 400, predictions=preds, labels=labels):
+        alerts += watch.process(block, live=False)
+    fired = [a for a in alerts if a.detector == f"fairness-{metric}-gender"]
+    assert fired and 6000 <= fired[0].position.offset < 8000
+    assert fired[0].details["fairness"]["metric"] == metric
