@@ -106,11 +106,13 @@ def drift_free(seeds: int, budget: str) -> tuple[int, int]:
     return alarms, events
 
 
-def overhead(repeats: int) -> None:
-    """The backtest's time with segments (and fairness) against without, side by side."""
+def overhead(repeats: int, block_ms: int) -> None:
+    """The backtest's time with segments (and fairness) against without, side by side; the
+    learner judges its errors per ``block_ms`` of learning time (events are a second apart)."""
     stream = ss.make("confined", N, SHIFT, seed=0)
-    cases = {"no segments": {"segments": "{by: []}"}, "segments by country": {},
-             "segments by country + fairness": {"fairness": "{attribute: gender}"}}
+    block = f"{{error_block_ms: {block_ms}}}"
+    cases = {"no segments": {"segments": "{by: []}", "learner": block}, "segments by country": {"learner": block},
+             "segments by country + fairness": {"fairness": "{attribute: gender}", "learner": block}}
     best = {name: float("inf") for name in cases}
     for _ in range(repeats):
         for name, kw in cases.items():
@@ -134,9 +136,10 @@ def main() -> None:
     parser.add_argument("--budget", default="1 per 20000 events")
     parser.add_argument("--overhead", type=int, default=0, metavar="REPEATS",
                         help="only time the backtest with and without segments, best of REPEATS")
+    parser.add_argument("--block-ms", type=int, default=200, help="with --overhead: learner.error_block_ms")
     args = parser.parse_args()
     if args.overhead:
-        overhead(args.overhead)
+        overhead(args.overhead, args.block_ms)
         return
     conf = confined(args.seeds)
     ranks = attribution(args.attribution_seeds)

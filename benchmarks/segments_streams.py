@@ -82,10 +82,11 @@ def make(kind: str, n: int = 40_000, shift_at: int = 25_000, countries: int = 10
 
 def config_text(name: str = "seg", first_n: int = 10_000, drift: str = "1 per 1000000 events",
                 segments: str = "{by: [country]}", fairness: str = "", detectors: str = "auto",
-                warning: str = "null", scored: bool = False) -> str:
+                warning: str = "null", scored: bool = False, learner: str = "") -> str:
     """A configuration for these streams: the online learner on, segments by country."""
     fair = f"fairness: {fairness}" if fairness else ""
     prediction = "  prediction: {field: prediction, type: binary, score: proba}" if scored else ""
+    learner = f", {learner.strip('{}')}" if learner else ""
     return f"""
 kafka: {{bootstrap_servers: embedded}}
 stream:
@@ -96,7 +97,7 @@ stream:
 reference: {{first_n: {first_n}}}
 detectors: {detectors}
 false_alarms: {{drift: {drift}, warning: {warning}}}
-learner: {{model: river.linear_model.LogisticRegression, preprocessing: [river.preprocessing.StandardScaler]}}
+learner: {{model: river.linear_model.LogisticRegression, preprocessing: [river.preprocessing.StandardScaler]{learner}}}
 segments: {segments}
 {fair}
 """
