@@ -24,7 +24,7 @@ import numpy as np
 
 from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine, _Where
-from driftline.consumers.core.segments import rank
+from driftline.consumers.core.segments.explain import Explainer
 from driftline.consumers.core.segments.fairness import FairnessGap
 from driftline.consumers.core.segments.slicing import OTHER, Slicing, load_segments
 from driftline.stream.messages import Alert
@@ -32,10 +32,6 @@ from driftline.stream.messages import Alert
 if TYPE_CHECKING:
     from driftline.consumers.core.plan import StreamPlan
 
-#: events after an excursion's start needed for a ranking; fewer: the last this many
-MIN_AFTER = 30
-#: rows of ``segment_ranking`` an alert carries, at most
-RANKED = 10
 #: points of a segment's series kept
 SERIES = 200
 
@@ -124,14 +120,7 @@ class SegmentWatch:
         self._ref_cols: dict[str, list[Any]] = {f: [] for f in self.types}
         self._ref_codes: list[list[int]] = [[] for _ in self.slicings]
         self._ref_errors: list[float] = []
-        self.edges: dict[str, list[float]] = {}
-        self.levels: dict[str, dict[str, int]] = {}
-        self.ref_bins: dict[str, np.ndarray] = {}
-        self.ref_segments: list[dict[str, list[float]]] = [{} for _ in self.slicings]
-        self._ring_errors = np.empty(0)
-        self._ring_ts = np.empty(0, dtype=np.int64)
-        self._ring_codes = np.empty((len(self.slicings), 0), dtype=np.int64)
-        self._ring_bins = np.empty((len(self.types), 0), dtype=np.int64)
+        self.explainer = Explainer(self.types, self.slicings, self.window, self.bins, self.binary)
 
     # ------------------------------------------------------------------ judging
     def process(self, block: Block, live: bool) -> list[Alert]:
@@ -162,7 +151,7 @@ class SegmentWatch:
         if not self.selected:
             self._keep_reference(block, codes)
         else:
-            self._keep_recent(block, codes)
+            self.explainer.add({f: [r.get(f) for r in block.rows] for f in self.types}, codes, block.errors, block.ts)
         return sorted(alerts, key=lambda a: (a.position.ts or 0, a.position.event_id or "", a.detector))
 
     def _engine(self, i: int, name: str) -> DriftEngine:
@@ -214,79 +203,13 @@ class SegmentWatch:
                     pool = self.stats.setdefault((i, OTHER), SegmentStats())
                     pool.events, pool.errors, pool.alerts = (pool.events + gone.events, pool.errors + gone.errors,
                                                              pool.alerts + gone.alerts)
-            seg_of, names = slicing.segment_codes(ref_codes)
-            inside = seg_of >= 0
-            sums = rank.bin_sums(seg_of[inside], errors[inside], len(names))
-            self.ref_segments[i] = {n: sums[j].tolist() for j, n in enumerate(names) if sums[j, 0] > 0}
-        for f, ftype in self.types.items():
-            if ftype == "numeric":
-                values = np.array([np.nan if v is None else v for v in self._ref_cols[f]], dtype=float)
-                self.edges[f] = rank.numeric_edges(values, self.bins).tolist()
-            else:
-                self.levels[f] = rank.top_levels(self._ref_cols[f])
-            bins = self._bins(f, self._ref_cols[f])
-            self.ref_bins[f] = rank.bin_sums(bins, errors, self._bin_count(f))
+        self.explainer.fit(self._ref_cols, [np.asarray(c, dtype=np.int64) for c in self._ref_codes], errors)
         self.selected = True
         self._ref_cols, self._ref_codes, self._ref_errors = {}, [], []
 
-    def _bin_count(self, f: str) -> int:
-        return len(self.edges[f]) + 2 if f in self.edges else len(self.levels[f]) + 2
-
-    def _bins(self, f: str, values: list[Any]) -> np.ndarray:
-        if f in self.edges:
-            arr = np.array([np.nan if v is None else v for v in values], dtype=float)
-            return rank.numeric_bins(arr, np.asarray(self.edges[f]))
-        return rank.level_codes(values, self.levels[f])
-
-    def _keep_recent(self, block: Block, codes: list[np.ndarray]) -> None:
-        w = self.window
-        self._ring_errors = np.concatenate([self._ring_errors, block.errors])[-w:]
-        self._ring_ts = np.concatenate([self._ring_ts, block.ts])[-w:]
-        if self.slicings:
-            self._ring_codes = np.concatenate([self._ring_codes, np.vstack(codes)], axis=1)[:, -w:]
-        bins = [self._bins(f, [r.get(f) for r in block.rows]) for f in self.types]
-        if bins:
-            self._ring_bins = np.concatenate([self._ring_bins, np.vstack(bins)], axis=1)[:, -w:]
-
-    # ------------------------------------------------------------------ explaining
     def explain(self, alert: Alert) -> dict[str, Any]:
-        """``segment_ranking`` and ``feature_ranking`` for a stream-level alert: the learned
-        events since its detector's excursion began (at least :data:`MIN_AFTER`, at most
-        ``segments.window``) against the stream's reference."""
-        if not self.selected:
-            return {}
-        end = alert.position.ts if alert.position.ts is not None else np.iinfo(np.int64).max
-        start = alert.window.start_ts if alert.window.start_ts is not None else np.iinfo(np.int64).min
-        upto = self._ring_ts <= end
-        sel = upto & (self._ring_ts >= start)
-        if sel.sum() < MIN_AFTER:
-            sel = upto & (np.cumsum(upto[::-1])[::-1] <= MIN_AFTER)
-        errors = self._ring_errors[sel]
-        segments: list[dict[str, Any]] = []
-        for i, slicing in enumerate(self.slicings):
-            seg_of, names = slicing.segment_codes(self._ring_codes[i][sel])
-            inside = seg_of >= 0
-            after = rank.bin_sums(seg_of[inside], errors[inside], len(names))
-            for j, name in enumerate(names):
-                before = self.ref_segments[i].get(name)
-                if before is not None and after[j, 0] > 0:
-                    segments.append(rank.segment_entry(slicing.key(name), np.asarray(before), after[j], self.binary))
-        segments.sort(key=lambda e: (-e["rise"], e["p_value"], sorted(e["segment"].items())))
-        features = []
-        for k, f in enumerate(self.types):
-            after = rank.bin_sums(self._ring_bins[k][sel], errors, self._bin_count(f))
-            explained, shift = rank.shift_term(self.ref_bins[f], after)
-            features.append({"feature": f, "explained": round(explained, 6), "shift": round(shift, 6)})
-        features.sort(key=lambda e: (-e["explained"], e["feature"]))
-        ref_n = float(next(iter(self.ref_bins.values()))[:, 0].sum()) if self.ref_bins else 0.0
-        ref_mean = float(next(iter(self.ref_bins.values()))[:, 1].sum()) / ref_n if ref_n else 0.0
-        return {
-            "segment_ranking": segments[:RANKED],
-            "feature_ranking": features,
-            "attribution": {"method": "oaxaca-blinder shift term over the reference's quantile bins",
-                            "events_after": int(sel.sum()), "events_reference": int(ref_n),
-                            "change": round(float(errors.mean()) - ref_mean, 6) if errors.shape[0] else None},
-        }
+        """The rankings for a stream-level alert (:meth:`.explain.Explainer.explain`)."""
+        return self.explainer.explain(alert)
 
     # ------------------------------------------------------------------ state
     def table(self, series: bool = True) -> list[dict[str, Any]]:
@@ -305,9 +228,7 @@ class SegmentWatch:
             "stats": [[i, n, s.to_list()] for (i, n), s in self.stats.items()],
             "selected": self.selected,
             "ref": [self._ref_cols, self._ref_codes, self._ref_errors],
-            "bins": [self.edges, self.levels, {f: b.tolist() for f, b in self.ref_bins.items()}, self.ref_segments],
-            "ring": [self._ring_errors.tolist(), self._ring_ts.tolist(), self._ring_codes.tolist(),
-                     self._ring_bins.tolist()],
+            "explainer": self.explainer.state_dict(),
             "fairness": None if self.fairness is None else self.fairness.state_dict(),
         }
 
@@ -317,12 +238,7 @@ class SegmentWatch:
         self.stats = {(i, n): SegmentStats(*s) for i, n, s in state["stats"]}
         self.selected = state["selected"]
         self._ref_cols, self._ref_codes, self._ref_errors = state["ref"]
-        self.edges, self.levels, ref_bins, self.ref_segments = state["bins"]
-        self.ref_bins = {f: np.asarray(b, dtype=float) for f, b in ref_bins.items()}
-        errors, ts, codes, bins = state["ring"]
-        self._ring_errors, self._ring_ts = np.asarray(errors, dtype=float), np.asarray(ts, dtype=np.int64)
-        self._ring_codes = np.asarray(codes, dtype=np.int64).reshape(len(self.slicings), -1)
-        self._ring_bins = np.asarray(bins, dtype=np.int64).reshape(len(self.types), -1)
+        self.explainer.load_state_dict(state["explainer"])
         if self.fairness is not None and state["fairness"] is not None:
             self.fairness.load_state_dict(state["fairness"])
 
