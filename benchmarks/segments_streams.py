@@ -13,6 +13,8 @@ with a probability that depends on the stream (the learner's errors rise with it
 * ``fairness``: after ``shift_at``, the labels of ``gender: F`` flip with probability
   ``FLIP_FAIRNESS`` (accuracy falls for one group);
 * ``segment_shift``: after ``shift_at``, ``x0``'s mean moves by 1 in ``DE`` alone;
+* ``boundary``: after ``shift_at``, ``x0`` shrinks to a fifth in ``DE`` alone (toward the
+  decision boundary: the deployed model's accuracy falls there, its expected accuracy too);
 * ``none``: no change.
 
 With ``scored``, a deployed model's score of class 1 (``proba``, ``sigmoid(3 (x0 + 0.5 x1))``)
@@ -59,6 +61,8 @@ def make(kind: str, n: int = 40_000, shift_at: int = 25_000, countries: int = 10
         x[3] += np.where(after, 1.5, 0.0)
     elif kind == "segment_shift":  # x0 moves in DE alone (the label follows it: no concept change)
         x[0] += np.where(after & (country == "DE"), 1.0, 0.0)
+    elif kind == "boundary":  # x0 gathers near the boundary in DE alone: accuracy falls there
+        x[0] = np.where(after & (country == "DE"), 0.2 * x[0], x[0])
     y = (x[0] + 0.5 * x[1] + rng.normal(0, 0.3, n) > 0).astype(int)
     flip = np.zeros(n)
     if kind == "covariate":

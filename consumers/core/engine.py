@@ -53,6 +53,7 @@ class DriftEngine:
         in stream order) by the schema detector."""
         alerts = []
         where = _Where(batch.partition_array(), batch.offsets, batch.ts, batch.ids)
+        referencing = self.performance is not None and self.performance.referencing
         segments = self.performance.update(batch) if self.performance is not None else []
         for planned, detector in zip(self.planned, self.detectors):
             if planned.target == "error":
@@ -69,8 +70,23 @@ class DriftEngine:
             values = column(batch, planned)
             alerts += [self._alert(planned, detector, det, where, live) for det in detector.update(values, batch.ts)]
         if self.segments is not None:
-            alerts += self.segments.process(batch, batch_estimate(batch, segments), live)
+            alerts += self._segment_alerts(batch, segments, referencing, alerts, live)
         return _in_stream_order(alerts)
+
+    def _segment_alerts(self, batch: EventBatch, judged: list[Segment], referencing: bool, alerts: list[Alert],
+                        live: bool) -> list[Alert]:
+        """The segments' alerts; the rankings added to the stream's ``performance`` alerts."""
+        assert self.segments is not None
+        loss = self.performance is not None and self.performance.task == "regression"
+        reference = None
+        if referencing and judged:  # the reference's values come first, once, as it completes
+            reference = judged[0].values if loss else 1.0 - judged[0].values
+            judged = judged[1:]
+        out = self.segments.process(batch, batch_estimate(batch, judged, loss), live, reference)
+        for alert in alerts:
+            if alert.kind == "performance" and alert.segment is None:
+                alert.details.update(self.segments.explain(alert))
+        return out
 
     def process_errors(
         self, errors: np.ndarray, partitions: np.ndarray, offsets: np.ndarray, ts: np.ndarray, ids: list[str],

@@ -160,7 +160,9 @@ def monitor_plan(cfg: DriftlineConfig) -> StreamPlan:
                    for p in _segment_copies(cfg, out.planned)]
         segment = StreamPlan(cfg.stream.name, planned, build(cfg, planned, among=plan(cfg)))
         out.slicing = SlicingPlan(tuple(cfg.segments.by), cfg.segments.max_segments,
-                                  cfg.reference.first_n or cfg.reference.sliding or 10_000, segment)
+                                  cfg.reference.first_n or cfg.reference.sliding or 10_000, segment,
+                                  dict(cfg.stream.feature_types()), cfg.segments.window, cfg.segments.bins,
+                                  cfg.stream.prediction is not None and cfg.stream.prediction.type == "regression")
     return out
 
 

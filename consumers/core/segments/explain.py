@@ -8,16 +8,18 @@ correctness, DLE's estimated loss). Pure computation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from driftline.consumers.core.segments import rank
-from driftline.consumers.core.segments.slicing import Slicing
-from driftline.stream.messages import Alert
+
+if TYPE_CHECKING:
+    from driftline.consumers.core.segments.slicing import Slicing
+    from driftline.stream.messages import Alert
 
 #: events after an excursion's start needed for a ranking; fewer: the last this many
-MIN_AFTER = 30
+MIN_AFTER = 200
 #: rows of ``segment_ranking`` an alert carries, at most
 RANKED = 10
 METHOD = "oaxaca-blinder shift term over the reference's quantile bins"

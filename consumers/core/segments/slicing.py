@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from driftline.consumers.config.segments import SegmentFilter
+if TYPE_CHECKING:
+    from driftline.consumers.config.segments import SegmentFilter
 
 OTHER = "(other)"
 MISSING = "(missing)"

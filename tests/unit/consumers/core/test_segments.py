@@ -308,3 +308,15 @@ def test_the_fairness_metrics_read_the_learners_predictions(metric: str) -> None
     fired = [a for a in alerts if a.detector == f"fairness-{metric}-gender"]
     assert fired and 6000 <= fired[0].position.offset < 8000
     assert fired[0].details["fairness"]["metric"] == metric
+
+
+def test_a_stream_level_performance_alert_ranks_on_the_estimated_errors(tmp_path: Path) -> None:
+    """x0 gathers near the boundary in DE (30% of the traffic): CBPE's stream-level alert
+    carries the rankings on the estimated errors, DE first and x0 first, no label used."""
+    stream = ss.make("boundary", n=14_000, shift_at=8_000, countries=4, share=0.3, seed=3, scored=True)
+    result = _backtest(tmp_path, stream, first_n="4000", segments="{by: [country], min_events: 1000}", scored=True)
+    fired = [a for a in result.alerts if a.kind == "performance" and a.segment is None and a.severity == "drift"]
+    assert fired and fired[0].position.offset >= 8_000
+    details = fired[0].details
+    assert details["segment_ranking"][0]["segment"] == {"country": "DE"}
+    assert details["feature_ranking"][0]["feature"] == "x0"
