@@ -42,7 +42,9 @@ class Detection:
 
     ``threshold`` is the significance level the p-value was compared with when the detector
     runs a hypothesis test (``p_value`` is then set), otherwise the level the statistic was
-    compared with (``p_value`` is ``None``).
+    compared with (``p_value`` is ``None``). ``details`` says what the detector knew at that
+    event (a chi-square's unseen levels, the quality test that fired): taken at the firing, so
+    the same however the values were cut into batches.
     """
 
     index: int
@@ -54,6 +56,7 @@ class Detection:
     current_n: int
     start_ts: int | None = None
     end_ts: int | None = None
+    details: dict[str, Any] | None = None
 
 
 class Detector(ABC):

@@ -102,7 +102,7 @@ def decode(raw: bytes) -> PartitionCodes:
     batch = EventBatch(
         partition=int(header["p"]),
         offsets=columns[0].astype(np.int64),
-        ids=list(header["ids"]),
+        ids=header["ids"],  # a fresh list, the JSON's
         ts=columns[1].astype(np.int64),
         numeric={k: floats[i].astype(np.float64) if floats is not None else np.empty(0) for i, k in enumerate(names)},
         categorical={k: object_array(v) for k, v in header["cat"].items()},
@@ -115,7 +115,7 @@ def decode(raw: bytes) -> PartitionCodes:
     return PartitionCodes(
         partition=batch.partition, batch=batch, stream=str(header.get("s", "")),
         reject_offsets=np.array(offsets, dtype=np.int64), reject_ts=np.array(ts, dtype=np.int64),
-        reject_ids=list(ids), max_ts=int(header["max_ts"]), caught_up=bool(header["caught_up"]),
+        reject_ids=ids, max_ts=int(header["max_ts"]), caught_up=bool(header["caught_up"]),
         next_offset=int(header["next"]),
         reject_partitions=np.array(header["rparts"], dtype=np.int64) if "rparts" in header else None,
     )

@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -159,17 +161,18 @@ class EventBatch:
     def take(self, index: np.ndarray) -> EventBatch:
         """The events at ``index`` (positions), in that order; raw bytes and keys kept when present."""
         idx = np.asarray(index, dtype=np.int64)
+        at = idx.tolist()  # Python ints index a list several times faster than NumPy's
         return EventBatch(
             partition=self.partition,
             offsets=self.offsets[idx],
-            ids=[self.ids[i] for i in idx],
+            ids=pick(self.ids, at),
             ts=self.ts[idx],
             numeric={k: v[idx] for k, v in self.numeric.items()},
             categorical={k: v[idx] for k, v in self.categorical.items()},
             label=self.label[idx],
             prediction=self.prediction[idx],
-            raw=[self.raw[i] for i in idx] if self.raw else [],
-            keys=[self.keys[i] for i in idx] if self.keys else [],
+            raw=pick(self.raw, at) if self.raw else [],
+            keys=pick(self.keys, at) if self.keys else [],
             undeclared=self.undeclared,
             partitions=None if self.partitions is None else self.partitions[idx],
             scores=None if self.scores is None else self.scores[idx],
@@ -190,6 +193,13 @@ class EventBatch:
         return row
 
 
+def pick(items: Sequence[Any], at: list[int]) -> list[Any]:
+    """``[items[i] for i in at]``, by ``operator.itemgetter`` (about twice as fast on long lists)."""
+    if len(at) < 2:
+        return [items[i] for i in at]
+    return list(itemgetter(*at)(items))
+
+
 def concat_batches(batches: Sequence[EventBatch], partition: int | None = None) -> EventBatch:
     """One batch of ``batches``' events in order; each event keeps its partition (``partitions``)
     unless they all share one."""
@@ -199,7 +209,7 @@ def concat_batches(batches: Sequence[EventBatch], partition: int | None = None) 
     return EventBatch(
         partition=single,
         offsets=np.concatenate([b.offsets for b in batches]),
-        ids=[i for b in batches for i in b.ids],
+        ids=list(chain.from_iterable(b.ids for b in batches)),
         ts=np.concatenate([b.ts for b in batches]),
         numeric={k: np.concatenate([b.numeric[k] for b in batches]) for k in first.numeric},
         categorical={k: np.concatenate([b.categorical[k] for b in batches]) for k in first.categorical},

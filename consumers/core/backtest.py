@@ -73,6 +73,8 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
     merge = StreamMerge([0], cfg.stream.allowed_lateness_ms, idle_ms=float("inf"))
     feed = _LabelFeed(cfg, schema, labels, chunk_size) if labels is not None and learner is not None else None
     result = BacktestResult(monitor=monitor)
+    #: the events each open quarantine holds (offset, line), replayed when it ends on its quiet time
+    held: dict[str, list[tuple[int, bytes]]] = {}
 
     def judge(released: Released, chunk: EventBatch | None, final: bool = False) -> None:
         alerts: list[Alert] = []
@@ -88,12 +90,24 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
                 learner.add_events(chunk)
             if feed is not None:
                 feed.add_to(learner, None if final else learner.order.events.newest, result)
-            outcome = learner.step(judged_to=merge.frontier, flush=final)
-            result.quarantined += len(outcome.held)
-            result.unusable += outcome.unusable
-            result.label_rejects += [_turned(cfg, label, why) for label, why in outcome.turned_labels]
-            alerts = sorted(alerts + outcome.alerts, key=lambda a: (a.position.ts or 0, a.position.event_id or "",
-                                                                    a.detector))
+            learned = []
+            while True:
+                outcome = learner.step(judged_to=merge.frontier, flush=final)
+                learned += outcome.alerts
+                result.quarantined += len(outcome.held)
+                result.unusable += outcome.unusable
+                result.label_rejects += [_turned(cfg, label, why) for label, why in outcome.turned_labels]
+                for event in outcome.held:
+                    held.setdefault(event.quarantine.alert_id, []).append((event.offset, event.raw or b""))
+                if not outcome.released:
+                    break
+                for end in outcome.released:  # replayed at that step, as the live learner does
+                    events = held.pop(end.quarantine.alert_id, [])
+                    lines = dataclasses.replace(schema, format="json", avro=None)  # the file's lines, as read_events
+                    learner.replay([parse_events(lines, 0, [o for o, _ in events], [r for _, r in events])[0]])
+                    result.unusable += learner.take_unusable()
+            alerts = sorted(alerts + learned, key=lambda a: (a.position.ts or 0, a.position.event_id or "",
+                                                             a.detector))
         result.alerts += alerts
         if out is not None:
             for alert in alerts:

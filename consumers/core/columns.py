@@ -24,7 +24,10 @@ def column(batch: EventBatch, planned: PlannedDetector) -> np.ndarray:
         return batch.categorical[planned.feature]
     values = batch.label if planned.target == "label" else batch.prediction
     if planned.input_type in ("numeric", "binary"):  # a binary target's classes as 0/1 values
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        out = np.full(len(values), np.nan)
+        present = np.not_equal(values, None)  # None: missing (NaN)
+        out[present] = values[present].astype(np.float64)
+        return out
     return _as_levels(values)
 
 

@@ -130,7 +130,7 @@ class DriftEngine:
                 reference_n=det.reference_n, current_n=det.current_n, start_ts=det.start_ts, end_ts=det.end_ts
             ),
             detected_at=now_ms() if live else event_ts,
-            details={**detector_details(detector), **(details or {})},
+            details={**(det.details or {}), **(details or {})},
             segment=self.segment,
         )
 
@@ -182,12 +182,3 @@ def _in_stream_order(alerts: list[Alert]) -> list[Alert]:
     return sorted(alerts, key=lambda a: (a.position.ts, a.position.event_id or "", a.detector))
 
 
-def detector_details(detector: Detector) -> dict:
-    details: dict = {}
-    unseen = getattr(detector, "unseen_levels", None)
-    if unseen:
-        details["unseen_levels"] = list(unseen)
-    check = getattr(detector, "last_check", None)  # data-quality detectors: which test fired
-    if check:
-        details["check"] = check
-    return details

@@ -10,11 +10,16 @@ fetches, live and in backtest.
 Quarantined events are still predicted and scored (the error stream stays honest) but never
 learned from. Concept-drift detectors see the errors one step at a time, in learning order,
 so that a concept-drift alert that calls for a quarantine takes effect at the very next step.
+With ``models.quarantine_quiet_events: N`` a quarantine ends at the arrival of the N-th event
+of the stream since its start or since its detector's latest drift alert (alerts counted by
+their event time): a point fixed by the data, so the events it holds, and where in the
+learning order they are learned once released, are the same live and in backtest.
 """
 
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,6 +34,7 @@ from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder
 from driftline.consumers.core.order.watermark import NO_TIME
 from driftline.consumers.core.policies import quarantines
 from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
+from driftline.consumers.core.segments.slicing import segment_label
 from driftline.consumers.core.segments.watch import Block, SegmentWatch
 from driftline.learners.errors import UnusableEvent
 from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
@@ -63,6 +69,20 @@ class LearnOutcome:
     #: labelled events the model could not use (partition, offset, the event as the learner saw
     #: it, why): not scored, not learned from; the role dead-letters them
     unusable: list[Reject] = field(default_factory=list)
+    #: quarantines ended by their detector's quiet time at the last step taken: the steps stop
+    #: there, and the caller replays their held events (:meth:`LearnerCore.replay`) before the next
+    released: list[QuietEnd] = field(default_factory=list)
+
+
+@dataclass
+class QuietEnd:
+    """A quarantine ended at an arrival: its detector quiet for ``quiet`` events of the stream."""
+
+    quarantine: Quarantine
+    quiet: int
+    #: the arrival it ended at
+    ts: int
+    event_id: str
 
 
 @dataclass
@@ -155,6 +175,12 @@ class LearnerCore:
         self.order = LearningOrder(event_partitions, label_partitions, s.allowed_lateness_ms, s.idle_partition_ms,
                                    cfg.learner.max_pending_age_ms, cfg.learner.max_pending, now_ms)
         self.sample = cfg.learner.sample
+        self.quiet_events = cfg.models.quarantine_quiet_events
+        #: drift alerts' event times by detector, and per open quarantine [events quiet, time counted to]
+        self._drift_ts: dict[str, list[int]] = {}
+        self.quiet: dict[str, list[int]] = {}
+        #: quarantines this learner ended on their quiet time (a restart re-reads their alerts)
+        self.quiet_ended: set[str] = set()
         self.block_ms = cfg.learner.error_block_ms
         self.errors = ErrorBlock()
         #: labelled events outside ``learner.sample``: neither scored nor learned from
@@ -178,10 +204,19 @@ class LearnerCore:
     def observe(self, alerts: list[Alert]) -> None:
         """Alerts from the monitor (or this learner): open the quarantines policies ask for."""
         for alert in alerts:
+            # a segment's detector is its own: its alerts do not count for the stream's detector
+            who = alert.detector if alert.segment is None else f"{alert.detector}@{segment_label(alert.segment)}"
+            if alert.severity == "drift" and alert.position.ts is not None:
+                times = self._drift_ts.setdefault(who, [])
+                i = bisect_left(times, alert.position.ts)
+                if i == len(times) or times[i] != alert.position.ts:  # an alert read again after a restart
+                    times.insert(i, alert.position.ts)
             if quarantines(self.cfg.policies, alert):
                 reason = f"{alert.kind} {alert.severity} {alert.feature or ''} by {alert.detector}".replace("  ", " ")
                 self.book.start(alert.alert_id, alert.position.partition, alert.position.offset, reason,
-                                alert.position.ts)
+                                alert.position.ts, who)
+                if alert.alert_id in self.quiet_ended:
+                    self.book.release(alert.alert_id)
 
     # -- taking in ---------------------------------------------------------------------
     def add_events(self, batch: EventBatch, *, caught_up: bool = False, now_ms: float = 0.0,
@@ -242,6 +277,10 @@ class LearnerCore:
                 out.alerts += self._judge_errors()  # the block's time is over: its errors judged here
             if kind == ARRIVE:
                 self._hold(event, out)
+                out.released = self._quiet_ends(event)
+                if out.released:  # the caller replays the held events before any later step
+                    self.order.reached = event.ts
+                    break
                 continue
             self._hold(event, out)  # a quarantine opened since it arrived (a concept alert's) holds it too
             self._learn(event, event.held is None)
@@ -253,6 +292,28 @@ class LearnerCore:
         out.turned_labels, self._turned = self._turned, []
         out.unusable = self.take_unusable()
         return out
+
+    def _quiet_ends(self, event: WaitingEvent) -> list[QuietEnd]:
+        """Count ``event``'s arrival towards each open quarantine's quiet time; those it ends."""
+        if not self.quiet_events:
+            return []
+        ended = []
+        for q in self.book.active:
+            if q.from_ts is None or event.ts < q.from_ts:
+                continue
+            count = self.quiet.setdefault(q.alert_id, [0, q.from_ts - 1])
+            times = self._drift_ts.get(q.detector, [])
+            if bisect_right(times, event.ts) > bisect_right(times, count[1]):  # its detector alerted since
+                count[0] = 0
+            count[0] += 1
+            count[1] = event.ts
+            if count[0] >= self.quiet_events:
+                ended.append(QuietEnd(q, count[0], event.ts, event.event_id))
+        for end in ended:
+            self.book.release(end.quarantine.alert_id)
+            self.quiet.pop(end.quarantine.alert_id, None)
+            self.quiet_ended.add(end.quarantine.alert_id)
+        return ended
 
     def process_events(self, batch: EventBatch) -> LearnOutcome:
         """A whole batch in and every step it allows out (backtest-style: what is seen is all there is)."""
@@ -328,10 +389,18 @@ class LearnerCore:
                 detector.restore_reference()
         return snap.offset
 
-    def replay(self, batch: EventBatch) -> int:
-        """Learn (without scoring again) from released events, in the batch's order."""
+    def replay(self, batches: Sequence[EventBatch]) -> int:
+        """Learn (without scoring again) from released events, in stream order (event time,
+        then id, as they were judged) whatever their partitions; an event held twice (a copy
+        sent again after a restart) is learned once."""
+        order = sorted({(int(b.ts[i]), event_id, k, i) for k, b in enumerate(batches) for i, event_id in enumerate(b.ids)})
+        seen: set[str] = set()
         n = 0
-        for i, event_id in enumerate(batch.ids):
+        for _, event_id, k, i in order:
+            if event_id in seen:
+                continue
+            seen.add(event_id)
+            batch = batches[k]
             offset = int(batch.offsets[i])
             waiting = self.order.waiting.get(event_id)
             if waiting is not None and waiting.offset == offset and waiting.partition == batch.partition:
@@ -380,6 +449,7 @@ class LearnerCore:
             "counts": [self.expired_events, self.expired_labels, self.late_events, self.duplicates, self.sampled_out],
             "intakes": {str(p): r.state_dict() for p, r in self._intakes.items()},
             "segments": None if self.segments is None else self.segments.state_dict(),
+            "quiet": {"counts": self.quiet, "ended": sorted(self.quiet_ended)},
         }
 
     def load_state_dict(self, state: dict[str, Any], blob: bytes | None, now_ms: float = 0.0) -> None:
@@ -401,3 +471,8 @@ class LearnerCore:
             self._intake(int(partition)).load_state_dict(intake_state)
         if self.segments is not None and state.get("segments") is not None:
             self.segments.load_state_dict(state["segments"])
+        quiet = state.get("quiet", {})  # absent in checkpoints of earlier versions
+        self.quiet = {k: list(v) for k, v in quiet.get("counts", {}).items()}
+        self.quiet_ended = set(quiet.get("ended", []))
+        for alert_id in self.quiet_ended:
+            self.book.release(alert_id)

@@ -20,6 +20,8 @@ class Quarantine:
     reason: str
     #: a stream-level alert's event time: every event of the stream from then on is held
     from_ts: int | None = None
+    #: the detector whose alert opened it (its quiet time may end it)
+    detector: str = ""
     released: bool = False
     held: int = 0
 
@@ -35,12 +37,17 @@ class QuarantineBook:
     def __init__(self) -> None:
         self._by_alert: dict[str, Quarantine] = {}
 
-    def start(self, alert_id: str, partition: int, from_offset: int, reason: str, from_ts: int | None = None) -> bool:
+    def start(self, alert_id: str, partition: int, from_offset: int, reason: str, from_ts: int | None = None,
+              detector: str = "") -> bool:
         """Open a quarantine; False if this alert already opened one (idempotent)."""
         if alert_id in self._by_alert:
             return False
-        self._by_alert[alert_id] = Quarantine(alert_id, partition, from_offset, reason, from_ts)
+        self._by_alert[alert_id] = Quarantine(alert_id, partition, from_offset, reason, from_ts, detector)
         return True
+
+    def knows(self, alert_id: str) -> bool:
+        """Whether this alert opened a quarantine (released or not)."""
+        return alert_id in self._by_alert
 
     def release(self, alert_id: str | None = None) -> list[str]:
         """Release one quarantine (or all with ``None``); the ids released."""

@@ -6,7 +6,8 @@ alert ids is rebuilt from ``driftline-actions`` at start, so a redelivered alert
 restart, acts no second time.
 
 - ``quarantine`` is enforced by the learner (it holds the events from the alert's position
-  on); this role records it, and ``driftline quarantine release|purge`` ends it.
+  on); this role records it, and ``driftline quarantine release|purge`` ends it (or the
+  learner, once the detector has been quiet for ``models.quarantine_quiet_events``).
 - ``rollback`` moves the registry's ``champion`` back to the last version that was healthy
   before the drift began, writes a model-change event to ``driftline-models``, and the online
   learner restores its snapshot from before the drift (it reads the record).
@@ -33,7 +34,6 @@ from driftline.consumers.topics import read_actions
 from driftline.stream.clock import now_ms
 from driftline.stream.events import Reject
 from driftline.stream.messages import ActionRecord, Alert
-from driftline.stream.quarantines import fold_quarantines
 
 log = logging.getLogger("driftline")
 
@@ -52,10 +52,6 @@ class ActionsRole(Role):
         super().__init__(*args, **kwargs)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.worker: RetrainWorker | None = None
-        #: active quarantines (alert id -> its record) and the last drift offset per (detector, partition)
-        self._quarantines: dict[str, ActionRecord] = {}
-        self._last_drift: dict[tuple[str, int], int] = {}
-        self._checked = 0.0
         self._champion_checked = 0.0
         self._count_lock = threading.Lock()
 
@@ -101,7 +97,6 @@ class ActionsRole(Role):
         started: dict[str, ActionRecord] = {}
         finished: set[str] = set()
         records = read_actions(self.cfg, self.bootstrap_servers).records
-        self._quarantines = fold_quarantines(records).active
         for r in records:
             if r.alert_id is None:
                 continue
@@ -128,9 +123,6 @@ class ActionsRole(Role):
                     continue
                 if alert.stream != self.cfg.stream.name:
                     continue
-                if alert.severity == "drift":
-                    key = (alert.detector, alert.position.partition)
-                    self._last_drift[key] = max(self._last_drift.get(key, -1), alert.position.offset)
                 if alert.alert_id in self._seen:
                     self.stats.reasons["redelivered alert: no second action"] += 1
                     continue
@@ -147,7 +139,6 @@ class ActionsRole(Role):
             try:
                 if action == "quarantine":
                     out.append(quarantine_record(alert, rule))
-                    self._quarantines[alert.alert_id] = out[-1]
                 elif action == "rollback":
                     out.append(self.ops.rollback(alert, rule))
                 elif action == "retrain":
@@ -163,9 +154,7 @@ class ActionsRole(Role):
         return out
 
     def _tick(self) -> None:
-        """The retrain worker's idle hook: the quiet-quarantine check, the champion refresh."""
-        if self.cfg.models.quarantine_quiet_events:
-            self._end_quiet_quarantines()
+        """The retrain worker's idle hook: the champion refresh."""
         if time.monotonic() - self._champion_checked >= CHAMPION_REFRESH_SECONDS:
             self._note_champion()
 
@@ -186,32 +175,6 @@ class ActionsRole(Role):
             champion_version=version, champion_score=metrics.get("score"),
             champion_metric=name, champion_metric_value=metrics.get(name) if name else None,
         )
-
-    def _end_quiet_quarantines(self) -> None:
-        """End (release) each quarantine whose detector has been quiet for the configured events."""
-        if time.monotonic() - self._checked < 1.0:
-            return
-        self._checked = time.monotonic()
-        quiet = int(self.cfg.models.quarantine_quiet_events or 0)
-        for alert_id, q in list(self._quarantines.items()):
-            p, start = int(q.scope["partition"]), int(q.scope["from_offset"])
-            since = max(start, self._last_drift.get((q.scope.get("detector", ""), p), -1))
-            # the learner must have judged (and held) the quiet events before the quarantine ends
-            if self.worker is None or self.worker.data.learned(p) < since + quiet:
-                continue
-            self._quarantines.pop(alert_id, None)
-            if alert_id not in self._still_active():
-                continue  # ended meanwhile by a command (release, purge): never a second end
-            self.ops.audit(ActionRecord.new(
-                "release", self.cfg.stream.name, "released", alert_id=alert_id, id_extra="quiet",
-                scope={"partition": p, "from_offset": start, "condition": "quiet"},
-                detail=f"ended: {q.scope.get('detector', 'its detector')} quiet for {quiet} events since offset {since}; "
-                       "held events replayed to the learner, usable for retraining"))
-
-    def _still_active(self) -> set[str]:
-        """Alert ids of the quarantines that ``driftline-actions`` has not ended (by any writer)."""
-        assert self.worker is not None
-        return set(fold_quarantines(self.worker.data.actions()).active)
 
     def _scheduled(self) -> None:
         """A schedule's trigger (APScheduler's thread): a retrain, unless one is queued or running."""

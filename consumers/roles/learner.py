@@ -21,7 +21,7 @@ import orjson
 from kafka import TopicPartition
 
 from driftline.consumers.config.model import stream_schema
-from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.learner import LearnerCore, LearnOutcome, QuietEnd
 from driftline.consumers.core.order.intake import NO_TIME
 from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.roles.loop import Role
@@ -191,7 +191,32 @@ class LearnerRole(Role):
             tail(self.progress, self._on_progress)
             judged_to = self.frontier
         self._refresh()
-        outcome = self.core.step(now, judged_to)
+        steps = 0
+        while True:
+            outcome = self.core.step(now, judged_to)
+            steps += outcome.steps
+            self._send(outcome)
+            if not outcome.released:
+                return steps
+            self.outbox.flush()  # the held events are on the quarantine topic: replay them now
+            for end in outcome.released:
+                self._end_quiet(end)
+
+    def _end_quiet(self, end: QuietEnd) -> None:
+        """A quarantine's detector was quiet long enough: record the end, replay its events."""
+        q = end.quarantine
+        replayed = self._replay(q.alert_id)
+        self.stats.extra["replayed"] = self.stats.extra.get("replayed", 0) + replayed
+        self.outbox.action(ActionRecord.new(
+            "release", self.cfg.stream.name, "released", alert_id=q.alert_id, id_extra="quiet",
+            scope={"partition": q.partition, "from_offset": q.from_offset, "from_ts": q.from_ts,
+                   "until_ts": end.ts, "condition": "quiet"},
+            detail=(f"ended: {q.detector or 'its detector'} quiet for {end.quiet} events of the stream, up to event "
+                    f"{end.event_id!r:.80} at event time {end.ts}; {replayed} held events replayed to the learner, "
+                    "usable for retraining")))
+
+    def _send(self, outcome: LearnOutcome) -> None:
+        """What a step produced: held events to the quarantine topic, alerts, dead letters."""
         for held in outcome.held:
             q = held.quarantine
             self.outbox.send(
@@ -217,7 +242,6 @@ class LearnerRole(Role):
         )
         if self.core.segments is not None:  # per segment, for the metrics' segment labels
             self.stats.extra["segments"] = self.core.segments.table(series=False)
-        return outcome.steps
 
     def _dead_letter_unusable(self, unusable: list[Reject]) -> None:
         """Events the model could not use, to the dead-letter topic with the reason (the
@@ -275,7 +299,11 @@ class LearnerRole(Role):
     # -- actions the learner carries out: ending quarantines, replaying, rolling back ------
     def _act_on(self, record: ActionRecord, fresh: bool) -> None:
         """``fresh``: not yet carried out by this learner's state (a release's replay is done once)."""
+        if record.action == "release" and record.scope.get("condition") == "quiet":
+            return  # this learner's own end, found again in the data at its step (also after a restart)
         if record.action in ("release", "purge"):
+            if record.alert_id and self.core.book.knows(record.alert_id) and record.alert_id in self.core.quiet_ended:
+                return  # ended on its quiet time already (its events replayed then)
             released = self.core.book.release(record.alert_id)
             if record.action == "release" and fresh:
                 for alert_id in released or ([record.alert_id] if record.alert_id else []):
@@ -287,14 +315,12 @@ class LearnerRole(Role):
                      record.alert_id, restored)
 
     def _replay(self, alert_id: str) -> int:
-        """Learn from the events ``alert_id``'s quarantine held, in their original order."""
+        """Learn from the events ``alert_id``'s quarantine held (read back from the quarantine topic)."""
         by_partition: dict[int, list[tuple[int, bytes]]] = {}
         for p, offset, value in held_events(self.cfg, self.bootstrap_servers).get(alert_id, []):
             by_partition.setdefault(p, []).append((offset, value))
-        n = 0
-        for p, held in sorted(by_partition.items()):
-            held.sort()
-            batch, _ = parse_events(self.schema, p, [o for o, _ in held], [v for _, v in held])
-            n += self.core.replay(batch)
+        batches = [parse_events(self.schema, p, [o for o, _ in held], [v for _, v in held])[0]
+                   for p, held in sorted(by_partition.items())]
+        n = self.core.replay(batches)
         self._dead_letter_unusable(self.core.take_unusable())
         return n

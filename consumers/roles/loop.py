@@ -41,6 +41,10 @@ log = logging.getLogger("driftline")
 #: backoff after a Kafka error: first wait, and the longest
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
+#: how long a batch's outputs may take to be acknowledged, and the last ones when the role stops
+#: (told to stop, it does not wait a minute for a broker that is gone)
+FLUSH_SECONDS = 60.0
+STOP_FLUSH_SECONDS = 10.0
 
 
 @dataclass
@@ -76,6 +80,8 @@ class Outbox:
         self.topics = cfg.topics
         self.stats = stats
         self._pending: list[Any] = []
+        #: seconds ``flush`` waits for acknowledgements
+        self.timeout = FLUSH_SECONDS
 
     def alert(self, alert: Alert) -> None:
         self._send(self.topics.alerts, alert.to_json(), alert.key, alert.cloudevent_headers())
@@ -104,8 +110,9 @@ class Outbox:
         """Forget unacknowledged sends (after an error the batch is produced again)."""
         self._pending = []
 
-    def flush(self, timeout: float = 60.0) -> None:
+    def flush(self, timeout: float | None = None) -> None:
         """Wait for every message sent since the last flush; raises if any failed."""
+        timeout = self.timeout if timeout is None else timeout
         self.producer.flush(timeout=timeout)
         pending, self._pending = self._pending, []
         for future in pending:
@@ -200,6 +207,7 @@ class Role:
                     stop.wait(backoff)
                     backoff = min(backoff * 2, RETRY_MAX_SECONDS)
             if self._healthy:
+                self.outbox.timeout = STOP_FLUSH_SECONDS
                 try:
                     self.stopping()
                     self.save_state()

@@ -10,7 +10,9 @@ log-likelihood ratio of a Bernoulli CUSUM to integers the same way and compute i
 The hit probability under no change is estimated from a reference sample, so the threshold is
 set on the alarm rate averaged over that estimate's uncertainty: ``1 / ARL(H; p)`` at Gauss-Hermite
 nodes of the estimate's normal approximation on the logit scale, which keeps the budget over
-references rather than for the one estimate.
+references rather than for the one estimate. The threshold is searched where the log ARL's
+growth rate in ``H`` (the root of the steps' moment generating function, Wald's identity)
+places it, so a search takes a handful of solves of about the threshold's size.
 
 >>> A, C = 64, 10
 >>> arl(40 * 64, A, C, 0.1) > arl(20 * 64, A, C, 0.1) > arl(20 * 64, A, C, 0.15)
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.linalg import solve_banded
@@ -93,25 +96,96 @@ def _nodes(p_hat: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     return ps, w / w.sum()
 
 
+def drift_exponent(a: int, c: int, p: float) -> float | None:
+    """``theta > 0`` with ``p e^(theta a) + (1 - p) e^(-theta c) = 1``, for a chart whose steps drift
+    down (``p a < (1 - p) c``): the rate at which its log ARL grows with ``H`` (Wald's
+    identity; Siegmund, 1985, ch. X), which places the threshold's search. None otherwise.
+
+    >>> round(drift_exponent(1, 1, 0.25) / math.log(3), 9)
+    1.0
+    """
+    q = 1.0 - p
+    if p * a >= q * c:
+        return None
+    theta = 2.0 * (q * c - p * a) / (p * a * a + q * c * c)  # the diffusion approximation: a start above
+    for _ in range(60):  # Newton on the convex g(theta) = log(p e^(theta a) + q e^(-theta c))
+        hi, lo = p * math.exp(theta * a), q * math.exp(-theta * c)
+        g, dg = math.log(hi + lo), (a * hi - c * lo) / (hi + lo)
+        if dg <= 0.0:  # left of the minimum: back to the right of the root
+            theta *= 2.0
+            continue
+        step = g / dg
+        theta -= step
+        if abs(step) <= 1e-12 * theta:
+            break
+    return theta if theta > 0.0 else None
+
+
+def budget_excess(h: int, target_arl: float, a: int, c: int, p_hat: float, n: int) -> float:
+    """``log(alarm rate) - log(1 / target_arl)`` of the chart with threshold ``h``, the rate
+    averaged over the uncertainty of ``p_hat``: at most 0 when ``h`` keeps the budget."""
+    return _excess(h, target_arl, a, c, *_nodes(p_hat, n))
+
+
+def _excess(h: int, target_arl: float, a: int, c: int, ps: np.ndarray, ws: np.ndarray) -> float:
+    rate = sum(w / arl(h, a, c, float(p)) for p, w in zip(ps, ws))
+    return math.log(rate) + math.log(target_arl)
+
+
+def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: float) -> tuple[int, float, int, float]:
+    """``(lo, excess(lo), hi, excess(hi))`` with ``excess(lo) > 0 >= excess(hi)``, from ``guess``.
+
+    Each probe aims just past the predicted crossing (``h + excess(h) / slope``, the slope then
+    re-estimated from the last two probes, as the secant method does); from the fourth probe on a
+    side, the steps at least double, so a poor prediction costs a few steps more, never many.
+    """
+    h, f = guess, excess(guess)
+    lo, f_lo, hi, f_hi = 1, f_one, None, None
+    step, probes = 0, 0
+    while True:
+        if f > 0:
+            lo, f_lo = h, f
+        else:
+            hi, f_hi = h, f
+        if hi is not None and (lo > 1 or hi == 2):
+            return lo, f_lo, hi, f_hi
+        x = h + f / slope  # the predicted crossing: excess falls about linearly with H
+        nxt = math.ceil(x) if f > 0 else math.ceil(x) - 1  # the first H past it, or the last H before
+        probes += 1
+        if probes > 3:  # predictions that fall short: at least double the step
+            nxt = h + max(abs(nxt - h), 2 * step) * (1 if f > 0 else -1)
+        # upwards nothing is known above ``h``; downwards the probe stays inside (lo, h)
+        nxt = max(nxt, h + 1) if f > 0 else max(lo + 1, min(nxt, h - 1))
+        f_next = excess(nxt)
+        if f_next != f and (f - f_next) / (nxt - h) > 0:
+            slope = (f - f_next) / (nxt - h)
+        step, h, f = abs(nxt - h), nxt, f_next
+
+
 @functools.lru_cache(maxsize=256)
 def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int) -> int:
     """The smallest integer ``H`` whose alarm rate, averaged over the uncertainty of ``p_hat``
-    (estimated from ``n`` values), is at most ``1 / target_arl``."""
+    (estimated from ``n`` values), is at most ``1 / target_arl``.
+
+    The alarm rate falls strictly with ``H``, so that ``H`` is the one integer where the rate
+    crosses the budget; the search brackets it by secant steps from the first guess
+    ``log(target) / theta`` (:func:`drift_exponent` at ``p_hat``) and narrows the bracket by
+    regula falsi on the log rate, which is nearly linear in ``H``. Each step is an exact ARL solve, so the search
+    only decides how few solves find that ``H``, never which ``H`` it is.
+    """
     ps, ws = _nodes(p_hat, n)
 
-    def excess(h: int) -> float:  # log(rate) - log(1 / target): <= 0 keeps the budget
-        rate = sum(w / arl(h, a, c, float(p)) for p, w in zip(ps, ws))
-        return math.log(rate) + math.log(target_arl)
+    def excess(h: int) -> float:
+        return _excess(h, target_arl, a, c, ps, ws)
 
-    lo = 1
-    if excess(lo) <= 0:
+    lo, f_lo = 1, excess(1)
+    if f_lo <= 0:
         return lo
-    hi = max(2, a)
-    f_hi = excess(hi)
-    while f_hi > 0:  # the log rate falls about linearly in H: grow to a bracket
-        lo, hi = hi, hi * 2
-        f_hi = excess(hi)
-    f_lo, side = excess(lo), 0
+    theta = drift_exponent(a, c, p_hat)
+    slope = theta if theta is not None else 1.0 / max(a, c)  # the log rate's fall per unit of H
+    guess = max(2, math.ceil(math.log(target_arl) / slope))
+    lo, f_lo, hi, f_hi = _bracket(excess, slope, guess, f_lo)
+    side = 0
     while hi - lo > 1:  # regula falsi on the integers (Illinois: a stale end's value halved)
         guess = lo + (hi - lo) * f_lo / (f_lo - f_hi)
         mid = int(min(max(round(guess), lo + 1), hi - 1))

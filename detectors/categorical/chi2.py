@@ -305,6 +305,7 @@ class Chi2Categorical(Detector):
                 if self.alpha_warning is None or p >= self.alpha_warning**WARNING_REARM_EXPONENT:
                     self._warned = False
                 continue
+            self._note_unseen(uniq, new[: c - c0], col_of == self._unseen_col)  # as they stand at the firing
             detections.append(
                 Detection(
                     index=int(keep[pos + c - c0 - 1]),
@@ -316,10 +317,10 @@ class Chi2Categorical(Detector):
                     current_n=self.window,
                     start_ts=ts_or_none(combined_ts[stop - self.window]),
                     end_ts=ts_or_none(combined_ts[stop - 1]),
+                    details={"unseen_levels": self.unseen_levels} if self._unseen else None,
                 )
             )
             if severity == "drift":
-                self._note_unseen(uniq, new[: c - c0], col_of == self._unseen_col)
                 unseen = self._unseen
                 self._reset()  # renew the reference from the next values
                 self._unseen = unseen  # still describes the drift until the new reference

@@ -247,6 +247,7 @@ class _QualityWindow(Detector):
                     current_n=self.window,
                     start_ts=ts_or_none(int(combined_ts[stop - self.window])),
                     end_ts=ts_or_none(int(combined_ts[stop - 1])),
+                    details={"check": self.last_check},
                 )
 
             detections.extend(detection(int(t), "warning") for t in np.flatnonzero(fires))

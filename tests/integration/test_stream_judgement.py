@@ -79,3 +79,26 @@ def test_six_partitions_two_instances_one_killed_give_the_backtest_alerts(bootst
     assert SHIFT.at <= first_income < SHIFT.at + 1500
     # one reference for the stream: the first first_n events of the stream, in event-time order
     assert all(a.window.reference_n == REFERENCE for a in live.values() if a.detector.startswith("ks-"))
+
+
+def test_a_few_events_after_a_quiet_spell_are_judged(bootstrap_servers: str) -> None:
+    """The stream goes quiet (every partition passed over, everything judged), then a handful
+    of events come: they are judged too once the partitions are quiet again, none left waiting."""
+    from roles_support import judged_all, run_roles
+
+    cfg = fresh_config(bootstrap_servers, partitions=3)
+    events = list(generate(3000, [], seed=31))
+    produce(bootstrap_servers, cfg.topics.events, events)
+    runner = run_roles(cfg, bootstrap_servers, ["monitor"])
+    try:
+        wait_for(lambda: judged_all(runner, 3000), timeout=60, what="the first events judged")
+        time.sleep(3)  # a quiet spell: heartbeats only
+        later = list(generate(10, [], seed=32, start_ts=events[-1]["ts"] + 60_000))
+        for i, e in enumerate(later):
+            e["id"] = f"later-{i}"
+        produce(bootstrap_servers, cfg.topics.events, later)
+        wait_for(lambda: judged_all(runner, 3010), timeout=30, what="the ten later events judged")
+    finally:
+        runner.shutdown()
+    assert not runner.errors
+    assert runner.stats["judge"].extra["judged"] == 3010

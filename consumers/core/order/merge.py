@@ -10,8 +10,9 @@ time by the lateness, so the released sequence is the same for 1 or 12 partition
 number of instances and any interleaving of their polls (events that came later than the
 lateness behind their own partition were already turned away at intake).
 
-An idle partition would hold the frontier back for ever: one whose instance says it is read
-to its end and that has brought no event for ``idle_ms`` of wall-clock time is passed over
+An idle partition would hold the frontier back for ever: one whose instance says, in its
+latest word, that it is read to its end and has brought no event for ``idle_ms`` of
+wall-clock time is passed over
 (counted in :attr:`skipped`); when every partition is idle, everything buffered is released
 (the frontier moves just past the newest event seen).
 That is the one place where timing enters: an event that then arrives behind the frontier is
@@ -30,7 +31,7 @@ import numpy as np
 
 from driftline.consumers.core.order.watermark import FRESH_MS, NO_TIME, Watermarks
 from driftline.stream.codes import PartitionCodes, decode, encode
-from driftline.stream.events import EventBatch, concat_batches
+from driftline.stream.events import EventBatch, concat_batches, pick
 
 __all__ = ["FRESH_MS", "Messages", "Released", "StreamMerge"]
 
@@ -126,10 +127,13 @@ class StreamMerge:
         go, r_go = np.flatnonzero(out), np.flatnonzero(r_out)
         if not go.shape[0] and not r_go.shape[0]:
             return Released(None, None)
-        released = events.take(go)
-        order = _order(released.ts, np.zeros(go.shape[0], np.int8), released.ids)
-        batch = released.take(order)
-        batch.partitions, batch.partition = parts[go][order], -1
+        order = _order(events.ts[go], np.zeros(go.shape[0], np.int8), events.ids, index=go)
+        batch = events.take(go[order])  # one take: the released events, in stream order
+        batch.partitions, batch.partition = parts[go[order]], -1
+        if not r_go.shape[0]:  # no rejected message: the messages are the events, in their order
+            messages = Messages(flags=np.zeros(go.shape[0]), partitions=batch.partitions, offsets=batch.offsets,
+                                ts=batch.ts, ids=batch.ids)
+            return Released(batch, messages)
         flags = np.concatenate([np.zeros(go.shape[0]), np.ones(r_go.shape[0])])
         m_ts = np.concatenate([batch.ts, r_ts[r_go]])
         m_ids = batch.ids + [r_ids[i] for i in r_go]
@@ -139,7 +143,7 @@ class StreamMerge:
             partitions=np.concatenate([batch.partitions, r_parts[r_go]])[m_order],
             offsets=np.concatenate([batch.offsets, r_offsets[r_go]])[m_order],
             ts=m_ts[m_order],
-            ids=[m_ids[i] for i in m_order],
+            ids=pick(m_ids, m_order.tolist()),
         )
         return Released(batch, messages)
 
@@ -197,9 +201,31 @@ def _subset(codes: PartitionCodes, keep: np.ndarray, r_keep: np.ndarray) -> Part
     )
 
 
-def _order(ts: np.ndarray, kind: np.ndarray, ids: list[str]) -> np.ndarray:
-    """Positions sorted by (event time, kind, id): the stream order, the same on any partitioning."""
-    if not ids:
+def _order(ts: np.ndarray, kind: np.ndarray, ids: list[str], index: np.ndarray | None = None) -> np.ndarray:
+    """Positions sorted by (event time, kind, id): the stream order, the same on any partitioning.
+    Position ``i``'s id is ``ids[index[i]]`` (``ids[i]`` without ``index``).
+
+    A stable sort on event time alone is that order where no two times are equal; only the
+    runs of equal times are ordered further, by kind and id (:func:`_order_by_id`), so only
+    their ids are read.
+    """
+    if not ts.shape[0]:
         return np.empty(0, dtype=np.int64)
+    order = np.argsort(ts, kind="stable")
+    sorted_ts = ts[order]
+    tied = np.zeros(order.shape[0], dtype=bool)
+    tied[1:] = sorted_ts[1:] == sorted_ts[:-1]
+    if not tied.any():
+        return order
+    member = tied.copy()
+    member[:-1] |= tied[1:]  # every member of a run of equal times, its first included
+    run = order[member]  # the runs keep their places: only their members are reordered
+    at = run if index is None else index[run]
+    order[member] = run[_order_by_id(ts[run], kind[run], pick(ids, at.tolist()))]
+    return order
+
+
+def _order_by_id(ts: np.ndarray, kind: np.ndarray, ids: list[str]) -> np.ndarray:
+    """Positions sorted by (event time, kind, id), ranking every id."""
     id_rank = np.argsort(np.argsort(np.array(ids, dtype=str), kind="stable"), kind="stable")
     return np.lexsort((id_rank, kind, ts))

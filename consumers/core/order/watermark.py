@@ -7,10 +7,12 @@ on a partition can be older than that bound, since an event more than the latene
 its own partition's newest is turned away at intake (:mod:`.intake`); so what is released
 behind the bound is the same on any partitioning and any interleaving of polls.
 
-An idle partition would hold the bound back for ever: one said to be read to its end that
-has brought nothing for ``idle_ms`` of wall-clock time, and whose reader was heard from
-lately, is passed over. When every partition is idle the input sets no bound. That is the
-one place where timing enters.
+An idle partition would hold the bound back for ever: one whose reader, in its last word,
+said it is read to its end although it has brought nothing for ``idle_ms`` of wall-clock
+time, and whose reader was heard from lately, is passed over. A reader that stops (a crash,
+a rebalance) cannot say so: its partition holds the stream back until the next reader
+speaks, whatever became of the "I am moving on" message. When every partition is idle the
+input sets no bound. That is the one place where timing enters.
 
 Pure computation: the wall clock is passed in.
 """
@@ -62,12 +64,13 @@ class Watermarks:
         return part
 
     def idle(self, now_ms: float) -> list[int]:
-        """Partitions passed over now: read to their end, quiet for ``idle_ms``, and their reader
-        heard from lately (one gone silent, crashed or in a rebalance, may have data still to
-        bring: its partition holds the stream back until a new reader speaks)."""
+        """Partitions passed over now: their reader's last word, heard lately, said "read to the
+        end" ``idle_ms`` or more after the partition last brought anything. Quiet time after a
+        reader's last word does not count: one gone silent (crashed, in a rebalance) may have
+        data still to bring, so its partition holds the stream back until a reader speaks."""
         fresh = max(self.idle_ms, FRESH_MS)
         return [p for p, s in self.parts.items()
-                if s.caught_up and now_ms - s.active_at >= self.idle_ms and now_ms - s.heard_at <= fresh]
+                if s.caught_up and s.heard_at - s.active_at >= self.idle_ms and now_ms - s.heard_at <= fresh]
 
     def bound(self, now_ms: float) -> tuple[int | None, bool]:
         """``(bound, passed_over)``: the event time before which this input has brought all it

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from driftline.detectors import BernoulliCUSUM, RankCUSUM
-from driftline.detectors.binary.bernoulli_arl import arl, calibrated_threshold, integer_steps
+from driftline.detectors.binary.bernoulli_arl import arl, budget_excess, calibrated_threshold, integer_steps
 
 
 def dense_arl(h: int, a: int, c: int, p: float) -> float:
@@ -49,10 +49,27 @@ def test_threshold_keeps_the_averaged_rate_and_is_the_smallest():
     a, c, _ = integer_steps(math.log(p1 / p0), math.log((1 - p0) / (1 - p1)), 1e-5)
     h = calibrated_threshold(1e5, a, c, p0, 10_000)
     ps, ws = _nodes(p0, 10_000)
-    rate = lambda h: sum(w / arl(h, a, c, float(p)) for p, w in zip(ps, ws))  # noqa: E731
+    rate = lambda h: sum(w / arl(h, a, c, float(p)) for p, w in zip(ps, ws))
     assert rate(h) <= 1e-5 < rate(h - 1)
     assert arl(h, a, c, p0) > 1e5  # averaged over the rate's uncertainty: above the plug-in ARL
     assert calibrated_threshold(1e5, a, c, p0, 1_000) > h  # a less certain rate: a higher threshold
+
+
+@pytest.mark.parametrize("p0", [0.03, 0.2, 0.5, 0.85])
+@pytest.mark.parametrize("up", [True, False])
+@pytest.mark.parametrize(("alpha", "n"), [(1e-4, 10_000), (1e-6, 10_000), (1e-4, 500)])
+def test_the_threshold_search_finds_the_smallest_threshold_in_the_budget(p0, up, alpha, n):
+    """Whatever the search's first guess, the threshold is the one the definition gives: the
+    budget kept at ``H`` and not at ``H - 1`` (the rate falls with ``H``), for the charts a
+    BernoulliCUSUM builds (both directions, drift and warning levels, two reference sizes)."""
+    odds = p0 / (1 - p0)
+    q0 = p0 if up else 1 - p0
+    o1 = odds * 2 if up else 2 / odds
+    q1 = o1 / (1 + o1)
+    a, c, _ = integer_steps(math.log(q1 / q0), math.log((1 - q0) / (1 - q1)), alpha)
+    target = 2 / alpha
+    h = calibrated_threshold(target, a, c, q0, n)
+    assert budget_excess(h, target, a, c, q0, n) <= 0 < budget_excess(h - 1, target, a, c, q0, n)
 
 
 def test_the_chart_is_the_log_likelihood_ratio_cusum():

@@ -83,6 +83,10 @@ def test_an_idle_partition_is_passed_over_and_an_all_idle_stream_is_judged_whole
     heartbeat.caught_up = True
     merge.add(heartbeat, now_ms=400)  # its instance says it is read to its end ...
     assert merge.release(now_ms=500).empty  # ... but it is not idle for long enough yet
+    assert merge.release(now_ms=1500).empty  # quiet since is not enough: the instance must say so
+    for p in (0, 1):  # each instance says, a second later, that it is still read to its end
+        heartbeat = PartitionIntake(p, 100, 100).heartbeat(500 if p == 0 else 0)
+        merge.add(heartbeat, now_ms=1100)
     released = merge.release(now_ms=1500)  # both idle: everything that came is judged
     assert released.batch is not None and len(released.batch) == 500
     assert merge.buffered == 0
