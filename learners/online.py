@@ -105,6 +105,8 @@ class PrequentialLearner:
         self._recent: deque[float] = deque(maxlen=metric_window)
         self.seen = 0
         self.trained = 0
+        #: the prediction of the last event :meth:`step` scored
+        self.last_prediction: Any = None
 
     def step(self, x: dict[str, Any], y: Any, train: bool = True) -> float:
         """Predict ``x``, score against ``y``, then learn from it if ``train``; the error.
@@ -113,7 +115,7 @@ class PrequentialLearner:
         the event or learn from it; the event is then not counted (neither seen nor trained).
         """
         try:
-            y_pred = self.pipeline.predict_one(x)
+            y_pred = self.last_prediction = self.pipeline.predict_one(x)
             if self.target_type == "regression":
                 error = abs(float(y) - float(y_pred or 0.0))
                 if not math.isfinite(error):

@@ -59,9 +59,14 @@ class Alert(BaseModel):
     window: Window
     detected_at: int
     details: dict[str, Any] = Field(default_factory=dict)
+    #: the slice of the traffic whose detector fired (``{"country": "DE"}``), None for the stream's
+    segment: dict[str, str] | None = None
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        doc = self.model_dump(mode="json")
+        if doc["segment"] is None:  # an alert about the whole stream reads as before segments existed
+            del doc["segment"]
+        return orjson.dumps(doc)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Alert:
@@ -84,11 +89,15 @@ class Alert(BaseModel):
         ]
 
 
-def alert_id(stream: str, detector: str, feature: str | None, event_id: str) -> str:
-    """sha256 hex of (stream, detector, feature, the firing event's id): the same for any
-    partitioning of the stream, live and in backtest."""
-    text = "\x1f".join([stream, detector, feature or "", event_id])
-    return hashlib.sha256(text.encode()).hexdigest()
+def alert_id(stream: str, detector: str, feature: str | None, event_id: str,
+             segment: dict[str, str] | None = None) -> str:
+    """sha256 hex of (stream, detector, feature, the firing event's id[, the segment]): the same
+    for any partitioning of the stream, live and in backtest. The segment (its keys sorted)
+    joins the text only when set: the ids of alerts about the whole stream are unchanged."""
+    parts = [stream, detector, feature or "", event_id]
+    if segment:
+        parts.append(orjson.dumps(segment, option=orjson.OPT_SORT_KEYS).decode())
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 #: the most bytes of an original message a dead letter carries (the rest is named, not kept:

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from driftline.consumers.config.base import Model as _Model
 from driftline.consumers.config.scores import score_problems
+from driftline.consumers.config.segments import FairnessConfig, SegmentsConfig, segment_problems
 from driftline.consumers.config.stream import AvroConfig, StreamConfig, field_clashes
 from driftline.detectors.calibration import parse_rate
 from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
@@ -189,6 +190,10 @@ class PolicyMatch(_Model):
     severity: Literal["warning", "drift"] = "drift"
     feature: str | None = None
     detector: str | None = None
+    #: the alerts of segments' detectors this policy acts on: none (the whole stream's alerts
+    #: only: a segment's change does not roll back or quarantine the stream unless asked), any,
+    #: or one segment ({country: DE})
+    segment: Literal["any"] | dict[str, str] | None = None
 
 
 class PolicyConfig(_Model):
@@ -304,6 +309,9 @@ class DriftlineConfig(_Model):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     stats: StatsConfig = Field(default_factory=StatsConfig)
+    #: slices of the traffic whose errors are judged apart (:mod:`.segments`)
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
+    fairness: FairnessConfig | None = None
     #: where the roles keep local state (checkpoints, registry)
     state_dir: str = "driftline-state"
 
@@ -388,6 +396,7 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
     problems += field_clashes(cfg.stream)
     problems += _avro_files(cfg.stream)
     problems += score_problems(cfg.stream)
+    problems += segment_problems(cfg)
     unknown = sorted(set(cfg.kafka.client) - _kafka_client_keys())
     if unknown:
         problems.append((("kafka", "client"), f"unknown kafka-python setting(s) {', '.join(map(repr, unknown))}: "

@@ -45,6 +45,8 @@ class BacktestResult:
     quarantined: int = 0
     #: the learner as it stands after the file (None when the stream has no label)
     learner: LearnerCore | None = None
+    #: the monitor's detectors as they stand after the file
+    monitor: DriftEngine | None = None
 
 
 #: told after each chunk: (the monitor's engine, the learner or None, the chunk, the monitor's alerts)
@@ -70,7 +72,7 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
     intake = PartitionIntake.of(cfg, 0)
     merge = StreamMerge([0], cfg.stream.allowed_lateness_ms, idle_ms=float("inf"))
     feed = _LabelFeed(cfg, schema, labels, chunk_size) if labels is not None and learner is not None else None
-    result = BacktestResult()
+    result = BacktestResult(monitor=monitor)
     #: the events each open quarantine holds (offset, line), replayed when it ends on its quiet time
     held: dict[str, list[tuple[int, bytes]]] = {}
 

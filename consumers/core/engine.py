@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from driftline.consumers.core.columns import column
+from driftline.consumers.core.segments.monitor import MonitorSegments, batch_estimate
 from driftline.detectors.base import Detection, Detector
 from driftline.detectors.ranks import RankMemo
 from driftline.stream.clock import now_ms
@@ -26,14 +27,18 @@ if TYPE_CHECKING:
 
 
 class DriftEngine:
-    """The detectors of ``plan``, judging the whole stream: events in stream order."""
+    """The detectors of ``plan``, judging the whole stream (or one ``segment`` of it: its alerts
+    name it, and their ids include it): events in stream order."""
 
-    def __init__(self, plan: StreamPlan):
+    def __init__(self, plan: StreamPlan, segment: dict[str, str] | None = None):
         self.stream = plan.stream
+        self.segment = segment
         self.planned: list[PlannedDetector] = list(plan.planned)
         self.detectors: list[Detector] = plan.detectors()
         #: the estimated performance the ``performance`` detectors watch (None: none planned)
         self.performance = plan.performance_watch()
+        #: per segment of ``segments.by``: its detectors and its estimate (None: no segments)
+        self.segments = MonitorSegments(plan.slicing, DriftEngine) if plan.slicing is not None else None
         memos: dict[tuple[str, str | None], RankMemo] = {}
         for planned, detector in zip(self.planned, self.detectors):
             if hasattr(detector, "rank_memo"):  # rank-based detectors of one column share its ranks
@@ -48,6 +53,7 @@ class DriftEngine:
         in stream order) by the schema detector."""
         alerts = []
         where = _Where(batch.partition_array(), batch.offsets, batch.ts, batch.ids)
+        referencing = self.performance is not None and self.performance.referencing
         segments = self.performance.update(batch) if self.performance is not None else []
         for planned, detector in zip(self.planned, self.detectors):
             if planned.target == "error":
@@ -63,7 +69,24 @@ class DriftEngine:
                 continue
             values = column(batch, planned)
             alerts += [self._alert(planned, detector, det, where, live) for det in detector.update(values, batch.ts)]
+        if self.segments is not None:
+            alerts += self._segment_alerts(batch, segments, referencing, alerts, live)
         return _in_stream_order(alerts)
+
+    def _segment_alerts(self, batch: EventBatch, judged: list[Segment], referencing: bool, alerts: list[Alert],
+                        live: bool) -> list[Alert]:
+        """The segments' alerts; the rankings added to the stream's ``performance`` alerts."""
+        assert self.segments is not None
+        loss = self.performance is not None and self.performance.task == "regression"
+        reference = None
+        if referencing and judged:  # the reference's values come first, once, as it completes
+            reference = judged[0].values if loss else 1.0 - judged[0].values
+            judged = judged[1:]
+        out = self.segments.process(batch, batch_estimate(batch, judged, loss), live, reference)
+        for alert in alerts:
+            if alert.kind == "performance" and alert.segment is None:
+                alert.details.update(self.segments.explain(alert))
+        return out
 
     def process_errors(
         self, errors: np.ndarray, partitions: np.ndarray, offsets: np.ndarray, ts: np.ndarray, ids: list[str],
@@ -92,7 +115,7 @@ class DriftEngine:
         i = det.index
         event_id, event_ts = where.ids[i], int(where.ts[i])
         return Alert(
-            alert_id=alert_id(self.stream, planned.name, planned.feature, event_id),
+            alert_id=alert_id(self.stream, planned.name, planned.feature, event_id, self.segment),
             stream=self.stream,
             kind=planned.kind,  # type: ignore[arg-type]
             severity=det.severity,
@@ -108,6 +131,7 @@ class DriftEngine:
             ),
             detected_at=now_ms() if live else event_ts,
             details={**(det.details or {}), **(details or {})},
+            segment=self.segment,
         )
 
     def rebaseline(self, detector: str | None = None) -> list[str]:
@@ -129,11 +153,15 @@ class DriftEngine:
         state: dict = {"detectors": {p.name: d.state_dict() for p, d in zip(self.planned, self.detectors)}}
         if self.performance is not None:
             state["performance"] = self.performance.state_dict()
+        if self.segments is not None:
+            state["segments"] = self.segments.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
         if self.performance is not None and "performance" in state:
             self.performance.load_state_dict(state["performance"])
+        if self.segments is not None and "segments" in state:
+            self.segments.load_state_dict(state["segments"])
         detectors = state["detectors"]
         for p, d in zip(self.planned, self.detectors):
             if p.name in detectors:

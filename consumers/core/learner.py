@@ -34,6 +34,8 @@ from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder
 from driftline.consumers.core.order.watermark import NO_TIME
 from driftline.consumers.core.policies import quarantines
 from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
+from driftline.consumers.core.segments.slicing import segment_label
+from driftline.consumers.core.segments.watch import Block, SegmentWatch
 from driftline.learners.errors import UnusableEvent
 from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
 from driftline.learners.snapshots import SnapshotRing, pack, unpack
@@ -97,14 +99,22 @@ class ErrorBlock:
     offsets: list[int] = field(default_factory=list)
     ts: list[int] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    #: with segments or fairness: each event's features, label and the learner's prediction
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[Any] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
 
-    def add(self, bucket: int, error: float, event: WaitingEvent) -> None:
+    def add(self, bucket: int, error: float, event: WaitingEvent, prediction: Any = None, keep_rows: bool = False) -> None:
         self.bucket = bucket
         self.errors.append(error)
         self.partitions.append(event.partition)
         self.offsets.append(event.offset)
         self.ts.append(event.ts)
         self.ids.append(event.event_id)
+        if keep_rows:
+            self.rows.append(event.x)
+            self.labels.append(event.label)
+            self.predictions.append(prediction)
 
     def __len__(self) -> int:
         return len(self.errors)
@@ -114,7 +124,12 @@ class ErrorBlock:
                 np.array(self.offsets, dtype=np.int64), np.array(self.ts, dtype=np.int64))
 
     def to_list(self) -> list[Any]:
-        return [self.bucket, self.errors, self.partitions, self.offsets, self.ts, self.ids]
+        return [self.bucket, self.errors, self.partitions, self.offsets, self.ts, self.ids, self.rows, self.labels,
+                self.predictions]
+
+    def block(self) -> Block:
+        """The block as the segments take it."""
+        return Block(*self.arrays(), self.ids, self.rows, self.labels, self.predictions)
 
 
 def in_sample(event_id: str, share: float) -> bool:
@@ -157,6 +172,8 @@ class LearnerCore:
         )
         self.learner = PrequentialLearner(pipeline, cfg.stream.label.type, cfg.learner.metric_window)
         self.engines: dict[int, DriftEngine] = {}
+        #: the errors per segment, the rankings and fairness (None: neither configured)
+        self.segments = SegmentWatch(cfg, plan) if cfg.segments.enabled or cfg.fairness is not None else None
         s = cfg.stream
         self.order = LearningOrder(event_partitions, label_partitions, s.allowed_lateness_ms, s.idle_partition_ms,
                                    cfg.learner.max_pending_age_ms, cfg.learner.max_pending, now_ms)
@@ -190,15 +207,17 @@ class LearnerCore:
     def observe(self, alerts: list[Alert]) -> None:
         """Alerts from the monitor (or this learner): open the quarantines policies ask for."""
         for alert in alerts:
+            # a segment's detector is its own: its alerts do not count for the stream's detector
+            who = alert.detector if alert.segment is None else f"{alert.detector}@{segment_label(alert.segment)}"
             if alert.severity == "drift" and alert.position.ts is not None:
-                times = self._drift_ts.setdefault(alert.detector, [])
+                times = self._drift_ts.setdefault(who, [])
                 i = bisect_left(times, alert.position.ts)
                 if i == len(times) or times[i] != alert.position.ts:  # an alert read again after a restart
                     times.insert(i, alert.position.ts)
             if quarantines(self.cfg.policies, alert):
                 reason = f"{alert.kind} {alert.severity} {alert.feature or ''} by {alert.detector}".replace("  ", " ")
                 self.book.start(alert.alert_id, alert.position.partition, alert.position.offset, reason,
-                                alert.position.ts, alert.detector)
+                                alert.position.ts, who)
                 if alert.alert_id in self.quiet_ended:
                     self.book.release(alert.alert_id)
 
@@ -335,13 +354,19 @@ class LearnerCore:
             return
         if train:
             self.snapshots.maybe_take(self.learner.pipeline, event.partition, event.offset, self.learner.trained)
-        self.errors.add(event.learn_at // self.block_ms, error, event)
+        self.errors.add(event.learn_at // self.block_ms, error, event, self.learner.last_prediction,
+                        self.segments is not None)
 
     def _judge_errors(self) -> list[Alert]:
         """The block's errors through the concept detectors, as one array (the same alerts as
         one by one); the quarantines their alerts call for hold the steps that follow."""
         block, self.errors = self.errors, ErrorBlock()
         alerts = self.engine().process_errors(*block.arrays(), block.ids, live=self.live)
+        if self.segments is not None:
+            found = self.segments.process(block.block(), self.live)
+            for alert in alerts:  # the stream's alerts say where the errors rose
+                alert.details.update(self.segments.explain(alert))
+            alerts = sorted(alerts + found, key=lambda a: (a.position.ts or 0, a.position.event_id or "", a.detector))
         if self.sample < 1.0:
             for alert in alerts:
                 alert.details["sample"] = self.sample  # judged on that share of the labelled events
@@ -362,7 +387,8 @@ class LearnerCore:
         if snap is None:
             return None
         self.learner.pipeline = snap.pipeline
-        for engine in self.engines.values():
+        engines = [*self.engines.values(), *(self.segments.engines.values() if self.segments is not None else ())]
+        for engine in engines:
             for detector in engine.detectors:  # the learner's engines hold its concept detectors only
                 detector.restore_reference()
         return snap.offset
@@ -426,6 +452,7 @@ class LearnerCore:
             "errors": self.errors.to_list(),
             "counts": [self.expired_events, self.expired_labels, self.late_events, self.duplicates, self.sampled_out],
             "intakes": {str(p): r.state_dict() for p, r in self._intakes.items()},
+            "segments": None if self.segments is None else self.segments.state_dict(),
             "quiet": {"counts": self.quiet, "ended": sorted(self.quiet_ended)},
         }
 
@@ -446,6 +473,8 @@ class LearnerCore:
         self._intakes = {}
         for partition, intake_state in state["intakes"].items():
             self._intake(int(partition)).load_state_dict(intake_state)
+        if self.segments is not None and state.get("segments") is not None:
+            self.segments.load_state_dict(state["segments"])
         quiet = state.get("quiet", {})  # absent in checkpoints of earlier versions
         self.quiet = {k: list(v) for k, v in quiet.get("counts", {}).items()}
         self.quiet_ended = set(quiet.get("ended", []))

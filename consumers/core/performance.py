@@ -163,6 +163,11 @@ class PerformanceWatch:
         out.append(self._judge(batch))
         return out
 
+    @property
+    def referencing(self) -> bool:
+        """Whether the reference is still being collected (its values come out when it completes)."""
+        return not self.off and not self._done_reference()
+
     def _done_reference(self) -> bool:
         return self._ref_n >= self.reference_size and not self._ref
 

@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from driftline.consumers.config.model import DetectorConfig, DriftlineConfig
 from driftline.consumers.core.columns import column
 from driftline.consumers.core.performance import PerformanceWatch
 from driftline.consumers.core.reference import load_reference
+from driftline.consumers.core.segments.monitor import SlicingPlan
 from driftline.detectors.base import Detector
 from driftline.detectors.calibration import alpha_per_test
 from driftline.detectors.methods import METHODS, make_detector, method_params
@@ -111,6 +112,15 @@ class PlannedDetector:
         return str(METHODS[self.method].input_type)
 
 
+@dataclass(frozen=True)
+class FairnessPlan:
+    """What ``fairness`` alerts as, and its levels per window (one share of the budget)."""
+
+    planned: PlannedDetector
+    alpha_drift: float
+    alpha_warning: float | None
+
+
 @dataclass
 class StreamPlan:
     """The detectors one role runs on one stream, planned, built and fitted once.
@@ -125,6 +135,12 @@ class StreamPlan:
     prototypes: list[Detector]
     #: the performance estimate the ``performance`` detectors watch (None: no such detector)
     watch: PerformanceWatch | None = None
+    #: the learner's: the error detectors each segment runs (None: no ``segments``)
+    segment: StreamPlan | None = None
+    #: the learner's: the fairness gap's alert and levels (None: no ``fairness``)
+    fairness: FairnessPlan | None = None
+    #: the monitor's: the segments of ``segments.by`` and their detectors (None: no ``segments.by``)
+    slicing: SlicingPlan | None = None
 
     def detectors(self) -> list[Detector]:
         """Fresh detectors of the plan (fitted on the reference file, when there is one)."""
@@ -136,13 +152,61 @@ class StreamPlan:
 
 
 def monitor_plan(cfg: DriftlineConfig) -> StreamPlan:
-    """The monitor's plan: the features, the label, the predictions and the messages."""
-    return stream_plan(cfg, MONITOR_TARGETS)
+    """The monitor's plan: the features, the label, the predictions and the messages (and per
+    segment of ``segments.by``, the drift detectors of ``segments.features``)."""
+    out = stream_plan(cfg, MONITOR_TARGETS)
+    if cfg.segments.by:
+        planned = [replace(p, options={**_segment_options(p, cfg.segments.min_events), **p.options})
+                   for p in _segment_copies(cfg, out.planned)]
+        segment = StreamPlan(cfg.stream.name, planned, build(cfg, planned, among=plan(cfg)))
+        out.slicing = SlicingPlan(tuple(cfg.segments.by), cfg.segments.max_segments,
+                                  cfg.reference.first_n or cfg.reference.sliding or 10_000, segment,
+                                  dict(cfg.stream.feature_types()), cfg.segments.window, cfg.segments.bins,
+                                  cfg.stream.prediction is not None and cfg.stream.prediction.type == "regression")
+    return out
+
+
+def _segment_copies(cfg: DriftlineConfig, planned: Sequence[PlannedDetector]) -> list[PlannedDetector]:
+    """The calibrated data-drift detectors of ``segments.features``: each segment runs a copy."""
+    return [p for p in planned if p.kind == "data_drift" and p.feature in cfg.segments.features
+            and "alpha_drift" in method_params(p.method)]
+
+
+#: the change of odds a segment's Bernoulli CUSUM is tuned to (the stream's: 2). A segment sees a
+#: share of the traffic, so the changes it can show sooner than the stream are the larger ones:
+#: on a 0/1 error rate of 0.09 the chart tuned to 3 halves the delay to 0.2 and to 0.38 (in 20
+#: seeded runs at the level 3e-7 per value, reference 2,000) against the one tuned to 2
+SEGMENT_ODDS_RATIO = 3.0
+
+
+def _segment_options(p: PlannedDetector, reference: int) -> dict[str, Any]:
+    params = method_params(p.method)
+    out: dict[str, Any] = {"reference_size": reference} if "reference_size" in params else {}
+    if "odds_ratio" in params:
+        out["odds_ratio"] = SEGMENT_ODDS_RATIO
+    return out
 
 
 def learner_plan(cfg: DriftlineConfig) -> StreamPlan:
-    """The learner's plan: the detectors on its errors."""
-    return stream_plan(cfg, LEARNER_TARGETS)
+    """The learner's plan: the detectors on its errors (and those of its segments, and fairness)."""
+    out = stream_plan(cfg, LEARNER_TARGETS)
+    everything = plan(cfg)
+    if cfg.segments.enabled:
+        # a segment's error detectors: referenced on its first segments.min_events errors, each
+        # slicing one more share of the budget (budget_shares)
+        planned = [replace(p, options={**_segment_options(p, cfg.segments.min_events), **p.options})
+                   for p in out.planned if p.target == "error"]
+        out.segment = StreamPlan(cfg.stream.name, planned, build(cfg, planned, among=everything))
+    fair = cfg.fairness
+    if fair is not None:  # one test per window of fair.window learned events
+        shares = budget_shares(cfg, [p for p in everything if "alpha_drift" in method_params(p.method)])
+        warn = cfg.false_alarms.warning
+        out.fairness = FairnessPlan(
+            PlannedDetector(f"fairness-{fair.metric}-{fair.attribute}", "performance", "performance", fair.attribute,
+                            "fairness"),
+            alpha_per_test(cfg.false_alarms.drift, 1.0 / fair.window, shares),
+            None if warn is None else alpha_per_test(warn, 1.0 / fair.window, shares))
+    return out
 
 
 def stream_plan(cfg: DriftlineConfig, targets: Sequence[Target]) -> StreamPlan:
@@ -258,6 +322,23 @@ def explicit_detectors(cfg: DriftlineConfig, detectors: Sequence[DetectorConfig]
     return out
 
 
+def budget_shares(cfg: DriftlineConfig, calibrated: Sequence[PlannedDetector]) -> int:
+    """How many equal shares the drift budget is split into: one per calibrated detector, one
+    more per slicing of ``segments`` for each calibrated error detector it copies, one for
+    ``fairness``.
+
+    A slicing (the levels of one feature, the rest pooled) puts every event in exactly one
+    segment, so its segments' detectors, each at the share's level per value it sees, make
+    the share's false alarms per event together, however many segments there are; a filter's
+    one segment sees a part of the events, so at most that. Adding segments does not add false
+    alarms: it splits the budget once more.
+    """
+    copied = sum(1 for p in calibrated if p.target == "error")
+    slicings = len(cfg.segments.by) + len(cfg.segments.filters)
+    judged = len(_segment_copies(cfg, calibrated)) * len(cfg.segments.by)  # the judge's, per segment
+    return max(1, len(calibrated) + slicings * copied + judged + (cfg.fairness is not None))
+
+
 def build(cfg: DriftlineConfig, planned: list[PlannedDetector],
           among: Sequence[PlannedDetector] | None = None) -> list[Detector]:
     """Instances for ``planned``, with thresholds calibrated to the false-alarm budget.
@@ -267,7 +348,7 @@ def build(cfg: DriftlineConfig, planned: list[PlannedDetector],
     Options the user set explicitly win over the calibrated and reference defaults.
     """
     calibrated = [p for p in (planned if among is None else among) if "alpha_drift" in method_params(p.method)]
-    n = max(1, len(calibrated))
+    n = budget_shares(cfg, calibrated)
     out = []
     for p in planned:
         params = method_params(p.method)

@@ -20,6 +20,7 @@ def matches(policy: PolicyConfig, alert: Alert) -> bool:
         and when.severity == alert.severity
         and (when.feature is None or when.feature == alert.feature)
         and (when.detector is None or when.detector == alert.detector)
+        and (alert.segment is None or when.segment == "any" or when.segment == alert.segment)
     )
 
 

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from driftline.consumers.core.segments.slicing import segment_label
 from driftline.consumers.observe.health import HealthServer
 from driftline.consumers.observe.stats import StatsRecorder, last_statistic, snapshot_message
 from driftline.stream.clock import now_ms
@@ -233,6 +234,7 @@ class _RoleCollector(Collector):
         yield thr
         yield from self._learner(names, values, s.extra)
         yield from _performance(names, values, s.extra)
+        yield from _segments(names, values, s.extra)
         up = gauge("driftline_ready", "1 when /readyz answers ok")
         up.add_metric(values, 1.0 if t.readyz()[0] else 0.0)
         yield up
@@ -274,6 +276,28 @@ def _performance(names: list[str], values: list[str], extra: dict[str, Any]) -> 
                 metric.add_metric([*values, key[len(prefix):]], float(value))
         if metric.samples:
             yield metric
+
+
+def _segments(names: list[str], values: list[str], extra: dict[str, Any]) -> Iterator[Metric]:
+    """The learner's segments, one ``segment`` label each (``country=DE``): as many as the
+    ``segments.max_segments`` largest levels of each slicing, its ``(other)`` pool and the filters."""
+    rows = extra.get("segments")
+    if not isinstance(rows, list) or not rows:
+        return
+    events = CounterMetricFamily("driftline_segment_events", "Labelled events the learner judged, per segment",
+                                 labels=[*names, "segment"])
+    errors = GaugeMetricFamily("driftline_segment_error_rate",
+                               "The learner's error rate (MAE for regression) per segment, since the start",
+                               labels=[*names, "segment"])
+    alerts = CounterMetricFamily("driftline_segment_alerts", "Alerts of a segment's detectors",
+                                 labels=[*names, "segment"])
+    for row in rows:
+        label = [*values, segment_label(row["segment"])]
+        events.add_metric(label, row["events"])
+        alerts.add_metric(label, row["alerts"])
+        if row["error_rate"] is not None:
+            errors.add_metric(label, row["error_rate"])
+    yield from (events, errors, alerts)
 
 
 def reason_label(reason: str) -> str:

@@ -241,6 +241,8 @@ class LearnerRole(Role):
             late_events=self.core.late_events, learned_to=self.core.order.frontier, due=self.core.order.due,
             sampled_out=self.core.sampled_out,
         )
+        if self.core.segments is not None:  # per segment, for the metrics' segment labels
+            self.stats.extra["segments"] = self.core.segments.table(series=False)
 
     def _dead_letter_unusable(self, unusable: list[Reject]) -> None:
         """Events the model could not use, to the dead-letter topic with the reason (the

@@ -105,3 +105,36 @@ def test_the_estimated_and_realised_performance_are_drawn_on_one_axis(tmp_path: 
     # both series drawn (their legend entries) and the performance alert marked (a dotted line)
     assert 'data-unformatted="estimated accuracy"' in plot and 'data-unformatted="realised accuracy"' in plot
     assert plot.count('class="scatterlayer') == 1 and plot.count('class="trace scatter') >= 3
+
+
+def test_the_segment_table_and_an_alerts_ranking_are_shown(tmp_path: Path) -> None:
+    """Segments by country on a stream whose accuracy falls with x2's shift: the report's
+    segment table (a row per country, its realised accuracy and alerts), each segment's
+    accuracy over time, and beside the stream-level concept alert its segment and feature
+    rankings, the feature that shifted into the errors first."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import segments_streams as ss
+
+    stream = ss.make("covariate", n=16_000, shift_at=10_000, countries=5, share=0.2, seed=2)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(stream.raws) + b"\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(ss.config_text(first_n=4000, segments="{by: [country], min_events: 800}",
+                                     detectors="[{name: concept, method: bernoulli, kind: concept_drift, "
+                                               "options: {direction: up}}]"))
+    report = tmp_path / "report.html"
+    assert main(["backtest", str(config), "--input", str(events), "--output", str(tmp_path / "a.jsonl"),
+                 "--report", str(report)]) == 0
+    page = report.read_text()
+    assert 'id="plot-segments"' in page
+    table = page[page.index('<table class="segments">'):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr") == 1 + 5 and "country=DE" in table
+    ranking = page[page.index('<table class="feature-ranking">'):]
+    assert ranking.index(">x2<") < min(ranking.index(f">{f}<") for f in ("x0", "x1", "x3"))
+    assert '<table class="segment-ranking">' in page
+    status = open_in_chromium(report, tmp_path / "profile")
+    assert status["data-errors"] == "[]", status["data-errors"]
+    assert int(status["data-plots"]) == int(status["data-expected"]), status

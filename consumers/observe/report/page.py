@@ -23,6 +23,7 @@ from plotly.offline import get_plotlyjs
 
 from driftline.consumers.core.policies import actions_for
 from driftline.consumers.observe.report import plots
+from driftline.consumers.observe.report import segments as segment_view
 from driftline.consumers.observe.series import DetectorInfo, Series
 from driftline.stream.messages import Alert
 
@@ -52,6 +53,8 @@ class ReportData:
     model_events: list[tuple[float, str]] = field(default_factory=list)
     #: the performance estimate's windows: estimated and (where labelled) realised metrics
     performance: list[dict[str, Any]] = field(default_factory=list)
+    #: the learner's segments (``SegmentWatch.table``): key, events, error rate, alerts, series
+    segments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def x_title(self) -> str:
@@ -93,6 +96,11 @@ def from_backtest(cfg: Any, result: Any, recorder: Any, source: str) -> ReportDa
                       info=dict(recorder.info), series=dict(recorder.series), distributions=dict(recorder.distributions),
                       learner=recorder.learner, metric_name=_metric_name(cfg),
                       performance=list(recorder.performance))
+    watch = getattr(getattr(result, "learner", None), "segments", None)
+    if watch is not None:
+        estimated = result.monitor.segments.estimated() if getattr(result.monitor, "segments", None) else {}
+        data.segments = [{**row, "estimated": estimated.get(segment_view.segment_name(row["segment"]))}
+                         for row in watch.table()]
     end = float(max(result.events - 1, 0))
     for alert in data.alerts:
         for action, _rule in actions_for(cfg.policies, alert):
@@ -126,6 +134,8 @@ def render_html(data: ReportData) -> str:
         figures.append(("performance", "Performance", plots.performance(data)))
     if len(data.learner):
         figures.append(("learner", "Learner", plots.learner(data)))
+    if data.segments:
+        figures.append(("segments", "Segments", segment_view.figure(data.segments, data)))
     body = [_summary(data, rows)]
     section = None
     for key, title, fig in figures:
@@ -136,6 +146,9 @@ def render_html(data: ReportData) -> str:
             body.append("<h2>Performance: estimated without labels, and realised</h2>")
         elif key == "learner":
             body.append("<h2>Learner</h2>")
+        elif key == "segments":
+            body += ["<h2>Segments</h2>", segment_view.table(data.segments, data.alerts, data.metric_name),
+                     segment_view.rankings(data.alerts, data.time_axis)]
         spec = pio.to_json(fig, validate=False).replace("</", "<\\/")
         body.append(f'<div class="figure" data-plot="{html.escape(key)}"><div id="plot-{html.escape(key)}" '
                     f'class="plotly-graph-div" style="height:{fig.layout.height or 300}px"></div>'
@@ -176,7 +189,7 @@ h1{margin-bottom:0}.sub{color:#666;margin-top:4px}.cards{display:flex;gap:12px;m
 .card{border:1px solid #ddd;border-radius:6px;padding:10px 16px;min-width:120px}
 .card b{display:block;font-size:1.6em}.card span{color:#666}table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}tr.drift td{background:#fde8e8}
-tr.warning td{background:#fff4e0}.figure{margin:8px 0}"""
+tr.warning td{background:#fff4e0}.figure{margin:8px 0}.side{display:flex;gap:16px;align-items:flex-start}"""
 
 _GUARD = """<script>window.__driftlineErrors=[];
 window.addEventListener('error',function(e){window.__driftlineErrors.push(String(e.message||e));});
