@@ -130,14 +130,23 @@ class RetrainWorker:
             try:
                 record = self._run(job)
             except Exception as exc:  # a failed job is audited; the worker goes on
+                if self._stop.is_set():  # the role's clients closed under it: not a failure of the job
+                    log.warning("retrain job %s was cut short by the shutdown (%s); it is resumed at the next "
+                                "start", job.key, exc)
+                    self._busy = None
+                    continue
                 log.exception("retrain job %s failed", job.key)
                 record = self._record(job, "failed", {}, f"{type(exc).__name__}: {exc}")
             try:
                 if record is not None:
                     self.ops.audit(record)
                     self.finished.append(record)
-            except Exception:  # the broker gone: logged; the request's record stays without outcome
-                log.exception("retrain job %s: its outcome could not be recorded", job.key)
+            except Exception as exc:  # the broker gone: the request's record stays without outcome (resumed at start)
+                if self._stop.is_set():
+                    log.warning("retrain job %s finished during the shutdown; its outcome is not recorded (%s) and "
+                                "the job is resumed at the next start", job.key, exc)
+                else:
+                    log.exception("retrain job %s: its outcome could not be recorded", job.key)
             finally:
                 self._busy = None
 

@@ -65,3 +65,33 @@ def test_concurrent_requests_queue_exactly_one_retrain() -> None:
         t.join()
     assert sorted(statuses) == ["skipped"] * 7 + ["started"]
     assert len(_drain(worker)) == 1
+
+
+def test_a_job_cut_short_by_the_shutdown_is_no_failure_and_records_nothing(caplog) -> None:
+    """Stopping while a retrain runs: its clients close under it. That is said in one warning
+    (the job is resumed at the next start, its request having no outcome), not audited as failed."""
+    import logging
+
+    class ClosedOps:
+        audited: list = []
+
+        def audit(self, record) -> None:
+            self.audited.append(record)
+
+    worker = RetrainWorker(_cfg(), "unused:9092", ops=ClosedOps())  # type: ignore[arg-type]
+    started = threading.Event()
+
+    def run(job):
+        started.set()
+        worker._stop.wait(5)  # the shutdown begins while the job runs ...
+        raise RuntimeError("KafkaProducer already closed!")  # ... and closes the clients under it
+
+    worker._run = run  # type: ignore[method-assign]
+    worker.request(_alert(1), 0, "a1")
+    worker.start()
+    assert started.wait(5)
+    with caplog.at_level(logging.WARNING, logger="driftline"):
+        worker.close()
+    assert ClosedOps.audited == []
+    assert "cut short by the shutdown" in caplog.text and "failed" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
