@@ -75,6 +75,7 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
     result = BacktestResult(monitor=monitor)
     #: the events each open quarantine holds (offset, line), replayed when it ends on its quiet time
     held: dict[str, list[tuple[int, bytes]]] = {}
+    lines = dataclasses.replace(schema, format="json", avro=None)  # the file's lines are JSON (as read_events)
 
     def judge(released: Released, chunk: EventBatch | None, final: bool = False) -> None:
         alerts: list[Alert] = []
@@ -103,7 +104,6 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
                     break
                 for end in outcome.released:  # replayed at that step, as the live learner does
                     events = held.pop(end.quarantine.alert_id, [])
-                    lines = dataclasses.replace(schema, format="json", avro=None)  # the file's lines, as read_events
                     learner.replay([parse_events(lines, 0, [o for o, _ in events], [r for _, r in events])[0]])
                     result.unusable += learner.take_unusable()
             alerts = sorted(alerts + learned, key=lambda a: (a.position.ts or 0, a.position.event_id or "",

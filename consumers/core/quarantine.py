@@ -45,10 +45,6 @@ class QuarantineBook:
         self._by_alert[alert_id] = Quarantine(alert_id, partition, from_offset, reason, from_ts, detector)
         return True
 
-    def knows(self, alert_id: str) -> bool:
-        """Whether this alert opened a quarantine (released or not)."""
-        return alert_id in self._by_alert
-
     def release(self, alert_id: str | None = None) -> list[str]:
         """Release one quarantine (or all with ``None``); the ids released."""
         out = []

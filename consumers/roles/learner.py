@@ -303,7 +303,7 @@ class LearnerRole(Role):
         if record.action == "release" and record.scope.get("condition") == "quiet":
             return  # this learner's own end, found again in the data at its step (also after a restart)
         if record.action in ("release", "purge"):
-            if record.alert_id and self.core.book.knows(record.alert_id) and record.alert_id in self.core.quiet_ended:
+            if record.alert_id in self.core.quiet_ended:
                 return  # ended on its quiet time already (its events replayed then)
             released = self.core.book.release(record.alert_id)
             if record.action == "release" and fresh:
