@@ -31,6 +31,8 @@ class Snapshot:
     model: bytes
     #: the newest offset learned on each partition when it was taken
     learned: dict[int, int]
+    #: the newest event time learned when it was taken (None: a snapshot of an older version)
+    max_ts: int | None = None
 
     @property
     def pipeline(self) -> Any:
@@ -46,25 +48,37 @@ class SnapshotRing:
         self.max_bytes = max_bytes
         self._ring: deque[Snapshot] = deque(maxlen=keep)
         self._learned: dict[int, int] = {}
+        #: the newest event time learned by the model as it stands
+        self.max_ts: int | None = None
 
-    def maybe_take(self, pipeline: Any, partition: int, offset: int, trained: int) -> bool:
-        """After learning ``(partition, offset)``: snapshot ``pipeline`` if ``trained`` is a
-        multiple of ``every``; True if taken."""
+    def maybe_take(self, pipeline: Any, partition: int, offset: int, trained: int, ts: int) -> bool:
+        """After learning the event at ``(partition, offset)`` of event time ``ts``: snapshot
+        ``pipeline`` if ``trained`` is a multiple of ``every``; True if taken."""
         self._learned[partition] = max(offset, self._learned.get(partition, -1))
+        self.max_ts = ts if self.max_ts is None else max(self.max_ts, ts)
         if trained % self.every:
             return False
         model = pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL)
-        self._ring.append(Snapshot(partition, offset, trained, model, dict(self._learned)))
+        self._ring.append(Snapshot(partition, offset, trained, model, dict(self._learned), self.max_ts))
         while len(self._ring) > 1 and self.bytes > self.max_bytes:
             self._ring.popleft()
         return True
 
-    def before(self, partition: int, offset: int) -> Snapshot | None:
-        """The newest snapshot that had learned nothing of ``partition`` from ``offset`` on."""
+    def before(self, ts: int) -> Snapshot | None:
+        """The newest snapshot that had learned no event of time ``ts`` or later."""
         for snap in reversed(self._ring):
-            if snap.learned.get(partition, -1) < offset:
+            if snap.max_ts is not None and snap.max_ts < ts:
                 return snap
         return None
+
+    def restore(self, snap: Snapshot) -> Any:
+        """Go back to ``snap``: the snapshots taken after it (of the model given up) are dropped,
+        and the learned times are the snapshot's; its pipeline, to learn on from."""
+        while self._ring and self._ring[-1] is not snap:
+            self._ring.pop()
+        self._learned = dict(snap.learned)
+        self.max_ts = snap.max_ts
+        return snap.pipeline
 
     @property
     def bytes(self) -> int:
@@ -77,8 +91,9 @@ class SnapshotRing:
     def state_dict(self) -> dict[str, Any]:
         return {
             "learned": {str(p): o for p, o in self._learned.items()},
-            "snapshots": [[s.partition, s.offset, s.trained, len(s.model), {str(p): o for p, o in s.learned.items()}]
-                          for s in self._ring],
+            "max_ts": self.max_ts,
+            "snapshots": [[s.partition, s.offset, s.trained, len(s.model), {str(p): o for p, o in s.learned.items()},
+                           s.max_ts] for s in self._ring],
         }
 
     def blob(self) -> bytes:
@@ -86,12 +101,14 @@ class SnapshotRing:
 
     def load_state_dict(self, state: dict[str, Any], blob: bytes) -> None:
         self._learned = {int(p): int(o) for p, o in state["learned"].items()}
+        self.max_ts = state.get("max_ts")  # absent in checkpoints of earlier versions
         self._ring.clear()
         at = 0
-        for partition, offset, trained, size, learned in state["snapshots"]:
+        for partition, offset, trained, size, learned, *max_ts in state["snapshots"]:
             model = blob[at:at + size]
             at += size
-            self._ring.append(Snapshot(partition, offset, trained, model, {int(p): int(o) for p, o in learned.items()}))
+            self._ring.append(Snapshot(partition, offset, trained, model, {int(p): int(o) for p, o in learned.items()},
+                                       max_ts[0] if max_ts else None))
 
 
 def pack(parts: list[bytes]) -> bytes:

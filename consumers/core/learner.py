@@ -32,7 +32,7 @@ from driftline.consumers.core.engine import DriftEngine
 from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder, Turned, WaitingEvent
 from driftline.consumers.core.order.watermark import NO_TIME
-from driftline.consumers.core.policies import quarantines
+from driftline.consumers.core.policies import actions_for, quarantines
 from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
 from driftline.consumers.core.segments.slicing import segment_label
 from driftline.consumers.core.segments.watch import Block, SegmentWatch
@@ -75,6 +75,8 @@ class LearnOutcome:
     #: quarantines ended by their detector's quiet time at the last step taken: the steps stop
     #: there, and the caller replays their held events (:meth:`LearnerCore.replay`) before the next
     released: list[QuietEnd] = field(default_factory=list)
+    #: online rollbacks taken (or skipped) during these steps
+    rollbacks: list[Rollback] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +88,23 @@ class QuietEnd:
     #: the arrival it ended at
     ts: int
     event_id: str
+
+
+@dataclass
+class Rollback:
+    """An online rollback a drift alert's policy called for: due at the alert's event time."""
+
+    alert_id: str
+    #: the alert's event time: the rollback is taken before the first step at or after it
+    at: int
+    #: when the drift began (event time): the snapshot restored learned nothing from it on
+    start: int
+    #: what came of it, once taken: the snapshot's trained count, or why nothing rolled back
+    restored: int | None = None
+    skipped: str | None = None
+
+    def to_list(self) -> list[Any]:
+        return [self.alert_id, self.at, self.start, self.restored, self.skipped]
 
 
 @dataclass
@@ -130,6 +149,10 @@ class ErrorBlock:
     def block(self) -> Block:
         """The block as the segments take it."""
         return Block(*self.arrays(), self.ids, self.rows, self.labels, self.predictions)
+
+
+#: the alerts rolled back for, remembered (an alert read again after a restart is not rolled back twice)
+ROLLED_BACK_KEPT = 10_000
 
 
 def in_sample(event_id: str, share: float) -> bool:
@@ -184,6 +207,11 @@ class LearnerCore:
         self.quiet: dict[str, list[int]] = {}
         #: quarantines this learner ended on their quiet time (a restart re-reads their alerts)
         self.quiet_ended: set[str] = set()
+        #: online rollbacks the policies called for, not yet due; the alerts already rolled back for
+        self.rollbacks: list[Rollback] = []
+        self.rolled_back: dict[str, None] = {}
+        #: the event time of the latest rollback taken (a drift begun before it: the same storm)
+        self.rolled_back_at: int | None = None
         self.block_ms = cfg.learner.error_block_ms
         self.errors = ErrorBlock()
         #: labelled events outside ``learner.sample``: neither scored nor learned from
@@ -214,12 +242,42 @@ class LearnerCore:
                 i = bisect_left(times, alert.position.ts)
                 if i == len(times) or times[i] != alert.position.ts:  # an alert read again after a restart
                     times.insert(i, alert.position.ts)
+            self._plan_rollback(alert)
             if quarantines(self.cfg.policies, alert):
                 reason = f"{alert.kind} {alert.severity} {alert.feature or ''} by {alert.detector}".replace("  ", " ")
                 self.book.start(alert.alert_id, alert.position.partition, alert.position.offset, reason,
                                 alert.position.ts, who)
                 if alert.alert_id in self.quiet_ended:
                     self.book.release(alert.alert_id)
+
+    def _plan_rollback(self, alert: Alert) -> None:
+        if alert.severity != "drift" or alert.position.ts is None or alert.alert_id in self.rolled_back:
+            return
+        if any(r.alert_id == alert.alert_id for r in self.rollbacks):  # read again after a restart
+            return
+        if not any(action == "rollback" for action, _ in actions_for(self.cfg.policies, alert)):
+            return
+        start = alert.window.start_ts if alert.window.start_ts is not None else alert.position.ts
+        self.rollbacks.append(Rollback(alert.alert_id, alert.position.ts, min(start, alert.position.ts)))
+        self.rollbacks.sort(key=lambda r: (r.at, r.alert_id))
+
+    def _roll_back_due(self, at: int, out: LearnOutcome) -> None:
+        """Take the rollbacks due before a step at event time ``at``, in order of their alerts."""
+        while self.rollbacks and self.rollbacks[0].at <= at:
+            r = self.rollbacks.pop(0)
+            self.rolled_back[r.alert_id] = None
+            if len(self.rolled_back) > ROLLED_BACK_KEPT:
+                del self.rolled_back[next(iter(self.rolled_back))]
+            if self.rolled_back_at is not None and r.start < self.rolled_back_at:
+                r.skipped = (f"the drift began at event time {r.start}, before the online model was last rolled "
+                             f"back (at {self.rolled_back_at}): the same drift storm")
+            else:
+                r.restored = self.rollback_online(r.start)
+                if r.restored is None:
+                    r.skipped = f"no snapshot learned nothing from event time {r.start} on"
+                else:
+                    self.rolled_back_at = r.at
+            out.rollbacks.append(r)
 
     # -- taking in ---------------------------------------------------------------------
     def add_events(self, batch: EventBatch, *, caught_up: bool = False, now_ms: float = 0.0,
@@ -273,11 +331,15 @@ class LearnerCore:
         """Take every step before the frontier (``judged_to``: the judge's, live), in order."""
         out = LearnOutcome()
         self.order.advance(now_ms, flush)
+        if self.rollbacks:  # an alert of a time already passed (the learner's own, at its last step)
+            self._roll_back_due(self.order.reached, out)
         for kind, event in self.order.steps(judged_to):
             out.steps += 1
             at = event.ts if kind == ARRIVE else event.learn_at
             if self.errors and at // self.block_ms > self.errors.bucket:
                 out.alerts += self._judge_errors()  # the block's time is over: its errors judged here
+            if self.rollbacks:
+                self._roll_back_due(at, out)
             if kind == ARRIVE:
                 self._hold(event, out)
                 out.released = self._quiet_ends(event)
@@ -353,7 +415,8 @@ class LearnerCore:
             self._route_unusable(event.partition, event.offset, x, y, str(exc), event.raw if inline else None)
             return
         if train:
-            self.snapshots.maybe_take(self.learner.pipeline, event.partition, event.offset, self.learner.trained)
+            self.snapshots.maybe_take(self.learner.pipeline, event.partition, event.offset, self.learner.trained,
+                                      event.ts)
         self.errors.add(event.learn_at // self.block_ms, error, event, self.learner.last_prediction,
                         self.segments is not None)
 
@@ -373,8 +436,9 @@ class LearnerCore:
         self.observe(alerts)
         return alerts
 
-    def rollback_online(self, partition: int, before_offset: int) -> int | None:
-        """Restore the newest snapshot from before ``before_offset``; the offset it was taken at.
+    def rollback_online(self, start_ts: int) -> int | None:
+        """Restore the newest snapshot that learned no event from ``start_ts`` on (the later
+        snapshots, of the model given up, are dropped); its count of trained events.
 
         The concept detectors then watch the restored model's errors against the reference of
         before the drift, the errors of that model on the old concept (``restore_reference``),
@@ -383,15 +447,15 @@ class LearnerCore:
         the real change that follows would never be alerted. If the change was real, the
         restored model errs on the new concept too, and that is alerted once more.
         """
-        snap = self.snapshots.before(partition, before_offset)
+        snap = self.snapshots.before(start_ts)
         if snap is None:
             return None
-        self.learner.pipeline = snap.pipeline
+        self.learner.pipeline = self.snapshots.restore(snap)
         engines = [*self.engines.values(), *(self.segments.engines.values() if self.segments is not None else ())]
         for engine in engines:
             for detector in engine.detectors:  # the learner's engines hold its concept detectors only
                 detector.restore_reference()
-        return snap.offset
+        return snap.trained
 
     def replay(self, batches: Sequence[EventBatch]) -> int:
         """Learn (without scoring again) from released events, in stream order (event time,
@@ -419,6 +483,8 @@ class LearnerCore:
             except UnusableEvent as exc:
                 self._route_unusable(batch.partition, offset, batch.feature_rows(i), y, str(exc))
                 continue
+            self.snapshots.maybe_take(self.learner.pipeline, batch.partition, offset, self.learner.trained,
+                                      int(batch.ts[i]))
             self.replayed_offsets.append((batch.partition, offset))
             n += 1
         return n
@@ -454,6 +520,8 @@ class LearnerCore:
             "intakes": {str(p): r.state_dict() for p, r in self._intakes.items()},
             "segments": None if self.segments is None else self.segments.state_dict(),
             "quiet": {"counts": self.quiet, "ended": sorted(self.quiet_ended)},
+            "rollbacks": {"due": [r.to_list() for r in self.rollbacks], "done": list(self.rolled_back),
+                          "at": self.rolled_back_at},
         }
 
     def load_state_dict(self, state: dict[str, Any], blob: bytes | None, now_ms: float = 0.0) -> None:
@@ -480,3 +548,7 @@ class LearnerCore:
         self.quiet_ended = set(quiet.get("ended", []))
         for alert_id in self.quiet_ended:
             self.book.release(alert_id)
+        rollbacks = state.get("rollbacks", {})  # absent in checkpoints of earlier versions
+        self.rollbacks = [Rollback(*row) for row in rollbacks.get("due", [])]
+        self.rolled_back = dict.fromkeys(rollbacks.get("done", []))
+        self.rolled_back_at = rollbacks.get("at")

@@ -92,10 +92,10 @@ class ModelActions:
         start = drift_start(alert.kind, alert.position.offset, alert.window.current_n, self.cfg.models.concept_lookback)
         champion = self.registry.alias(CHAMPION)
         scope: dict[str, Any] = {"partition": p, "drift_from_offset": start, "champion_before": champion}
-        online = f"the online learner restores its snapshot from before offset {start} of partition {p}"
+        online = "the online learner rolls back on its own, at the alert's step in its learning order"
         target = healthy_target(self.registry, events, p, start)
         storm = self._storm()
-        if storm is not None:  # nothing rolls back, the online learner neither (no drift_from_offset)
+        if storm is not None:  # the champion stays (the online learner has its own storm rule)
             scope = {"partition": p, "champion_before": champion}
             status, detail = "skipped", (f"champion v{champion} was set {storm} (within debounce): the same drift "
                                          "storm, no second rollback")

@@ -185,7 +185,7 @@ class LearnerRole(Role):
 
     def _take_steps(self, now: float) -> int:
         """Every step the frontier allows (behind the judge's), with all alerts up to it read;
-        how many were taken."""
+        how many were taken (with the online rollbacks: the state moved on)."""
         judged_to = None
         if self.cfg.learner.wait_for_monitor:
             tail(self.progress, self._on_progress)
@@ -194,7 +194,7 @@ class LearnerRole(Role):
         steps = 0
         while True:
             outcome = self.core.step(now, judged_to)
-            steps += outcome.steps
+            steps += outcome.steps + len(outcome.rollbacks)
             self._send(outcome)
             if not outcome.released:
                 return steps
@@ -228,6 +228,13 @@ class LearnerRole(Role):
             self.stats.quarantined += 1
         for alert in outcome.alerts:
             self.outbox.alert(alert)
+        for r in outcome.rollbacks:
+            if r.restored is not None:
+                self.stats.extra["rolled_back_to"] = r.restored
+                log.info("learner: rollback for alert %s: online model restored to its snapshot after %d trained "
+                         "events (it learned nothing from event time %d on)", r.alert_id, r.restored, r.start)
+            else:
+                log.info("learner: no online rollback for alert %s: %s", r.alert_id, r.skipped)
         self._dead_letter_unusable(outcome.unusable)
         id_field, label_field = self.cfg.stream.labels_fields()
         for turned, why in outcome.turned_labels:
@@ -297,7 +304,7 @@ class LearnerRole(Role):
             self.stats.reasons[f"unreadable record on {topic}"] += 1
             log.warning("learner: skipped an unreadable record on %s: %s", topic, exc)
 
-    # -- actions the learner carries out: ending quarantines, replaying, rolling back ------
+    # -- actions the learner carries out: ending quarantines, replaying ------------------
     def _act_on(self, record: ActionRecord, fresh: bool) -> None:
         """``fresh``: not yet carried out by this learner's state (a release's replay is done once)."""
         if record.action == "release" and record.scope.get("condition") == "quiet":
@@ -309,11 +316,7 @@ class LearnerRole(Role):
             if record.action == "release" and fresh:
                 for alert_id in released or ([record.alert_id] if record.alert_id else []):
                     self.stats.extra["replayed"] = self.stats.extra.get("replayed", 0) + self._replay(alert_id)
-        elif record.action == "rollback" and "drift_from_offset" in record.scope and fresh:
-            restored = self.core.rollback_online(int(record.scope["partition"]), int(record.scope["drift_from_offset"]))
-            self.stats.extra["rolled_back_to"] = restored
-            log.info("learner: rollback for alert %s: online model restored to its snapshot at offset %s",
-                     record.alert_id, restored)
+        # a rollback's online part is the core's own, at the alert's step (see LearnerCore)
 
     def _replay(self, alert_id: str) -> int:
         """Learn from the events ``alert_id``'s quarantine held (read back from the quarantine topic)."""

@@ -332,7 +332,7 @@ class LearningOrder:
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
-            "frontier": self.frontier, "passed_over": self.passed_over,
+            "frontier": self.frontier, "passed_over": self.passed_over, "reached": self.reached,
             "events": self.events.state_dict(), "labels": self.labels.state_dict(),
             "waiting": [e.to_list() for e in self.waiting.values()],
             "unlabelled": list(self._unlabelled),
@@ -341,6 +341,7 @@ class LearningOrder:
 
     def load_state_dict(self, state: dict[str, Any], now_ms: float) -> None:
         self.frontier, self.passed_over = int(state["frontier"]), int(state["passed_over"])
+        self.reached = int(state.get("reached", NO_TIME))  # absent in checkpoints of earlier versions
         self.events.load_state_dict(state["events"], now_ms)
         self.labels.load_state_dict(state["labels"], now_ms)
         self.waiting = {row[0]: WaitingEvent.from_list(row) for row in state["waiting"]}

@@ -10,26 +10,38 @@ from driftline.stream.messages import ActionRecord
 from driftline.stream.quarantines import fold_quarantines
 
 
-def test_snapshot_before_a_drift_is_a_copy_taken_before_it() -> None:
+def test_snapshot_before_a_drift_is_a_copy_that_learned_nothing_from_its_start_on() -> None:
     ring = SnapshotRing(every=2, keep=3)
     model = {"w": 0}
-    for trained, offset in enumerate(range(100, 110), start=1):
+    # learned in learning order, not in event time: the times go back and forth
+    times = [100, 104, 101, 103, 106, 102, 108, 107, 109, 105]
+    for trained, (offset, ts) in enumerate(zip(range(100, 110), times), start=1):
         model["w"] = offset
-        ring.maybe_take(model, 0, offset, trained)
-    assert len(ring) == 3  # taken at 101, 103, 105, 107, 109; the newest three kept
-    snap = ring.before(0, 106)
-    assert snap is not None and snap.offset == 105 and snap.pipeline == {"w": 105}
+        ring.maybe_take(model, offset % 2, offset, trained, ts)
+    assert len(ring) == 3  # taken after 2, 4, 6, 8 and 10 trained; the newest three kept
+    assert [s.max_ts for s in ring._ring] == [106, 108, 109]  # the running maximum of the learned times
+    snap = ring.before(107)
+    assert snap is not None and snap.trained == 6 and snap.pipeline == {"w": 105}
     assert snap.pipeline is not model
-    assert ring.before(0, 104) is None  # older ones were dropped
-    assert ring.before(1, 0) is snap_newest(ring)  # nothing learned of partition 1: every snapshot precedes it
-    ring.maybe_take(model, 1, 50, 12)  # learned partition 1 up to 50
-    assert ring.before(1, 50).learned == {0: 109} and ring.before(0, 110).learned == {0: 109, 1: 50}
+    assert ring.before(106) is None  # the older ones were dropped
+    assert ring.before(110).trained == 10
+    assert ring.restore(snap) == {"w": 105} and len(ring) == 1  # the later ones were of the model given up
+    assert ring.max_ts == 106
+    ring.maybe_take(model, 0, 110, 7, 90)  # learning goes on from the restored model
+    assert ring.max_ts == 106
     with pytest.raises(ValueError):
         SnapshotRing(every=0, keep=1)
 
 
-def snap_newest(ring: SnapshotRing):
-    return ring.before(0, 10**9)
+def test_snapshots_of_an_earlier_version_without_times_are_never_restored() -> None:
+    ring = SnapshotRing(every=1, keep=3)
+    ring.maybe_take({"w": 1}, 0, 0, 1, 10)
+    state = ring.state_dict()
+    state["snapshots"] = [row[:5] for row in state["snapshots"]]  # as written before the times were kept
+    del state["max_ts"]
+    old = SnapshotRing(every=1, keep=3)
+    old.load_state_dict(state, ring.blob())
+    assert len(old) == 1 and old.before(10**9) is None
 
 
 def _q(alert: str, ts: int) -> ActionRecord:

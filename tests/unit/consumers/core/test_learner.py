@@ -137,7 +137,7 @@ def test_after_a_false_concept_alarm_and_its_rollback_a_real_change_is_still_ale
         if false_alarm is None and found:
             false_alarm, rolled_back_at = found[0], pos
             # what the actions role asks for: the model from before the drift (concept_lookback back)
-            assert core.rollback_online(0, false_alarm - cfg.models.concept_lookback) is not None
+            assert core.rollback_online(events[false_alarm - cfg.models.concept_lookback]["ts"]) is not None
         elif false_alarm is not None:
             alerted += found
     assert false_alarm is not None and burst[0] <= false_alarm < burst[1] + 10, false_alarm
@@ -155,7 +155,7 @@ def test_a_rollback_gives_the_concept_detector_its_reference_of_before_the_drift
     concept = _concept_drifts(core.process_events(batch(cfg, events[2000:3400], start=2000)).alerts)
     assert concept and concept[0] >= 3000
     assert detector.state_dict()["reference"] is None  # collecting a new reference
-    assert core.rollback_online(0, concept[0] - 1000) is not None
+    assert core.rollback_online(events[concept[0] - 1000]["ts"]) is not None
     state = detector.state_dict()
     assert state["reference"] == before and state["charts"] == [0]  # the old one back, watching at once
 
@@ -169,9 +169,9 @@ def test_a_restored_learner_rolls_back_to_a_snapshot_taken_before_its_restart() 
     restored = LearnerCore(cfg, learner_plan(cfg), live=False)
     restored.load_state_dict(json.loads(json.dumps(core.state_dict())), core.blob())
     probes = [e["features"] for e in generate(200, [], seed=8)]
-    at = restored.rollback_online(0, 1200)  # the drift began at offset 1200: the snapshot of 999 is before it
-    assert at == 999
-    expected = core.snapshots.before(0, 1200).pipeline
+    at = restored.rollback_online(events[1200]["ts"])  # the drift began at event 1200: the snapshot after 1000 is before it
+    assert at == 1000
+    expected = core.snapshots.before(events[1200]["ts"]).pipeline
     assert [restored.learner.pipeline.predict_proba_one(x) for x in probes] == \
         [expected.predict_proba_one(x) for x in probes]
     assert [core.learner.pipeline.predict_proba_one(x) for x in probes] != \
@@ -183,6 +183,6 @@ def test_snapshots_are_bounded_in_bytes_the_oldest_giving_way() -> None:
 
     ring = SnapshotRing(every=1, keep=100, max_bytes=3000)
     for i in range(20):
-        ring.maybe_take({"w": "x" * 1000, "i": i}, 0, i, i + 1)
+        ring.maybe_take({"w": "x" * 1000, "i": i}, 0, i, i + 1, i)
     assert len(ring) == 2 and ring.bytes <= 3000
-    assert ring.before(0, 10**9).pipeline["i"] == 19
+    assert ring.before(10**9).pipeline["i"] == 19

@@ -4,11 +4,9 @@ the partitioning and however the polls fall; its held events are then learned, n
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
-import orjson
 import pytest
+from polls_support import spread
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.learner import LearnerCore
@@ -47,10 +45,7 @@ def run(events: list[dict], alerts: list[Alert], partitions: int, seed: int) -> 
     cfg = config()
     schema = stream_schema(cfg)
     rng = np.random.default_rng(seed)
-    parts: dict[int, list[tuple[int, bytes]]] = {p: [] for p in range(partitions)}
-    for e in events:
-        p = zlib.crc32(e["id"].encode()) % partitions
-        parts[p].append((len(parts[p]), orjson.dumps(e)))
+    parts = spread(events, partitions)
     core = LearnerCore(cfg, learner_plan(cfg), live=False, event_partitions=range(partitions))
     core.observe(alerts)
     held: dict[str, list[tuple[int, int, bytes]]] = {}
