@@ -128,8 +128,15 @@ def budget_excess(h: int, target_arl: float, a: int, c: int, p_hat: float, n: in
 
 
 def _excess(h: int, target_arl: float, a: int, c: int, ps: np.ndarray, ws: np.ndarray) -> float:
-    rate = sum(w / arl(h, a, c, float(p)) for p, w in zip(ps, ws))
-    return math.log(rate) + math.log(target_arl)
+    """``-inf`` when every run length is past what a float holds (a chart that all but never
+    alarms: a rate at the edge of 0 or 1 in the direction it cannot go)."""
+    rate = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for p, w in zip(ps, ws):
+            length = arl(h, a, c, float(p))
+            if math.isfinite(length) and length > 0.0:
+                rate += w / length
+    return math.log(rate) + math.log(target_arl) if rate > 0.0 else -math.inf
 
 
 def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: float) -> tuple[int, float, int, float]:
@@ -149,15 +156,18 @@ def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: fl
             hi, f_hi = h, f
         if hi is not None and (lo > 1 or hi == 2):
             return lo, f_lo, hi, f_hi
-        x = h + f / slope  # the predicted crossing: excess falls about linearly with H
-        nxt = math.ceil(x) if f > 0 else math.ceil(x) - 1  # the first H past it, or the last H before
+        if math.isinf(f):  # no alarm in a float's reach: nothing to predict from, halve the way down
+            nxt = (lo + h) // 2
+        else:
+            x = h + f / slope  # the predicted crossing: excess falls about linearly with H
+            nxt = math.ceil(x) if f > 0 else math.ceil(x) - 1  # the first H past it, or the last H before
         probes += 1
         if probes > 3:  # predictions that fall short: at least double the step
             nxt = h + max(abs(nxt - h), 2 * step) * (1 if f > 0 else -1)
         # upwards nothing is known above ``h``; downwards the probe stays inside (lo, h)
         nxt = max(nxt, h + 1) if f > 0 else max(lo + 1, min(nxt, h - 1))
         f_next = excess(nxt)
-        if f_next != f and (f - f_next) / (nxt - h) > 0:
+        if math.isfinite(f) and math.isfinite(f_next) and f_next != f and (f - f_next) / (nxt - h) > 0:
             slope = (f - f_next) / (nxt - h)
         step, h, f = abs(nxt - h), nxt, f_next
 
@@ -187,7 +197,7 @@ def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int
     lo, f_lo, hi, f_hi = _bracket(excess, slope, guess, f_lo)
     side = 0
     while hi - lo > 1:  # regula falsi on the integers (Illinois: a stale end's value halved)
-        guess = lo + (hi - lo) * f_lo / (f_lo - f_hi)
+        guess = lo + (hi - lo) * f_lo / (f_lo - f_hi) if math.isfinite(f_hi) else (lo + hi) / 2
         mid = int(min(max(round(guess), lo + 1), hi - 1))
         f_mid = excess(mid)
         if f_mid > 0:

@@ -21,6 +21,10 @@ from driftline.detectors.window import MIN_SIZE, ts_or_none
 
 #: the charts each ``direction`` runs: the rate rising, falling
 DIRECTIONS = {"both": ("up", "down"), "up": ("up",), "down": ("down",)}
+#: the fewest 1s (for the falling chart) or 0s (the rising one) a reference needs for the chart
+#: to run: at the edge of 0 or 1 a rate cannot move further, and its calibration would average
+#: over rates the reference cannot tell apart from the edge
+MIN_OFF_EDGE = 5
 #: values processed per vectorised step (only a matter of speed: results do not depend on it)
 _CHUNK = 1 << 16
 
@@ -48,7 +52,9 @@ class BernoulliCUSUM(Detector):
     ``Detection.statistic`` is the firing chart's ``S`` in nats (log-likelihood ratio),
     ``threshold`` its threshold (``p_value`` is None), ``current_n`` the values since the
     reference was completed, ``start_ts`` the timestamp of the first value since the chart last
-    stood at 0. NaN values are skipped.
+    stood at 0. NaN values are skipped. A chart runs only if its reference saw its rate off the
+    edge it moves away from: the falling chart needs ``MIN_OFF_EDGE`` 1s, the rising one as many
+    0s (an almost perfect model's errors cannot fall); the others keep their share of the budget.
 
     Parameters
     ----------
@@ -132,7 +138,10 @@ class BernoulliCUSUM(Detector):
         p0 = (ones + 0.5) / (n + 1.0)  # never 0 or 1: a reference without 1s still gives a chart
         self._p0 = p0
         odds = p0 / (1.0 - p0)
-        charts = DIRECTIONS[self.direction]
+        # a chart watches its rate move away from an edge the reference must have seen it off:
+        # with fewer than MIN_OFF_EDGE 1s (0s), no fall (rise) of the rate could be told
+        charts = [which for which in DIRECTIONS[self.direction]
+                  if (ones if which == "down" else n - ones) >= MIN_OFF_EDGE]
         steps, hits, units, h, h_warn = [], [], [], [], []
         for which in charts:
             q0 = p0 if which == "up" else 1.0 - p0  # the chart's hit: a 1 (up) or a 0 (down)
@@ -142,10 +151,11 @@ class BernoulliCUSUM(Detector):
             steps.append((a, c))
             hits.append(1 if which == "up" else 0)
             units.append(unit)
-            h.append(calibrated_threshold(len(charts) / self.alpha_drift, a, c, q0, n))
+            shares = len(DIRECTIONS[self.direction])  # a chart left out leaves the others' shares as they were
+            h.append(calibrated_threshold(shares / self.alpha_drift, a, c, q0, n))
             h_warn.append(np.iinfo(np.int64).max if self.alpha_warning is None
-                          else calibrated_threshold(len(charts) / self.alpha_warning, a, c, q0, n))
-        self._steps = np.asarray(steps, dtype=np.int64)
+                          else calibrated_threshold(shares / self.alpha_warning, a, c, q0, n))
+        self._steps = np.asarray(steps, dtype=np.int64).reshape(len(charts), 2)
         self._hits = np.asarray(hits, dtype=np.int64)
         self._unit = np.asarray(units)
         self._h = np.asarray(h, dtype=np.int64)
@@ -212,6 +222,9 @@ class BernoulliCUSUM(Detector):
                 pos += take
                 if self._ref_n == self.reference_size:
                     self._set_reference(self._ref_n, self._ref_ones)
+            elif not self._h.size:  # no chart could run on this reference: the values pass unwatched
+                self._count += vals.shape[0] - pos
+                pos = vals.shape[0]
             else:
                 pos = self._monitor(vals, tss, keep, pos, detections)
         return detections

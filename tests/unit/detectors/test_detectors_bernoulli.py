@@ -102,6 +102,24 @@ def test_detects_a_change_of_rate_in_the_watched_direction(direction, after, fir
         assert drifts == []
 
 
+def test_a_reference_at_the_edge_runs_only_the_chart_that_can_move():
+    """A reference of 500 values with three 1s (an almost perfect model's errors): the falling
+    chart cannot tell a fall (its calibration had crashed on a NaN) and is left out; the rising
+    one runs and sees the rate rise; with no 1s at all and ``direction='down'`` nothing runs,
+    nothing fires, and the values are still counted."""
+    rng = np.random.default_rng(2)
+    x = np.zeros(3_000)
+    x[[30, 150, 420]] = 1.0
+    x[1_000:] = rng.random(2_000) < 0.05
+    both = BernoulliCUSUM(reference_size=500, alpha_drift=1e-4, alpha_warning=None, direction="both")
+    assert both.update(x[:1_000]) == [] and len(both.state_dict()["charts"]) == 1  # the rising chart only
+    drifts = [d.index for d in both.update(x[1_000:]) if d.severity == "drift"]
+    assert drifts and drifts[0] < 500
+    down = BernoulliCUSUM(reference_size=500, alpha_drift=1e-4, alpha_warning=None, direction="down")
+    assert down.update(np.zeros(3_000)) == [] and down.state_dict()["charts"] == []
+    assert down.state_dict()["count"] == 2_500
+
+
 @pytest.mark.parametrize("kwargs, name", [
     ({"reference_size": 5}, "reference_size"), ({"odds_ratio": 1.0}, "odds_ratio"), ({"alpha_drift": 0.0}, "alpha_drift"),
     ({"direction": "sideways"}, "direction"), ({"alpha_drift": 1e-3, "alpha_warning": 1e-4}, "alpha_warning"),
