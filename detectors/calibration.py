@@ -29,7 +29,6 @@ import math
 import re
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 #: the largest significance level a test is ever given (a budget this loose is meaningless)
 MAX_ALPHA = 0.5
@@ -146,6 +145,8 @@ def window_extremal_index(alpha: float, window: int, stride: int) -> float:
         return 1.0
     blocks, step = _model_blocks(window, stride)
     level_free, uniform = _extremal_index_draws(blocks, step)
+    from scipy.special import ndtr, ndtri
+
     u = -float(ndtri(alpha / 2.0))
     lags = np.arange(1, level_free.shape[1] + 1)
     overlap = 1.0 - lags * step / blocks  # the share of X_k's blocks in X_{k-j}
