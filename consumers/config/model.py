@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from driftline.consumers.config.base import Model as _Model
 from driftline.consumers.config.scores import score_problems
 from driftline.consumers.config.segments import FairnessConfig, SegmentsConfig, segment_problems
+from driftline.consumers.config.sources import class_dict_keys, defines
 from driftline.consumers.config.stream import AvroConfig, StreamConfig, field_clashes
 from driftline.detectors.calibration import parse_rate
 from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
@@ -128,7 +129,7 @@ class PerformanceConfig(_Model):
     @field_validator("loss_model")
     @classmethod
     def _importable(cls, value: Any) -> Any:
-        resolve_class(value.cls if isinstance(value, ComponentSpec) else value)
+        check_class(value.cls if isinstance(value, ComponentSpec) else value)
         return value
 
 
@@ -181,7 +182,7 @@ class LearnerConfig(_Model):
     @classmethod
     def _importable(cls, value: Any) -> Any:
         for item in value if isinstance(value, list) else [value]:
-            resolve_class(item.cls if isinstance(item, ComponentSpec) else item)
+            check_class(item.cls if isinstance(item, ComponentSpec) else item)
         return value
 
 
@@ -234,7 +235,9 @@ class BatchModelConfig(_Model):
     @field_validator("trainer")
     @classmethod
     def _resolvable(cls, value: str) -> str:
-        resolve_trainer(value)
+        module_name, sep, attr = value.partition(":")
+        if not (sep and module_name and attr and defines(module_name, attr, functions=True)):
+            resolve_trainer(value)  # imported: what the source does not say for sure
         return value
 
 
@@ -397,7 +400,7 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
     problems += _avro_files(cfg.stream)
     problems += score_problems(cfg.stream)
     problems += segment_problems(cfg)
-    unknown = sorted(set(cfg.kafka.client) - _kafka_client_keys())
+    unknown = sorted(set(cfg.kafka.client) - kafka_client_keys()) if cfg.kafka.client else []
     if unknown:
         problems.append((("kafka", "client"), f"unknown kafka-python setting(s) {', '.join(map(repr, unknown))}: "
                                               "the keys of KafkaConsumer, KafkaProducer or KafkaAdminClient"))
@@ -415,10 +418,24 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
     return problems
 
 
-def _kafka_client_keys() -> set[str]:
-    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+#: kafka-python's clients: (module, class) of each whose ``DEFAULT_CONFIG`` lists its keys
+_KAFKA_CLIENTS = (("kafka.consumer.group", "KafkaConsumer"), ("kafka.producer.kafka", "KafkaProducer"),
+                  ("kafka.admin.client", "KafkaAdminClient"))
 
-    return set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
+
+def kafka_client_keys() -> set[str]:
+    """Every key some kafka-python client accepts: read from kafka-python's source when it is
+    plain (importing kafka-python costs ``validate`` a fifth of a second), else imported."""
+    keys: set[str] = set()
+    for module_name, class_name in _KAFKA_CLIENTS:
+        found = class_dict_keys(module_name, class_name, "DEFAULT_CONFIG")
+        if found is None:
+            from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+            return set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(
+                KafkaAdminClient.DEFAULT_CONFIG)
+        keys |= found
+    return keys
 
 
 def dotted_key(path: tuple[str | int, ...]) -> str:
@@ -427,6 +444,15 @@ def dotted_key(path: tuple[str | int, ...]) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def check_class(dotted: str) -> None:
+    """ValueError unless ``dotted`` names a class: read from the module's source when it says
+    so (River is not imported to validate a configuration), otherwise by importing it."""
+    module_name, _, attr = dotted.rpartition(".")
+    if module_name and defines(module_name, attr):
+        return
+    resolve_class(dotted)
 
 
 def resolve_class(dotted: str) -> type:
