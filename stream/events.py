@@ -64,10 +64,14 @@ class StreamSchema:
     features_path: str | None = "features"
     #: features at a path of their own (dotted, from the message's root)
     feature_paths: dict[str, str] = field(default_factory=dict)
-    #: ``json``, or ``avro`` (Confluent wire format, decoded by ``avro``)
-    format: Literal["json", "avro"] = "json"
+    #: ``json``, ``avro`` (Confluent wire format, decoded by ``avro``) or ``json_schema``
+    #: (Confluent wire format, validated and decoded by ``json_schema``)
+    format: Literal["json", "avro", "json_schema"] = "json"
     #: the Avro decoder (:class:`driftline.stream.shape.avro.AvroDecoder`) when format is avro
     avro: Any = None
+    #: the JSON Schema decoder (:class:`driftline.stream.shape.json_schema.JsonSchemaDecoder`)
+    #: when format is json_schema
+    json_schema: Any = None
 
     @property
     def numeric(self) -> list[str]:
@@ -315,6 +319,8 @@ def document(schema: StreamSchema, raw: bytes) -> tuple[dict[str, Any] | None, s
     """One message decoded to an object, or why it cannot be."""
     if schema.format == "avro":
         return schema.avro.decode(raw)
+    if schema.format == "json_schema":
+        return schema.json_schema.decode(raw)
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -75,7 +75,8 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
     result = BacktestResult(monitor=monitor)
     #: the events each open quarantine holds (offset, line), replayed when it ends on its quiet time
     held: dict[str, list[tuple[int, bytes]]] = {}
-    lines = dataclasses.replace(schema, format="json", avro=None)  # the file's lines are JSON (as read_events)
+    # the file's lines are JSON (as read_events)
+    lines = dataclasses.replace(schema, format="json", avro=None, json_schema=None)
 
     def judge(released: Released, chunk: EventBatch | None, final: bool = False) -> None:
         alerts: list[Alert] = []
