@@ -133,7 +133,8 @@ class _LabelFeed:
         label = cfg.stream.label
         self.cfg = cfg
         id_field, label_field = cfg.stream.labels_fields()
-        as_json = dataclasses.replace(schema, format="json", avro=None)  # a file's lines are JSON (as read_events)
+        # a file's lines are JSON (as read_events)
+        as_json = dataclasses.replace(schema, format="json", avro=None, json_schema=None)
         self.fields = (id_field, label_field, label.type if label else None, as_json, cfg.stream.labels_time_field())
         self.chunks = read_chunks(path, schema, chunk_size)
         self.rows: Iterator[tuple[str, Any, int, int]] = iter(())
