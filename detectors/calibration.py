@@ -97,8 +97,12 @@ def parse_rate(text: str | float) -> float:
     return rate
 
 
+@functools.lru_cache(maxsize=1024)
 def window_extremal_index(alpha: float, window: int, stride: int) -> float:
     """Extremal index ``theta`` of the exceedances of a windowed test at level ``alpha``.
+
+    Deterministic, so it is computed once per ``(alpha, window, stride)``: a stream's windowed
+    tests of one shape (a KS test per feature) share their calibration.
 
     A windowed test compares the last ``window`` values with a reference every ``stride``
     values. Under no drift its statistic is, for large samples, a fixed function of a moving
