@@ -80,6 +80,21 @@ def live_and_backtest(cfg: DriftlineConfig, bootstrap: str, values: list[bytes],
     return live
 
 
+def dead_lettered(cfg: DriftlineConfig, bootstrap: str, registry: Registry, good: list[bytes],
+                  bad: list[bytes]) -> list[dict]:
+    """Run the monitor over ``bad`` placed after the first 100 of ``good``: exactly the bad ones
+    are dead-lettered, in order; their dead letters."""
+    try:
+        runner = monitor_all(cfg, bootstrap, good[:100] + bad + good[100:])
+    finally:
+        registry.close()
+    assert runner.stats["monitor"].dead_letters == len(bad)
+    dead = sorted((orjson.loads(m.value) for m in read_topic(bootstrap, cfg.topics.deadletter)),
+                  key=lambda d: d["source"]["offset"])
+    assert [d["source"]["offset"] for d in dead] == list(range(100, 100 + len(bad)))
+    return dead
+
+
 def comparable(alerts: list[Alert]) -> list[dict]:
     return sorted((a.model_dump(exclude={"detected_at"}) for a in alerts if a.kind != "concept_drift"),
                   key=lambda d: d["alert_id"])
@@ -121,14 +136,7 @@ def test_bad_avro_is_dead_lettered_and_the_monitor_goes_on(bootstrap_servers: st
                        features=features)
     good = [encode(AVRO_SCHEMA, 42, avro_record(e)) for e in generate(3000, [], seed=1)]
     bad = [encode(AVRO_SCHEMA, 43, avro_record(next(generate(1, [])))), good[0][:-6], b'{"id": "json"}']
-    try:
-        runner = monitor_all(cfg, bootstrap_servers, good[:100] + bad + good[100:])
-    finally:
-        registry.close()
-    assert runner.stats["monitor"].dead_letters == 3
-    dead = sorted((orjson.loads(m.value) for m in read_topic(bootstrap_servers, cfg.topics.deadletter)),
-                  key=lambda d: d["source"]["offset"])
-    assert [d["source"]["offset"] for d in dead] == [100, 101, 102]
+    dead = dead_lettered(cfg, bootstrap_servers, registry, good, bad)
     assert "schema id 43" in dead[0]["error"] and "unknown to it" in dead[0]["error"]
     assert "does not decode with schema id 42" in dead[1]["error"]
     assert "not Avro in the Confluent wire format" in dead[2]["error"]
@@ -171,14 +179,7 @@ def test_bad_json_schema_messages_are_dead_lettered_and_the_monitor_goes_on(boot
     bad = [json_schema.encode(8, docs[0]),  # a schema id the registry does not know
            json_schema.encode(7, {**docs[1], "ts": "yesterday"}),  # refused by the schema
            orjson.dumps(docs[2])]  # plain JSON, not in the wire format
-    try:
-        runner = monitor_all(cfg, bootstrap_servers, good[:100] + bad + good[100:])
-    finally:
-        registry.close()
-    assert runner.stats["monitor"].dead_letters == 3
-    dead = sorted((orjson.loads(m.value) for m in read_topic(bootstrap_servers, cfg.topics.deadletter)),
-                  key=lambda d: d["source"]["offset"])
-    assert [d["source"]["offset"] for d in dead] == [100, 101, 102]
+    dead = dead_lettered(cfg, bootstrap_servers, registry, good, bad)
     assert "schema id 8" in dead[0]["error"] and "unknown to it" in dead[0]["error"]
     assert "does not match schema id 7" in dead[1]["error"]
     assert "'yesterday' is not of type 'integer' (at ts)" in dead[1]["error"]
