@@ -7,7 +7,7 @@ libraries).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from kafka import TopicPartition
@@ -30,7 +30,7 @@ class TopicReader:
     def close(self) -> None:
         self.consumer.close()
 
-    def __enter__(self) -> TopicReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
