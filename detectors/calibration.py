@@ -29,7 +29,6 @@ import math
 import re
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 #: the largest significance level a test is ever given (a budget this loose is meaningless)
 MAX_ALPHA = 0.5
@@ -98,8 +97,12 @@ def parse_rate(text: str | float) -> float:
     return rate
 
 
+@functools.lru_cache(maxsize=1024)
 def window_extremal_index(alpha: float, window: int, stride: int) -> float:
     """Extremal index ``theta`` of the exceedances of a windowed test at level ``alpha``.
+
+    Deterministic, so it is computed once per ``(alpha, window, stride)``: a stream's windowed
+    tests of one shape (a KS test per feature) share their calibration.
 
     A windowed test compares the last ``window`` values with a reference every ``stride``
     values. Under no drift its statistic is, for large samples, a fixed function of a moving
@@ -146,6 +149,8 @@ def window_extremal_index(alpha: float, window: int, stride: int) -> float:
         return 1.0
     blocks, step = _model_blocks(window, stride)
     level_free, uniform = _extremal_index_draws(blocks, step)
+    from scipy.special import ndtr, ndtri
+
     u = -float(ndtri(alpha / 2.0))
     lags = np.arange(1, level_free.shape[1] + 1)
     overlap = 1.0 - lags * step / blocks  # the share of X_k's blocks in X_{k-j}

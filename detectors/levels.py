@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 
 def as_category_array(values: Any) -> tuple[np.ndarray, np.ndarray, int]:
@@ -34,6 +33,8 @@ def factorize_categories(values: Any) -> tuple[np.ndarray, np.ndarray, int]:
     >>> names.tolist(), codes.tolist(), n
     (['b', 'a', '1'], [0, -1, 1, 0, 2, 2], 6)
     """
+    import pandas as pd
+
     arr = np.asarray(values, dtype=object).reshape(-1)
     codes, uniques = pd.factorize(arr, use_na_sentinel=True)
     codes = codes.astype(np.int64, copy=False)

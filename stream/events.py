@@ -64,10 +64,14 @@ class StreamSchema:
     features_path: str | None = "features"
     #: features at a path of their own (dotted, from the message's root)
     feature_paths: dict[str, str] = field(default_factory=dict)
-    #: ``json``, or ``avro`` (Confluent wire format, decoded by ``avro``)
-    format: Literal["json", "avro"] = "json"
+    #: ``json``, ``avro`` (Confluent wire format, decoded by ``avro``) or ``json_schema``
+    #: (Confluent wire format, validated and decoded by ``json_schema``)
+    format: Literal["json", "avro", "json_schema"] = "json"
     #: the Avro decoder (:class:`driftline.stream.shape.avro.AvroDecoder`) when format is avro
     avro: Any = None
+    #: the JSON Schema decoder (:class:`driftline.stream.shape.json_schema.JsonSchemaDecoder`)
+    #: when format is json_schema
+    json_schema: Any = None
 
     @property
     def numeric(self) -> list[str]:
@@ -237,9 +241,10 @@ def parse_events(
     """Parse and validate raw event messages of one partition (``timestamps`` and ``headers``:
     the records', for an event time or an id taken from there). ``fast``: msgspec reads what it
     can; each message is read as the per-message path reads it either way."""
-    rows, rejects, kept, undeclared = read_rows(schema, partition, offsets, values, fast)
+    rows, rejects, kept, undeclared, typed = read_rows(schema, partition, offsets, values, fast)
     outside = _from_record(schema, kept, keys, timestamps, headers)
-    batch, rejects = build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared, outside)
+    batch, rejects = build_batch(schema, partition, rows, kept, offsets, values, keys, rejects, undeclared, outside,
+                                 typed=typed)
     if fast and rejects and schema.format == "json":  # a refusal is the per-message path's, with its reason
         rejects = _as_alone(schema, rejects, offsets, keys, timestamps, headers)  # (a few differ: huge numbers)
     return batch, rejects
@@ -272,9 +277,10 @@ def parse_records(schema: StreamSchema, partition: int, records: Sequence[Any]) 
 
 def read_rows(
     schema: StreamSchema, partition: int, offsets: Sequence[int], values: Sequence[bytes | None], fast: bool = True
-) -> tuple[list[tuple[Any, ...]], list[Reject], list[int], int]:
+) -> tuple[list[tuple[Any, ...]], list[Reject], list[int], int, bool]:
     """Each readable message's row (see :class:`~driftline.stream.shape.layout.Layout`), the
-    unreadable ones rejected with why, the positions of the rows' messages, undeclared fields."""
+    unreadable ones rejected with why, the positions of the rows' messages, undeclared fields,
+    and whether msgspec read every row (then each numeric value is a float or None)."""
     rejects: list[Reject] = []
     limit = schema.max_event_bytes
     if None not in values and (not values or max(map(len, values)) <= limit):  # type: ignore[arg-type]
@@ -291,7 +297,7 @@ def read_rows(
     if schema.format == "json" and fast:
         read = schema.fast_json.rows([values[i] for i in sized] if len(sized) < len(values) else values)  # type: ignore[arg-type]
         if None not in read:  # msgspec took every one
-            return read, rejects, list(sized), 0  # type: ignore[return-value]
+            return read, rejects, list(sized), 0, True  # type: ignore[return-value]
     else:
         read = [None] * len(sized)
     rows: list[tuple[Any, ...]] = []
@@ -308,13 +314,15 @@ def read_rows(
                 continue
         rows.append(row)  # type: ignore[arg-type]
         kept.append(i)
-    return rows, rejects, kept, undeclared
+    return rows, rejects, kept, undeclared, False
 
 
 def document(schema: StreamSchema, raw: bytes) -> tuple[dict[str, Any] | None, str]:
     """One message decoded to an object, or why it cannot be."""
     if schema.format == "avro":
         return schema.avro.decode(raw)
+    if schema.format == "json_schema":
+        return schema.json_schema.decode(raw)
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -364,9 +372,11 @@ def build_batch(
     rejects: list[Reject],
     undeclared: int = 0,
     outside: dict[int, list[Any]] | None = None,
+    typed: bool = False,
 ) -> tuple[EventBatch, list[Reject]]:
     """Columns from the messages' rows (and ``outside``: the columns of the fields not in the
-    messages' values, by their place); each column's types are checked in one pass."""
+    messages' values, by their place); each column's types are checked in one pass, but for the
+    numeric columns of rows msgspec typed (``typed``: each value a float or None already)."""
     n = len(rows)
     bad: dict[int, str] = {}
     layout = schema.layout
@@ -393,7 +403,7 @@ def build_batch(
         col = columns[2 + k]
         score = name.startswith(SCORE)
         what = f"score {name[len(SCORE):]!r}" if score else f"feature {name!r}"
-        if not only(col, (*_NUMBER, _NONE)):
+        if not typed and not only(col, (*_NUMBER, _NONE)):
             for i, v in enumerate(col):
                 if v is not None and (type(v) is bool or not isinstance(v, _NUMBER)):
                     bad.setdefault(i, f"{what} is numeric, got {type(v).__name__} {v!r:.60}")

@@ -1,7 +1,8 @@
 """Avro test helpers: two versions of a schema, and a stand-in for a Confluent Schema Registry.
 
 No real Schema Registry runs in the tests: :class:`Registry` is a local HTTP service that
-answers the one request driftline makes of a registry, ``GET /schemas/ids/{id}``.
+answers the one request driftline makes of a registry, ``GET /schemas/ids/{id}`` (for Avro,
+JSON Schema and, to be refused, Protobuf schemas).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def record(i: int, income: float | None = 1.5) -> dict:
 class Registry:
     """A stand-in for a Confluent Schema Registry: ``GET /schemas/ids/{id}``, with basic auth, counting requests."""
 
-    def __init__(self, schemas: dict[int, dict], auth: str | None = None):
-        self.schemas, self.requests = schemas, []
+    def __init__(self, schemas: dict[int, dict | str], auth: str | None = None, types: dict[int, str] | None = None):
+        """``types``: the ``schemaType`` answered per id (none: Avro, as the registry leaves it out)."""
+        self.schemas, self.requests, self.types = schemas, [], dict(types or {})
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,7 +45,11 @@ class Registry:
                     self.end_headers()
                     self.wfile.write(b'{"error_code": 40403, "message": "Schema not found"}')
                     return
-                body = json.dumps({"schema": json.dumps(registry.schemas[schema_id])}).encode()
+                schema = registry.schemas[schema_id]
+                answer = {"schema": schema if isinstance(schema, str) else json.dumps(schema)}
+                if schema_id in registry.types:
+                    answer["schemaType"] = registry.types[schema_id]
+                body = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
                 self.end_headers()

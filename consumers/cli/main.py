@@ -66,7 +66,7 @@ def quiet_kafka(record: logging.LogRecord) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return _build_parser(_version())
+    return _build_parser(_version)
 
 
 def _version() -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from driftline.stream.clock import parse_span
@@ -18,9 +20,10 @@ from driftline.stream.clock import parse_span
 MIN_EVENTS = 1000
 
 
-def build_parser(version: str) -> argparse.ArgumentParser:
+def build_parser(version: str | Callable[[], str]) -> argparse.ArgumentParser:
+    """The parser; ``version`` (or the function giving it, called only for ``--version``)."""
     parser = argparse.ArgumentParser(prog="driftline", description="Streaming drift detection beside Kafka")
-    parser.add_argument("--version", action="version", version=f"driftline {version}")
+    parser.add_argument("--version", action=_Version, version=version)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging; tracebacks on errors")
     sub = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
     for command in (_init, _validate, _run, _backtest, _observe, _demo, _quarantine, _models):
@@ -119,6 +122,22 @@ def _models(sub: Any) -> None:
     p.add_argument("config")
     p.add_argument("version", nargs="?", type=int, help="the version to show (show)")
     p.set_defaults(func="models:cmd_models")
+
+
+class _Version(argparse.Action):
+    """``--version``: prints ``driftline VERSION`` and exits; the version is looked up only then
+    (reading the installed package's metadata costs every other command time)."""
+
+    def __init__(self, option_strings: list[str], version: str | Callable[[], str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str = "show the version and exit") -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+        self.version = version
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        version = self.version() if callable(self.version) else self.version
+        parser._print_message(f"driftline {version}\n", sys.stdout)
+        parser.exit()
 
 
 def port_number(text: str) -> int:

@@ -14,11 +14,13 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from driftline.consumers.config.base import Model as _Model
 from driftline.consumers.config.scores import score_problems
 from driftline.consumers.config.segments import FairnessConfig, SegmentsConfig, segment_problems
-from driftline.consumers.config.stream import AvroConfig, StreamConfig, field_clashes
+from driftline.consumers.config.sources import class_dict_keys, defines
+from driftline.consumers.config.stream import AvroConfig, JsonSchemaConfig, RegistryConfig, StreamConfig, field_clashes
 from driftline.detectors.calibration import parse_rate
 from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
 from driftline.stream.events import StreamSchema
 from driftline.stream.shape.avro import AvroDecoder, SchemaRegistry, SchemaUnavailable, load_avsc
+from driftline.stream.shape.json_schema import JsonSchemaDecoder, load_schema_file
 
 AlertKind = Literal[
     "data_drift", "label_drift", "prediction_drift", "concept_drift", "data_quality", "performance"
@@ -128,7 +130,7 @@ class PerformanceConfig(_Model):
     @field_validator("loss_model")
     @classmethod
     def _importable(cls, value: Any) -> Any:
-        resolve_class(value.cls if isinstance(value, ComponentSpec) else value)
+        check_class(value.cls if isinstance(value, ComponentSpec) else value)
         return value
 
 
@@ -181,7 +183,7 @@ class LearnerConfig(_Model):
     @classmethod
     def _importable(cls, value: Any) -> Any:
         for item in value if isinstance(value, list) else [value]:
-            resolve_class(item.cls if isinstance(item, ComponentSpec) else item)
+            check_class(item.cls if isinstance(item, ComponentSpec) else item)
         return value
 
 
@@ -234,7 +236,9 @@ class BatchModelConfig(_Model):
     @field_validator("trainer")
     @classmethod
     def _resolvable(cls, value: str) -> str:
-        resolve_trainer(value)
+        module_name, sep, attr = value.partition(":")
+        if not (sep and module_name and attr and defines(module_name, attr, functions=True)):
+            resolve_trainer(value)  # imported: what the source does not say for sure
         return value
 
 
@@ -346,32 +350,43 @@ def stream_schema(cfg: DriftlineConfig) -> StreamSchema:
         feature_paths=s.feature_paths(),
         format=s.format,
         avro=avro_decoder(s.avro) if s.format == "avro" and s.avro is not None else None,
+        json_schema=json_schema_decoder(s.json_schema) if s.format == "json_schema" and s.json_schema else None,
     )
+
+
+def _registry(registry: RegistryConfig | None) -> SchemaRegistry | None:
+    if registry is None:
+        return None
+    return SchemaRegistry(registry.url, registry.username, registry.password, registry.timeout_seconds)
 
 
 def avro_decoder(avro: AvroConfig) -> AvroDecoder:
     """The Avro decoder a configuration's ``stream.avro`` describes."""
-    registry = avro.registry
-    return AvroDecoder(
-        registry=SchemaRegistry(registry.url, registry.username, registry.password, registry.timeout_seconds)
-        if registry else None,
-        schema_files=dict(avro.schemas),
-        reader_schema=avro.reader_schema,
-    )
+    return AvroDecoder(registry=_registry(avro.registry), schema_files=dict(avro.schemas),
+                       reader_schema=avro.reader_schema)
 
 
-def _avro_files(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str]]:
-    """The local Avro schemas can be read and are valid."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
+def json_schema_decoder(config: JsonSchemaConfig) -> JsonSchemaDecoder:
+    """The JSON Schema decoder a configuration's ``stream.json_schema`` describes."""
+    return JsonSchemaDecoder(registry=_registry(config.registry), schema_files=dict(config.schemas))
+
+
+def _schema_files(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """The local Avro and JSON Schema files can be read and are valid schemas."""
+    files: list[tuple[tuple[str | int, ...], str, Any]] = []
     if stream.avro is not None:
-        files = [(("stream", "avro", "schemas", k), v) for k, v in stream.avro.schemas.items()]
+        files += [(("stream", "avro", "schemas", k), v, load_avsc) for k, v in stream.avro.schemas.items()]
         if stream.avro.reader_schema:
-            files.append((("stream", "avro", "reader_schema"), stream.avro.reader_schema))
-        for key, path in files:
-            try:
-                load_avsc(path)
-            except SchemaUnavailable as exc:
-                problems.append((key, str(exc)))
+            files.append((("stream", "avro", "reader_schema"), stream.avro.reader_schema, load_avsc))
+    if stream.json_schema is not None:
+        files += [(("stream", "json_schema", "schemas", k), v, load_schema_file)
+                  for k, v in stream.json_schema.schemas.items()]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for key, path, load in files:
+        try:
+            load(path)
+        except SchemaUnavailable as exc:
+            problems.append((key, str(exc)))
     return problems
 
 
@@ -394,10 +409,10 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
                          f"({drift:g} per event): a warning must come before a drift, so allow it more false "
                          "alarms (or set warning: null)"))
     problems += field_clashes(cfg.stream)
-    problems += _avro_files(cfg.stream)
+    problems += _schema_files(cfg.stream)
     problems += score_problems(cfg.stream)
     problems += segment_problems(cfg)
-    unknown = sorted(set(cfg.kafka.client) - _kafka_client_keys())
+    unknown = sorted(set(cfg.kafka.client) - kafka_client_keys()) if cfg.kafka.client else []
     if unknown:
         problems.append((("kafka", "client"), f"unknown kafka-python setting(s) {', '.join(map(repr, unknown))}: "
                                               "the keys of KafkaConsumer, KafkaProducer or KafkaAdminClient"))
@@ -415,10 +430,24 @@ def cross_check(cfg: DriftlineConfig) -> list[tuple[tuple[str | int, ...], str]]
     return problems
 
 
-def _kafka_client_keys() -> set[str]:
-    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+#: kafka-python's clients: (module, class) of each whose ``DEFAULT_CONFIG`` lists its keys
+_KAFKA_CLIENTS = (("kafka.consumer.group", "KafkaConsumer"), ("kafka.producer.kafka", "KafkaProducer"),
+                  ("kafka.admin.client", "KafkaAdminClient"))
 
-    return set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
+
+def kafka_client_keys() -> set[str]:
+    """Every key some kafka-python client accepts: read from kafka-python's source when it is
+    plain (importing kafka-python costs ``validate`` a fifth of a second), else imported."""
+    keys: set[str] = set()
+    for module_name, class_name in _KAFKA_CLIENTS:
+        found = class_dict_keys(module_name, class_name, "DEFAULT_CONFIG")
+        if found is None:
+            from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+            return set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG) | set(
+                KafkaAdminClient.DEFAULT_CONFIG)
+        keys |= found
+    return keys
 
 
 def dotted_key(path: tuple[str | int, ...]) -> str:
@@ -427,6 +456,15 @@ def dotted_key(path: tuple[str | int, ...]) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def check_class(dotted: str) -> None:
+    """ValueError unless ``dotted`` names a class: read from the module's source when it says
+    so (River is not imported to validate a configuration), otherwise by importing it."""
+    module_name, _, attr = dotted.rpartition(".")
+    if module_name and defines(module_name, attr):
+        return
+    resolve_class(dotted)
 
 
 def resolve_class(dotted: str) -> type:

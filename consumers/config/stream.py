@@ -98,6 +98,22 @@ class AvroConfig(_Model):
         return self
 
 
+class JsonSchemaConfig(_Model):
+    """JSON Schema in the Confluent wire format (a zero byte, the schema id in 4 bytes, the JSON
+    body): each body validated against its schema, then read by the stream's field mapping."""
+
+    registry: RegistryConfig | None = None
+    #: local JSON Schema files by schema id, for users without a registry: ``{1: schemas/loan-v1.json}``
+    schemas: dict[int, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> JsonSchemaConfig:
+        if self.registry is None and not self.schemas:
+            raise ValueError("give registry (a Schema Registry's url) or schemas (local JSON Schema files by "
+                             "schema id)")
+        return self
+
+
 class StreamConfig(_Model):
     name: str = Field(min_length=1)
     id_field: str = "id"
@@ -128,9 +144,11 @@ class StreamConfig(_Model):
     prediction: PredictionConfig | None = None
     #: the labels topic's messages
     labels: LabelsTopicConfig = Field(default_factory=LabelsTopicConfig)
-    #: ``json`` (UTF-8 JSON objects) or ``avro`` (Confluent wire format; see ``avro``)
-    format: Literal["json", "avro"] = "json"
+    #: ``json`` (UTF-8 JSON objects), ``avro`` (Confluent wire format; see ``avro``) or
+    #: ``json_schema`` (JSON in the Confluent wire format, validated; see ``json_schema``)
+    format: Literal["json", "avro", "json_schema"] = "json"
     avro: AvroConfig | None = None
+    json_schema: JsonSchemaConfig | None = None
 
     @field_validator("features_path", mode="before")
     @classmethod
@@ -184,8 +202,12 @@ def field_clashes(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str
             if other.startswith(path + "."):
                 problems.append((key, f"{path!r} holds {owner} ({other!r}): a value cannot also be an object of fields"))
                 break
-    if stream.format == "avro" and stream.avro is None:
-        problems.append((("stream", "avro"), "format avro needs stream.avro: a registry url, or local schemas by id"))
-    if stream.avro is not None and stream.format != "avro":
-        problems.append((("stream", "format"), "stream.avro is given but format is json: set format: avro"))
+    for fmt in ("avro", "json_schema"):
+        given = getattr(stream, fmt) is not None
+        if stream.format == fmt and not given:
+            problems.append((("stream", fmt),
+                             f"format {fmt} needs stream.{fmt}: a registry url, or local schemas by id"))
+        if given and stream.format != fmt:
+            problems.append((("stream", "format"),
+                             f"stream.{fmt} is given but format is {stream.format}: set format: {fmt}"))
     return problems

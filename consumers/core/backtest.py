@@ -75,7 +75,8 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
     result = BacktestResult(monitor=monitor)
     #: the events each open quarantine holds (offset, line), replayed when it ends on its quiet time
     held: dict[str, list[tuple[int, bytes]]] = {}
-    lines = dataclasses.replace(schema, format="json", avro=None)  # the file's lines are JSON (as read_events)
+    # the file's lines are JSON (as read_events)
+    lines = dataclasses.replace(schema, format="json", avro=None, json_schema=None)
 
     def judge(released: Released, chunk: EventBatch | None, final: bool = False) -> None:
         alerts: list[Alert] = []
@@ -132,7 +133,8 @@ class _LabelFeed:
         label = cfg.stream.label
         self.cfg = cfg
         id_field, label_field = cfg.stream.labels_fields()
-        as_json = dataclasses.replace(schema, format="json", avro=None)  # a file's lines are JSON (as read_events)
+        # a file's lines are JSON (as read_events)
+        as_json = dataclasses.replace(schema, format="json", avro=None, json_schema=None)
         self.fields = (id_field, label_field, label.type if label else None, as_json, cfg.stream.labels_time_field())
         self.chunks = read_chunks(path, schema, chunk_size)
         self.rows: Iterator[tuple[str, Any, int, int]] = iter(())

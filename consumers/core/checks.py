@@ -72,10 +72,17 @@ def reference_problems(cfg: DriftlineConfig) -> Problems:
 
 
 def _option_values(cfg: DriftlineConfig, det: DetectorConfig) -> list[str]:
-    """The detector built with its options, as the roles will build it: what its constructor refuses."""
+    """The detector built with its options, as the roles will build it: what its constructor refuses.
+
+    The levels driftline calibrates are always ones the constructors accept (a warning level
+    not above the drift level is dropped), so they are calibrated here only when the user's
+    own ``alpha_warning`` is checked against the calibrated ``alpha_drift``; otherwise the
+    Bonferroni levels stand in for them and SciPy is not imported.
+    """
     planned: list[PlannedDetector] = explicit_detectors(cfg, [det])
+    calibrate = "alpha_warning" in det.options and "alpha_drift" not in det.options
     try:
-        build(cfg, planned)
+        build(cfg, planned, calibrate=calibrate)
     except (ValueError, TypeError) as exc:
         return [str(exc)]
     return []

@@ -340,12 +340,16 @@ def budget_shares(cfg: DriftlineConfig, calibrated: Sequence[PlannedDetector]) -
 
 
 def build(cfg: DriftlineConfig, planned: list[PlannedDetector],
-          among: Sequence[PlannedDetector] | None = None) -> list[Detector]:
+          among: Sequence[PlannedDetector] | None = None, *, calibrate: bool = True) -> list[Detector]:
     """Instances for ``planned``, with thresholds calibrated to the false-alarm budget.
 
     The budget is split equally over the calibrated detectors of ``among`` (all of the
     stream's, by default those planned: the monitor's and the learner's share one budget).
     Options the user set explicitly win over the calibrated and reference defaults.
+
+    ``calibrate=False`` is for checking options only: the levels the user did not set are the
+    budget's Bonferroni shares, without the overlap correction of windowed tests (which needs
+    SciPy); every other option is the same as the roles'.
     """
     calibrated = [p for p in (planned if among is None else among) if "alpha_drift" in method_params(p.method)]
     n = budget_shares(cfg, calibrated)
@@ -362,7 +366,7 @@ def build(cfg: DriftlineConfig, planned: list[PlannedDetector],
         options.update(p.options)
         if "alpha_drift" in params:
             probe = METHODS[p.method](**options)
-            tests = probe.tests_per_value
+            tests = probe.tests_per_value if calibrate else float(probe.tests_per_value)
             options.setdefault("alpha_drift", alpha_per_test(cfg.false_alarms.drift, tests, n))
             if "alpha_warning" in params:
                 warn = cfg.false_alarms.warning

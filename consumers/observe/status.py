@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from driftline.consumers.config.model import DriftlineConfig
-from driftline.consumers.observe.report.live import (
+from driftline.consumers.observe.topicreads import (
     TopicReader,
     actions_since,
     alerts_since,

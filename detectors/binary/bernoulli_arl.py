@@ -26,7 +26,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.linalg import solve_banded
 
 #: Gauss-Hermite nodes of the reference estimate's uncertainty
 _NODES = 5
@@ -64,6 +63,8 @@ def arl(h: int, a: int, c: int, p: float) -> float:
     q = 1.0 - p
     if h <= a:  # every hit alarms: a geometric run length
         return 1.0 / p
+    from scipy.linalg import solve_banded
+
     # M = I - Q; M[s, s + a] = -p (s + a < h); M[s, max(s - c, 0)] -= q; M[s, s] += 1
     if c <= a:  # solve M L = 1: lower band c, upper band a
         ab = np.zeros((c + a + 1, h))

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.stats import chi2
 
 from driftline.detectors.base import (
     STATE_VERSION,
@@ -155,6 +154,8 @@ class Chi2Categorical(Detector):
         rearm = self.alpha_drift if self.alpha_warning is None else self.alpha_warning**WARNING_REARM_EXPONENT
         dofs = np.arange(ref_counts.shape[0])
         safe = np.maximum(dofs, 1)
+        from scipy.stats import chi2
+
         self._drift_crit = np.where(dofs > 0, chi2.isf(self.alpha_drift, safe), np.inf)
         self._crit = np.where(dofs > 0, chi2.isf(rearm, safe), np.inf) * (1.0 - _STAT_SLACK)
         self._ready = True
@@ -293,6 +294,8 @@ class Chi2Categorical(Detector):
             if stat < self._crit[dof]:
                 self._warned = False
                 continue
+            from scipy.stats import chi2
+
             p = float(chi2.sf(stat, dof))
             if p < self.alpha_drift:
                 severity, level = "drift", self.alpha_drift

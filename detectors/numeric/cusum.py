@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
 
 from driftline.detectors.base import (
     STATE_VERSION,
@@ -62,6 +61,8 @@ def cusum_threshold(alpha: float, allowance: float, charts: int = N_CHARTS, thet
     target = charts / alpha
     if siegmund_arl(0.0, allowance, theta) >= target:
         return 0.0
+    from scipy.optimize import brentq
+
     upper = 700.0 / theta  # expm1 stays finite
     return brentq(lambda h: math.log(siegmund_arl(h, allowance, theta) / target), 0.0, upper, xtol=1e-10)
 
@@ -98,6 +99,8 @@ def adjustment_coefficient(scores: np.ndarray, weights: np.ndarray, block: int, 
     lo, hi = 1e-9, 2.0 * allowance  # g < 0 just above 0, since g'(0) = -k
     while g(hi) <= 0.0:
         lo, hi = hi, hi * 2.0
+    from scipy.optimize import brentq
+
     return brentq(g, lo, hi, xtol=1e-12)
 
 

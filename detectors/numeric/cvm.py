@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import gammaln, kv
 
 from driftline.detectors.window import WindowTest
 
@@ -34,6 +32,8 @@ def cvm_limit_sf(t: float) -> float:
     if t >= _T_TAIL:
         u = math.pi * math.sqrt(t)
         return math.sqrt(2.0) * math.erfc(u / math.sqrt(2.0)) * (1 + _TAIL_CORRECTION / t)
+    from scipy.special import gammaln, kv
+
     total, k = 0.0, 0
     while True:
         y = 4 * k + 1
@@ -132,5 +132,7 @@ class CvMWindow(WindowTest):
     def _critical(self, alpha: float) -> float:
         if alpha >= 1.0:
             return 0.0
+        from scipy.optimize import brentq
+
         tn = brentq(lambda t: cvm_limit_sf(t) - alpha, _T_LOW, 100.0, xtol=1e-12)
         return (tn - 1 / 6) * self._sd + self._et

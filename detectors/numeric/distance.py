@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.stats import chi2
 
 from driftline.detectors.window import WindowTest
 
@@ -91,9 +90,13 @@ class _DistanceWindow(WindowTest):
         return self._statistics(self._encode(self._reference[picks.ravel()]), np.arange(1, picks.shape[0] + 1) * self.window)
 
     def _p_value(self, statistic: float) -> float:
+        from scipy.stats import chi2
+
         return float(chi2.sf(max(statistic - self._shift, 0.0) / self._scale, self._dof))
 
     def _critical(self, alpha: float) -> float:
+        from scipy.stats import chi2
+
         return self._shift + float(chi2.isf(alpha, self._dof)) * self._scale
 
 

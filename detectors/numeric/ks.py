@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.special import kolmogi, kolmogorov
 
 from driftline.detectors.ranks import RankMemo, reference_ranks, run_starts
 from driftline.detectors.window import WindowTest
@@ -126,7 +125,11 @@ class KSWindow(WindowTest):
         return np.maximum(np.where(is_last, d_right, 0.0).max(axis=1), np.where(is_first, d_left, 0.0).max(axis=1))
 
     def _p_value(self, statistic: float) -> float:
+        from scipy.special import kolmogorov
+
         return float(kolmogorov(self._sqrt_en * statistic))
 
     def _critical(self, alpha: float) -> float:
+        from scipy.special import kolmogi
+
         return float(kolmogi(alpha)) / self._sqrt_en

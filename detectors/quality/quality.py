@@ -6,7 +6,6 @@ from abc import abstractmethod
 from typing import Any
 
 import numpy as np
-from scipy.stats import betabinom, hypergeom
 
 from driftline.detectors.base import (
     STATE_VERSION,
@@ -135,6 +134,8 @@ class _QualityWindow(Detector):
         if unknown.any():
             todo = np.unique(k[unknown])
             n, big_k = key
+            from scipy.stats import hypergeom
+
             table[todo] = hypergeom.sf(todo - 1, n + self.window, big_k + todo, self.window)
             p = table[k]
         return p
@@ -328,6 +329,8 @@ class QualityNumeric(_QualityWindow):
         return (part < self._lo) | (part > self._hi)
 
     def _strange_p(self, k, m):
+        from scipy.stats import betabinom
+
         a, b = 2, max(self._n_obs - 1, 1)
         return np.where(k > 0, betabinom.sf(k - 1, np.maximum(m, k), a, b), 1.0)
 
@@ -390,6 +393,8 @@ class QualityCategorical(_QualityWindow):
         return np.append(unseen, False)[codes[start:stop]]
 
     def _strange_p(self, k, m):
+        from scipy.stats import betabinom
+
         a, b = self._f1 + 1, max(self._n_obs - self._f1, 1)
         return np.where(k > 0, betabinom.sf(k - 1, np.maximum(m, k), a, b), 1.0)
 

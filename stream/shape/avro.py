@@ -11,89 +11,21 @@ next message is read as if nothing happened.
 
 from __future__ import annotations
 
-import base64
 import io
-import logging
 import re
-import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import fastavro
 import orjson
 
-from driftline.stream.errors import DriftlineError
+from driftline.stream.shape.registry import SchemaRegistry, SchemaUnavailable
 
-log = logging.getLogger("driftline")
+__all__ = ["AvroDecoder", "SchemaRegistry", "SchemaUnavailable", "encode", "load_avsc"]
 
-#: how long a registry that did not answer is not asked again (seconds): its messages are
-#: refused meanwhile instead of each waiting for a timeout
-RETRY_SECONDS = 5.0
 MAGIC = 0
 #: an object's address in an exception's text (fastavro names the stream it read from)
 _ADDRESS = re.compile(r" (from|in) <[^>]* at 0x[0-9a-f]+>")
-
-
-class SchemaUnavailable(DriftlineError, LookupError):
-    """A writer schema could not be had (unknown id, registry unreachable, unreadable file)."""
-
-    hint = "check stream.avro (the registry's url and credentials, or the .avsc files by schema id)"
-
-
-class SchemaRegistry:
-    """The part of the Schema Registry REST API driftline needs: a schema by its id, cached."""
-
-    def __init__(self, url: str, username: str | None = None, password: str | None = None,
-                 timeout_seconds: float = 5.0):
-        self.url = url.rstrip("/")
-        self._auth = None
-        if username is not None:
-            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-            self._auth = f"Basic {token}"
-        self.timeout = timeout_seconds
-        self._cache: dict[int, dict[str, Any]] = {}
-        self._failed: dict[int, tuple[float, str]] = {}
-        self._lock = threading.Lock()
-
-    def schema(self, schema_id: int) -> dict[str, Any]:
-        """The writer schema of ``schema_id`` as JSON; SchemaUnavailable saying why otherwise."""
-        with self._lock:
-            if schema_id in self._cache:
-                return self._cache[schema_id]
-            failed = self._failed.get(schema_id)
-            if failed is not None and time.monotonic() < failed[0]:
-                raise SchemaUnavailable(failed[1])
-            try:
-                schema = self._fetch(schema_id)
-            except SchemaUnavailable as exc:
-                self._failed[schema_id] = (time.monotonic() + RETRY_SECONDS, str(exc))
-                raise
-            self._cache[schema_id] = schema
-            return schema
-
-    def _fetch(self, schema_id: int) -> dict[str, Any]:
-        request = urllib.request.Request(f"{self.url}/schemas/ids/{schema_id}",
-                                         headers={"Accept": "application/vnd.schemaregistry.v1+json"})
-        if self._auth:
-            request.add_header("Authorization", self._auth)
-        where = f"schema id {schema_id} from the registry at {self.url}"
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = orjson.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            what = "unknown to it" if exc.code == 404 else f"HTTP {exc.code}"
-            raise SchemaUnavailable(f"cannot fetch {where}: {what}") from None
-        except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
-            raise SchemaUnavailable(f"cannot fetch {where}: {getattr(exc, 'reason', exc)}") from None
-        if body.get("schemaType", "AVRO") != "AVRO":
-            raise SchemaUnavailable(f"{where} is a {body['schemaType']} schema: driftline reads Avro only")
-        try:
-            return orjson.loads(body["schema"])
-        except (KeyError, TypeError, orjson.JSONDecodeError):
-            raise SchemaUnavailable(f"{where}: the answer holds no schema") from None
 
 
 def load_avsc(path: str | Path) -> Any:
@@ -122,7 +54,7 @@ class AvroDecoder:
             if schema_id in self.schema_files:
                 parsed = load_avsc(self.schema_files[schema_id])
             elif self.registry is not None:
-                parsed = fastavro.parse_schema(self.registry.schema(schema_id))
+                parsed = fastavro.parse_schema(self.registry.schema(schema_id, "AVRO"))
             else:
                 known = ", ".join(map(str, sorted(self.schema_files))) or "none"
                 raise SchemaUnavailable(f"schema id {schema_id} is not among stream.avro.schemas (ids {known})")

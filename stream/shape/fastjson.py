@@ -56,12 +56,9 @@ class FastJson:
             attrs.append(".".join([*attr, leaf[0]]))
         self._struct = _struct("Event", tree, strict=layout.envelope)
         self._decoder = msgspec.json.Decoder(self._struct)
-        present = [a for a in attrs if a is not None]
-        getter = operator.attrgetter(*present) if present else (lambda _: ())
-        if len(present) == 1:
-            one = getter
-            getter = lambda doc: (one(doc),)
-        self._getter = getter
+        #: the attribute path of each value of a row, in the layout's order
+        self.present = [a for a in attrs if a is not None]
+        self._getter = _flat_getter(self._struct, self.present) or _attr_getter(self.present)
 
     def rows(self, values: Sequence[bytes]) -> list[tuple[Any, ...] | None]:
         """Each message's row (the values of the layout's present paths, in order), or None for
@@ -78,6 +75,56 @@ class FastJson:
             return self._decoder.decode(value)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
+
+
+def _attr_getter(present: list[str]) -> Any:
+    """The row of a decoded event: its values at the ``present`` attribute paths, in order."""
+    getter = operator.attrgetter(*present) if present else (lambda _: ())
+    if len(present) == 1:
+        one = getter
+        return lambda doc: (one(doc),)
+    return getter
+
+
+def _flat_getter(struct: type, present: list[str]) -> Any:
+    """The same rows as :func:`_attr_getter`'s, by ``msgspec.structs.astuple`` (one C call per
+    struct, several times faster than a getattr per value), for an event struct whose nested
+    structs (at most one) hold values only; None for any other shape."""
+    fields = struct.__struct_fields__
+    nested = [i for i, f in enumerate(fields) if _is_struct(struct.__annotations__.get(f))]
+    if len(nested) > 1:
+        return None
+    order: list[str] = []  # the attribute path of each value of the flat tuple
+    for i, name in enumerate(fields):
+        if i in nested:
+            inner = struct.__annotations__[name]
+            if any(_is_struct(inner.__annotations__.get(g)) for g in inner.__struct_fields__):
+                return None
+            order += [f"{name}.{g}" for g in inner.__struct_fields__]
+        else:
+            order.append(name)
+    if not present or set(present) - set(order):
+        return None
+    astuple = msgspec.structs.astuple
+    if nested:
+        k = nested[0]
+
+        def flat(doc: Any) -> tuple[Any, ...]:
+            values = astuple(doc)
+            return values[:k] + astuple(values[k]) + values[k + 1:]
+    else:
+        flat = astuple
+    places = [order.index(a) for a in present]
+    if places == list(range(len(order))):
+        return flat
+    pick = operator.itemgetter(*places)
+    if len(places) == 1:
+        return lambda doc: (pick(flat(doc)),)
+    return lambda doc: pick(flat(doc))
+
+
+def _is_struct(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
 
 
 def _struct(name: str, tree: dict[str, Any], strict: bool) -> type:

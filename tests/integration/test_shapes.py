@@ -1,4 +1,4 @@
-"""A user's own topics monitored as they are: nested JSON, flat JSON and Avro, on the real broker.
+"""A user's own topics monitored as they are: nested JSON, flat JSON, Avro and JSON Schema, on the real broker.
 
 Each stream carries the synthetic events (an income shift at event 3000) in its own shape; the
 monitor must find the shift and give exactly the alerts a backtest of the same messages gives.
@@ -23,6 +23,7 @@ from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.backtest import backtest
 from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import Alert
+from driftline.stream.shape import json_schema
 from driftline.stream.shape.avro import encode
 from driftline.stream.synthetic import FEATURES, Drift, generate
 
@@ -79,6 +80,21 @@ def live_and_backtest(cfg: DriftlineConfig, bootstrap: str, values: list[bytes],
     return live
 
 
+def dead_lettered(cfg: DriftlineConfig, bootstrap: str, registry: Registry, good: list[bytes],
+                  bad: list[bytes]) -> list[dict]:
+    """Run the monitor over ``bad`` placed after the first 100 of ``good``: exactly the bad ones
+    are dead-lettered, in order; their dead letters."""
+    try:
+        runner = monitor_all(cfg, bootstrap, good[:100] + bad + good[100:])
+    finally:
+        registry.close()
+    assert runner.stats["monitor"].dead_letters == len(bad)
+    dead = sorted((orjson.loads(m.value) for m in read_topic(bootstrap, cfg.topics.deadletter)),
+                  key=lambda d: d["source"]["offset"])
+    assert [d["source"]["offset"] for d in dead] == list(range(100, 100 + len(bad)))
+    return dead
+
+
 def comparable(alerts: list[Alert]) -> list[dict]:
     return sorted((a.model_dump(exclude={"detected_at"}) for a in alerts if a.kind != "concept_drift"),
                   key=lambda d: d["alert_id"])
@@ -120,14 +136,51 @@ def test_bad_avro_is_dead_lettered_and_the_monitor_goes_on(bootstrap_servers: st
                        features=features)
     good = [encode(AVRO_SCHEMA, 42, avro_record(e)) for e in generate(3000, [], seed=1)]
     bad = [encode(AVRO_SCHEMA, 43, avro_record(next(generate(1, [])))), good[0][:-6], b'{"id": "json"}']
-    try:
-        runner = monitor_all(cfg, bootstrap_servers, good[:100] + bad + good[100:])
-    finally:
-        registry.close()
-    assert runner.stats["monitor"].dead_letters == 3
-    dead = sorted((orjson.loads(m.value) for m in read_topic(bootstrap_servers, cfg.topics.deadletter)),
-                  key=lambda d: d["source"]["offset"])
-    assert [d["source"]["offset"] for d in dead] == [100, 101, 102]
+    dead = dead_lettered(cfg, bootstrap_servers, registry, good, bad)
     assert "schema id 43" in dead[0]["error"] and "unknown to it" in dead[0]["error"]
     assert "does not decode with schema id 42" in dead[1]["error"]
     assert "not Avro in the Confluent wire format" in dead[2]["error"]
+
+
+#: the events as JSON Schema describes them (the same fields as AVRO_SCHEMA's)
+JSON_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+    "required": ["id", "ts", "applicant", "prediction", "label"],
+    "properties": {
+        "id": {"type": "string"}, "ts": {"type": "integer", "minimum": 0},
+        "applicant": {"type": "object", "properties": {
+            **{f: {"type": ["number", "null"]} for f in NUMERIC},
+            **{f: {"type": ["string", "null"]} for f, t in FEATURES.items() if t == "categorical"}}},
+        "prediction": {"enum": [0, 1]}, "label": {"enum": [0, 1, None]}}}
+
+
+def test_json_schema_with_a_registry(bootstrap_servers: str, tmp_path: Path) -> None:
+    registry = Registry({7: JSON_SCHEMA}, types={7: "JSON"})
+    features = {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()}
+    cfg = fresh_config(bootstrap_servers, format="json_schema", json_schema={"registry": {"url": registry.url}},
+                       features=features)
+    docs = [avro_record(e) for e in generate(N, SHIFT, seed=7)]
+    file = tmp_path / "events.jsonl"  # the same messages' bodies, for the backtest
+    file.write_bytes(b"\n".join(map(orjson.dumps, docs)) + b"\n")
+    try:
+        live_and_backtest(cfg, bootstrap_servers, [json_schema.encode(7, d) for d in docs], file)
+    finally:
+        registry.close()
+    assert registry.requests == ["/schemas/ids/7"]
+
+
+def test_bad_json_schema_messages_are_dead_lettered_and_the_monitor_goes_on(bootstrap_servers: str) -> None:
+    registry = Registry({7: JSON_SCHEMA}, types={7: "JSON"})
+    features = {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()}
+    cfg = fresh_config(bootstrap_servers, format="json_schema", json_schema={"registry": {"url": registry.url}},
+                       features=features)
+    docs = [avro_record(e) for e in generate(3000, [], seed=1)]
+    good = [json_schema.encode(7, d) for d in docs]
+    bad = [json_schema.encode(8, docs[0]),  # a schema id the registry does not know
+           json_schema.encode(7, {**docs[1], "ts": "yesterday"}),  # refused by the schema
+           orjson.dumps(docs[2])]  # plain JSON, not in the wire format
+    dead = dead_lettered(cfg, bootstrap_servers, registry, good, bad)
+    assert "schema id 8" in dead[0]["error"] and "unknown to it" in dead[0]["error"]
+    assert "does not match schema id 7" in dead[1]["error"]
+    assert "'yesterday' is not of type 'integer' (at ts)" in dead[1]["error"]
+    assert "not JSON Schema in the Confluent wire format" in dead[2]["error"]

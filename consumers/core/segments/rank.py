@@ -25,8 +25,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import hypergeom
-from scipy.stats import t as student_t
 
 #: the levels of a categorical feature given a bin of their own (the rest share one)
 MAX_LEVELS = 50
@@ -93,6 +91,8 @@ def rise_p_value(before: tuple[float, float, float], after: tuple[float, float, 
     if n_b < 1 or n_a < 1:
         return 1.0
     if binary:
+        from scipy.stats import hypergeom
+
         k_a, k = round(s_a), round(s_a + s_b)
         return float(min(1.0, hypergeom.sf(k_a - 1, int(n_a + n_b), k, int(n_a))))
     if n_b < 2 or n_a < 2:
@@ -104,6 +104,8 @@ def rise_p_value(before: tuple[float, float, float], after: tuple[float, float, 
     if se == 0.0:
         return 0.0 if m_a > m_b else 1.0
     dof = (v_a + v_b) ** 2 / (v_a * v_a / (n_a - 1) + v_b * v_b / (n_b - 1) or 1e-300)
+    from scipy.stats import t as student_t
+
     return float(student_t.sf((m_a - m_b) / se, dof))
 
 
