@@ -20,6 +20,7 @@ from river import compose, preprocessing
 
 from driftline.learners.errors import UnusableEvent
 from driftline.learners.imports import import_attribute
+from driftline.learners.minibatch import Columns, MiniBatchPlan
 
 TargetType = Literal["binary", "multiclass", "regression"]
 
@@ -139,6 +140,50 @@ class PrequentialLearner:
         except Exception as exc:  # a user's model: whatever it raises, this event is unusable
             raise UnusableEvent(f"the model cannot learn from this event ({type(exc).__name__}: {exc})") from exc
         self.trained += 1
+
+    def plan(self) -> MiniBatchPlan | None:
+        """How the current pipeline is scored and learned on columns; None: one event at a time."""
+        cached = getattr(self, "_plan", None)
+        if cached is None or cached[0] is not self.pipeline:
+            cached = self._plan = (self.pipeline, MiniBatchPlan.of(self.pipeline, self.target_type))
+        return cached[1]
+
+    def score_many(self, cols: Columns, ys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's error and prediction by the model as it is (nothing learned); a row whose
+        error is not finite (a regression target or prediction out of range) has error NaN and
+        is not counted: the caller routes it as unusable. Needs :meth:`plan`."""
+        plan = self.plan()
+        assert plan is not None
+        predictions = plan.predict(cols)
+        if self.target_type == "regression":
+            with np.errstate(all="ignore"):
+                errors = np.abs(np.array([float(y) for y in ys], dtype=np.float64) - predictions)
+            errors[~np.isfinite(errors)] = np.nan
+        else:
+            truth = np.array([_canonical(y) for y in ys], dtype=object)
+            errors = (predictions.astype(np.int64).astype(object) != truth).astype(np.float64)
+        counted = errors[~np.isnan(errors)]
+        self._recent.extend(counted.tolist())
+        self.seen += len(counted)
+        return errors, predictions
+
+    def learn_many(self, cols: Columns, ys: Sequence[Any]) -> None:
+        """Learn from the rows in one mini-batch step (:meth:`MiniBatchPlan.learn`); raises
+        :class:`UnusableEvent` when the model refuses the batch (the caller learns it one by one)."""
+        plan = self.plan()
+        assert plan is not None
+        try:
+            if self.target_type == "binary":
+                y = np.array([_canonical(v) for v in ys], dtype=object)
+                if not all(v in (0, 1) for v in y):
+                    raise ValueError("a binary target other than 0/1")
+                target = y.astype(np.int64)
+            else:
+                target = np.array([float(v) for v in ys], dtype=np.float64)
+            plan.learn(cols, target)
+        except Exception as exc:  # a user's model: whatever it raises, the batch is learned one by one
+            raise UnusableEvent(f"the model cannot learn from this mini-batch ({type(exc).__name__}: {exc})") from exc
+        self.trained += cols.n
 
     def steps(self, rows: Sequence[dict[str, Any]], ys: Sequence[Any], train: Sequence[bool]) -> np.ndarray:
         return np.array([self.step(x, y, t) for x, y, t in zip(rows, ys, train)], dtype=np.float64)

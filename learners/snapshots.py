@@ -53,10 +53,26 @@ class SnapshotRing:
         self._learned[partition] = max(offset, self._learned.get(partition, -1))
         if trained % self.every:
             return False
+        self._take(pipeline, partition, offset, trained)
+        return True
+
+    def _take(self, pipeline: Any, partition: int, offset: int, trained: int) -> None:
         model = pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL)
         self._ring.append(Snapshot(partition, offset, trained, model, dict(self._learned)))
         while len(self._ring) > 1 and self.bytes > self.max_bytes:
             self._ring.popleft()
+
+    def learned(self, partition: int, offset: int) -> None:
+        """``(partition, offset)`` is learned (a mini-batch's row): the snapshots after know it."""
+        self._learned[partition] = max(offset, self._learned.get(partition, -1))
+
+    def take_if_due(self, pipeline: Any, partition: int, offset: int, before: int, trained: int) -> bool:
+        """After a mini-batch took the trained count from ``before`` to ``trained`` (its last row
+        ``(partition, offset)``, every row noted with :meth:`learned`): snapshot ``pipeline`` if
+        a multiple of ``every`` is in ``(before, trained]``; True if taken."""
+        if trained // self.every == before // self.every:
+            return False
+        self._take(pipeline, partition, offset, trained)
         return True
 
     def before(self, partition: int, offset: int) -> Snapshot | None:

@@ -1,0 +1,223 @@
+"""Mini-batch scoring and learning for the pipelines :func:`~driftline.learners.online.build_pipeline` makes.
+
+A pipeline of ``SelectPresent`` branches (numeric features through ``StandardScaler`` steps,
+categorical ones through a ``OneHotEncoder``), joined by a ``TransformerUnion``, ending in a
+``LogisticRegression`` (binary) or ``LinearRegression`` (regression), is scored and learned
+here on columns rather than one dict per event. Any other pipeline has no :class:`MiniBatchPlan`
+and is learned one event at a time, as before.
+
+Guarantees:
+
+- :meth:`MiniBatchPlan.predict` reads the fitted state (the scalers' means and variances, the
+  encoders' categories, the model's weights) and scores each row on its own: a row's
+  prediction is a sum over its own values in a fixed order, so it does not depend on which
+  other rows are scored with it (River's ``predict_proba_many`` takes ``X @ w`` through BLAS,
+  whose result for one row may depend on the rows beside it). For a row with every feature
+  present it is the prediction ``predict_one`` makes on that row, up to rounding.
+- :meth:`MiniBatchPlan.learn` updates each step with River's ``learn_many`` on pandas frames:
+  each scaler with only the values present (a feature's column on the rows that have it), each
+  encoder with the categories present, then the model with one step of the rows' summed
+  gradient (River's ``learn_many`` averages; the sample weight ``n`` makes the step the sum the
+  ``n`` one-by-one steps would take from the batch's start, so the learning rate means the
+  same per event).
+
+A missing value (NaN, or ``None`` for a category) gets no weight, as an absent key does one by
+one: a scaled missing value is 0 for the linear model and a missing category has no one-hot
+column set. What differs from one by one: the rows of a mini-batch are all scored by the model
+as it was before the batch, and learned in one step; with ``l2 > 0`` the penalty also shrinks
+the weights of features missing from every row of the batch (one by one it touches only the
+features an event has); a scaler with a zero variance scales to 0 (as ``transform_one``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from river import compose, linear_model, preprocessing
+
+#: the final steps scored and learned here, by the target type they serve
+_MODELS: dict[str, type] = {"binary": linear_model.LogisticRegression, "regression": linear_model.LinearRegression}
+
+
+@dataclass
+class Columns:
+    """Feature columns of ``n`` rows: float64 (NaN: missing) and object (``None``: missing)."""
+
+    n: int
+    numeric: dict[str, np.ndarray]
+    categorical: dict[str, np.ndarray]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[dict[str, Any]], numeric: Sequence[str], categorical: Sequence[str]) -> Columns:
+        """Columns of per-event dicts (an absent key is a missing value), in one pass per feature."""
+        nan = float("nan")
+        return cls(len(rows),
+                   {k: np.array([r.get(k, nan) for r in rows], dtype=np.float64) for k in numeric},
+                   {k: _objects([r.get(k) for r in rows]) for k in categorical})
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Row ``i`` as a dict, missing values left out (the one-by-one path's input)."""
+        out: dict[str, Any] = {k: float(v[i]) for k, v in self.numeric.items() if not np.isnan(v[i])}
+        out.update({k: v[i] for k, v in self.categorical.items() if v[i] is not None})
+        return out
+
+
+@dataclass(frozen=True)
+class _Branch:
+    keys: tuple[str, ...]
+    scalers: tuple[preprocessing.StandardScaler, ...] = ()
+    encoder: preprocessing.OneHotEncoder | None = None
+
+
+@dataclass(frozen=True)
+class MiniBatchPlan:
+    """How one pipeline is scored and learned on columns (see the module's guarantees)."""
+
+    pipeline: Any
+    branches: tuple[_Branch, ...]
+    model: Any
+    target_type: str
+
+    @classmethod
+    def of(cls, pipeline: Any, target_type: str) -> MiniBatchPlan | None:
+        """The plan for ``pipeline``, or None when it is not of the supported shape."""
+        if not isinstance(pipeline, compose.Pipeline):
+            return None
+        steps = list(pipeline.steps.values())
+        model_cls = _MODELS.get(target_type)
+        if len(steps) < 2 or model_cls is None or type(steps[-1]) is not model_cls:
+            return None
+        features = steps[:-1]
+        if len(features) == 1 and isinstance(features[0], compose.TransformerUnion):
+            branches = [_branch(_chain(t)) for t in features[0].transformers.values()]
+        else:
+            branches = [_branch(features)]
+        if any(b is None for b in branches):
+            return None
+        keys = [k for b in branches for k in b.keys]  # type: ignore[union-attr]
+        if len(keys) != len(set(keys)):
+            return None
+        return cls(pipeline, tuple(branches), steps[-1], target_type)  # type: ignore[arg-type]
+
+    def predict(self, cols: Columns) -> np.ndarray:
+        """Each row's prediction (bool for binary, float for regression), the model unchanged."""
+        weights = self.model._weights.to_dict()
+        parts: list[np.ndarray] = []
+        for branch in self.branches:
+            if branch.encoder is None:
+                x = self._scaled(branch, cols)
+                parts.append(x * np.array([weights.get(k, 0.0) for k in branch.keys]))
+            else:
+                for k in branch.keys:
+                    col = cols.categorical[k]
+                    parts.append(np.array([weights.get(f"{k}_{v}", 0.0) if v is not None else 0.0 for v in col],
+                                          dtype=np.float64)[:, None])
+        contributions = np.hstack(parts) if parts else np.zeros((cols.n, 0))
+        raw = contributions.sum(axis=1) + self.model.intercept
+        y = np.asarray(self.model.loss.mean_func(raw), dtype=np.float64)
+        return y > 0.5 if self.target_type == "binary" else y
+
+    def learn(self, cols: Columns, y: np.ndarray) -> None:
+        """Learn from the rows (see the module's guarantees); ``y`` the targets (0/1 or numbers).
+
+        Raises whatever River raises; nothing is learned by the model then, but steps before it
+        in the pipeline may have learned (the caller falls back to one by one and says so)."""
+        if cols.n == 0:
+            return
+        names: list[str] = []
+        parts: list[np.ndarray] = []
+        for branch in self.branches:
+            if branch.encoder is None:
+                parts.append(self._scaled(branch, cols, learn=True))
+                names += branch.keys
+            else:
+                for k in branch.keys:
+                    cats, block = _one_hot(branch.encoder, k, cols.categorical[k])
+                    names += cats
+                    parts.append(block)
+        frame = pd.DataFrame(np.hstack(parts) if parts else np.zeros((cols.n, 0)), columns=names)
+        target = pd.Series(y.astype(bool) if self.target_type == "binary" else y.astype(np.float64))
+        self.model.learn_many(frame, target, w=float(cols.n))
+
+    @staticmethod
+    def _scaled(branch: _Branch, cols: Columns, learn: bool = False) -> np.ndarray:
+        """The branch's columns through its scalers (each learning first, with ``learn``);
+        missing values 0."""
+        x = np.column_stack([cols.numeric[k] for k in branch.keys]) if branch.keys else np.zeros((cols.n, 0))
+        for scaler in branch.scalers:
+            if learn:
+                _learn_present(scaler, branch.keys, x)
+            x = _scale(scaler, branch.keys, x)
+        return np.where(np.isnan(x), 0.0, x)
+
+
+def _chain(step: Any) -> list[Any]:
+    return list(step.steps.values()) if isinstance(step, compose.Pipeline) else [step]
+
+
+def _branch(steps: Sequence[Any]) -> _Branch | None:
+    """A ``Select`` then scalers (numeric) or one encoder (categorical); None if anything else."""
+    if not steps or not isinstance(steps[0], compose.Select):
+        return None
+    keys = tuple(sorted(steps[0].keys))
+    rest = list(steps[1:])
+    if len(rest) == 1 and type(rest[0]) is preprocessing.OneHotEncoder:
+        enc = rest[0]
+        if enc.categories is not None or enc.drop_zeros or enc.drop_first:
+            return None
+        return _Branch(keys, encoder=enc)
+    if all(type(s) is preprocessing.StandardScaler and s.window_size is None and s.with_std for s in rest):
+        return _Branch(keys, scalers=tuple(rest))
+    return None
+
+
+def _scale(scaler: preprocessing.StandardScaler, keys: Sequence[str], x: np.ndarray) -> np.ndarray:
+    """``transform_one`` on every row: ``(x - mean) / std``, 0 where the variance is 0; NaN kept."""
+    means = np.array([scaler.means.get(k, 0.0) for k in keys], dtype=np.float64)
+    variances = np.array([scaler.vars.get(k, 0.0) for k in keys], dtype=np.float64)
+    stds = np.sqrt(variances)
+    out = np.zeros_like(x)
+    np.divide(x - means, stds, out=out, where=variances > 0)
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+def _learn_present(scaler: preprocessing.StandardScaler, keys: Sequence[str], x: np.ndarray) -> None:
+    """The scaler learns each feature from the rows that have it (River's ``learn_many`` takes
+    no NaN in a variance): the fully present features in one call, the others one by one."""
+    missing = np.isnan(x)
+    full = [j for j in range(len(keys)) if not missing[:, j].any()]
+    if full:
+        scaler.learn_many(pd.DataFrame(x[:, full], columns=[keys[j] for j in full]))
+    for j in range(len(keys)):
+        if j in full:
+            continue
+        present = x[~missing[:, j], j]
+        if len(present):
+            scaler.learn_many(pd.DataFrame({keys[j]: present}))
+
+
+def _one_hot(encoder: preprocessing.OneHotEncoder, key: str, col: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The encoder learns the categories present; the one-hot columns of every category seen
+    (in a fixed order), a missing category none set."""
+    present = [v for v in col if v is not None]
+    if present:
+        encoder.learn_many(pd.DataFrame({key: _objects(present)}))
+    cats = sorted(encoder.values[key], key=str)
+    block = np.zeros((len(col), len(cats)))
+    where = {v: j for j, v in enumerate(cats)}
+    for i, v in enumerate(col):
+        j = where.get(v) if v is not None else None
+        if j is not None:
+            block[i, j] = 1.0
+    return [f"{key}_{v}" for v in cats], block
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
