@@ -9,10 +9,11 @@ and is learned one event at a time, as before.
 Guarantees:
 
 - :meth:`MiniBatchPlan.predict` reads the fitted state (the scalers' means and variances, the
-  encoders' categories, the model's weights) and scores each row on its own: a row's
-  prediction is a sum over its own values in a fixed order, so it does not depend on which
-  other rows are scored with it (River's ``predict_proba_many`` takes ``X @ w`` through BLAS,
-  whose result for one row may depend on the rows beside it). For a row with every feature
+  encoders' categories, the model's weights) and scores each row on its own: every operation
+  is elementwise and a row's sum is taken column by column in a fixed order, so a row's
+  prediction, to the last bit, does not depend on which other rows are scored with it, nor on
+  how many (River's ``predict_proba_many`` takes ``X @ w`` through BLAS, and ``sum(axis=1)``
+  may sum pairwise or in order depending on the array's shape). For a row with every feature
   present it is the prediction ``predict_one`` makes on that row, up to rounding.
 - :meth:`MiniBatchPlan.learn` updates each step with River's ``learn_many`` on pandas frames:
   each scaler with only the values present (a feature's column on the rows that have it), each
@@ -32,7 +33,7 @@ features an event has); a scaler with a zero variance scales to 0 (as ``transfor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -74,13 +75,46 @@ class _Branch:
 
 
 @dataclass(frozen=True)
+class _Fitted:
+    """The fitted state :meth:`MiniBatchPlan.predict` reads, as arrays: per numeric branch its
+    scalers' (means, standard deviations, variance > 0) and its weights; per categorical
+    feature its categories' weights; the intercept."""
+
+    scalers: tuple[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...], ...]
+    weights: tuple[np.ndarray, ...]
+    tables: tuple[tuple[dict[Any, float], ...], ...]
+    intercept: float
+
+
+@dataclass(frozen=True)
 class MiniBatchPlan:
-    """How one pipeline is scored and learned on columns (see the module's guarantees)."""
+    """How one pipeline is scored and learned on columns (see the module's guarantees).
+
+    The fitted state is read once and kept until :meth:`changed` (the model learns only at a
+    mini-batch's boundary, or one by one, and whoever makes it learn says so)."""
 
     pipeline: Any
     branches: tuple[_Branch, ...]
     model: Any
     target_type: str
+    _cache: dict[str, _Fitted] = field(default_factory=dict, compare=False, repr=False)
+
+    def changed(self) -> None:
+        """The pipeline learned: the fitted state is read again at the next :meth:`predict`."""
+        self._cache.clear()
+
+    def _fitted(self) -> _Fitted:
+        fitted = self._cache.get("state")
+        if fitted is None:
+            weights = self.model._weights.to_dict()
+            numeric = [b for b in self.branches if b.encoder is None]
+            fitted = self._cache["state"] = _Fitted(
+                tuple(tuple(_moments(s, b.keys) for s in b.scalers) for b in numeric),
+                tuple(np.array([weights.get(k, 0.0) for k in b.keys], dtype=np.float64) for b in numeric),
+                tuple(tuple({v: weights.get(f"{k}_{v}", 0.0) for v in b.encoder.values.get(k, ())} for k in b.keys)
+                      for b in self.branches if b.encoder is not None),
+                float(self.model.intercept))
+        return fitted
 
     @classmethod
     def of(cls, pipeline: Any, target_type: str) -> MiniBatchPlan | None:
@@ -105,19 +139,23 @@ class MiniBatchPlan:
 
     def predict(self, cols: Columns) -> np.ndarray:
         """Each row's prediction (bool for binary, float for regression), the model unchanged."""
-        weights = self.model._weights.to_dict()
-        parts: list[np.ndarray] = []
-        for branch in self.branches:
+        fitted = self._fitted()
+        raw = np.zeros(cols.n)
+        numeric = categorical = 0
+        for branch in self.branches:  # column by column, in a fixed order: elementwise, so row by row
             if branch.encoder is None:
-                x = self._scaled(branch, cols)
-                parts.append(x * np.array([weights.get(k, 0.0) for k in branch.keys]))
+                x = _stack(cols, branch.keys)
+                for means, stds, positive in fitted.scalers[numeric]:
+                    x = _apply(x, means, stds, positive)
+                x = np.where(np.isnan(x), 0.0, x) * fitted.weights[numeric]
+                numeric += 1
+                for j in range(x.shape[1]):
+                    raw += x[:, j]
             else:
-                for k in branch.keys:
-                    col = cols.categorical[k]
-                    parts.append(np.array([weights.get(f"{k}_{v}", 0.0) if v is not None else 0.0 for v in col],
-                                          dtype=np.float64)[:, None])
-        contributions = np.hstack(parts) if parts else np.zeros((cols.n, 0))
-        raw = contributions.sum(axis=1) + self.model.intercept
+                for k, table in zip(branch.keys, fitted.tables[categorical]):
+                    raw += np.array([table.get(v, 0.0) for v in cols.categorical[k].tolist()], dtype=np.float64)
+                categorical += 1
+        raw += fitted.intercept
         y = np.asarray(self.model.loss.mean_func(raw), dtype=np.float64)
         return y > 0.5 if self.target_type == "binary" else y
 
@@ -139,6 +177,7 @@ class MiniBatchPlan:
                     cats, block = _one_hot(branch.encoder, k, cols.categorical[k])
                     names += cats
                     parts.append(block)
+        self.changed()
         frame = pd.DataFrame(np.hstack(parts) if parts else np.zeros((cols.n, 0)), columns=names)
         target = pd.Series(y.astype(bool) if self.target_type == "binary" else y.astype(np.float64))
         self.model.learn_many(frame, target, w=float(cols.n))
@@ -147,11 +186,11 @@ class MiniBatchPlan:
     def _scaled(branch: _Branch, cols: Columns, learn: bool = False) -> np.ndarray:
         """The branch's columns through its scalers (each learning first, with ``learn``);
         missing values 0."""
-        x = np.column_stack([cols.numeric[k] for k in branch.keys]) if branch.keys else np.zeros((cols.n, 0))
+        x = _stack(cols, branch.keys)
         for scaler in branch.scalers:
             if learn:
                 _learn_present(scaler, branch.keys, x)
-            x = _scale(scaler, branch.keys, x)
+            x = _apply(x, *_moments(scaler, branch.keys))
         return np.where(np.isnan(x), 0.0, x)
 
 
@@ -175,42 +214,70 @@ def _branch(steps: Sequence[Any]) -> _Branch | None:
     return None
 
 
-def _scale(scaler: preprocessing.StandardScaler, keys: Sequence[str], x: np.ndarray) -> np.ndarray:
-    """``transform_one`` on every row: ``(x - mean) / std``, 0 where the variance is 0; NaN kept."""
+def _stack(cols: Columns, keys: Sequence[str]) -> np.ndarray:
+    return np.column_stack([cols.numeric[k] for k in keys]) if keys else np.zeros((cols.n, 0))
+
+
+def _moments(scaler: preprocessing.StandardScaler, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The scaler's means, standard deviations and where its variance is positive, per key."""
     means = np.array([scaler.means.get(k, 0.0) for k in keys], dtype=np.float64)
     variances = np.array([scaler.vars.get(k, 0.0) for k in keys], dtype=np.float64)
-    stds = np.sqrt(variances)
+    return means, np.sqrt(variances), variances > 0
+
+
+def _apply(x: np.ndarray, means: np.ndarray, stds: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """``transform_one`` on every row: ``(x - mean) / std``, 0 where the variance is 0; NaN kept."""
     out = np.zeros_like(x)
-    np.divide(x - means, stds, out=out, where=variances > 0)
+    np.divide(x - means, stds, out=out, where=positive)
     out[np.isnan(x)] = np.nan
     return out
 
 
 def _learn_present(scaler: preprocessing.StandardScaler, keys: Sequence[str], x: np.ndarray) -> None:
-    """The scaler learns each feature from the rows that have it (River's ``learn_many`` takes
-    no NaN in a variance): the fully present features in one call, the others one by one."""
+    """The scaler learns each feature from the rows that have it, by River's ``learn_many``
+    formulas (the batch's mean and variance merged into the running ones), which take no NaN
+    in a variance: the fully present features together, the others each on its present rows."""
     missing = np.isnan(x)
-    full = [j for j in range(len(keys)) if not missing[:, j].any()]
-    if full:
-        scaler.learn_many(pd.DataFrame(x[:, full], columns=[keys[j] for j in full]))
-    for j in range(len(keys)):
-        if j in full:
-            continue
+    full = ~missing.any(axis=0)
+    if full.all():
+        _merge(scaler, keys, x)
+        return
+    if full.any():
+        _merge(scaler, [k for k, f in zip(keys, full.tolist()) if f], x[:, full])
+    for j in np.flatnonzero(~full).tolist():
         present = x[~missing[:, j], j]
         if len(present):
-            scaler.learn_many(pd.DataFrame({keys[j]: present}))
+            _merge(scaler, [keys[j]], present[:, None])
+
+
+def _merge(scaler: preprocessing.StandardScaler, keys: Sequence[str], x: np.ndarray) -> None:
+    """``StandardScaler.learn_many`` (``window_size`` None, ``with_std``) on a NaN-free matrix,
+    without building a frame: the same formulas, the same state."""
+    new_means = np.nanmean(x, axis=0)
+    new_vars = np.einsum("ij,ij->j", x, x) / len(x) - new_means**2
+    new_count = len(x)
+    for k, new_mean, new_var in zip(keys, new_means.tolist(), new_vars.tolist()):
+        old_mean, old_var, old_count = scaler.means[k], scaler.vars[k], scaler.counts[k]
+        a = old_count / (old_count + new_count)
+        b = new_count / (old_count + new_count)
+        scaler.means[k] = a * old_mean + b * new_mean
+        scaler.vars[k] = a * old_var + b * new_var + a * b * (old_mean - new_mean) ** 2
+        scaler.counts[k] += new_count
 
 
 def _one_hot(encoder: preprocessing.OneHotEncoder, key: str, col: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The encoder learns the categories present; the one-hot columns of every category seen
-    (in a fixed order), a missing category none set."""
-    present = [v for v in col if v is not None]
-    if present:
-        encoder.learn_many(pd.DataFrame({key: _objects(present)}))
+    """The encoder learns the categories present (the new ones, by its ``learn_one``: the state
+    ``learn_many`` leaves, without a frame); the one-hot columns of every category seen (in a
+    fixed order), a missing category none set."""
+    values = col.tolist()
+    known = encoder.values[key]
+    for v in dict.fromkeys(values):
+        if v is not None and v not in known:
+            encoder.learn_one({key: v})
     cats = sorted(encoder.values[key], key=str)
-    block = np.zeros((len(col), len(cats)))
+    block = np.zeros((len(values), len(cats)))
     where = {v: j for j, v in enumerate(cats)}
-    for i, v in enumerate(col):
+    for i, v in enumerate(values):
         j = where.get(v) if v is not None else None
         if j is not None:
             block[i, j] = 1.0

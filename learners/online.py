@@ -124,6 +124,7 @@ class PrequentialLearner:
             else:
                 error = float(_canonical(y_pred) != _canonical(y))
             if train:
+                self._changed()
                 self.pipeline.learn_one(x, y)
         except Exception as exc:  # a user's model: whatever it raises, this event is unusable
             raise UnusableEvent(f"the model cannot use this event ({type(exc).__name__}: {exc})") from exc
@@ -135,6 +136,7 @@ class PrequentialLearner:
 
     def learn(self, x: dict[str, Any], y: Any) -> None:
         """Learn from one event without scoring it; :class:`UnusableEvent` when the model refuses it."""
+        self._changed()
         try:
             self.pipeline.learn_one(x, y)
         except Exception as exc:  # a user's model: whatever it raises, this event is unusable
@@ -147,6 +149,12 @@ class PrequentialLearner:
         if cached is None or cached[0] is not self.pipeline:
             cached = self._plan = (self.pipeline, MiniBatchPlan.of(self.pipeline, self.target_type))
         return cached[1]
+
+    def _changed(self) -> None:
+        """The pipeline is about to learn: a mini-batch plan reads its state again."""
+        cached = getattr(self, "_plan", None)
+        if cached is not None and cached[1] is not None:
+            cached[1].changed()
 
     def score_many(self, cols: Columns, ys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Each row's error and prediction by the model as it is (nothing learned); a row whose

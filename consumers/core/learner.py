@@ -13,8 +13,10 @@ so that a concept-drift alert that calls for a quarantine takes effect at the ve
 With ``models.minibatch: N`` (N > 1) and a pipeline that supports it
 (:class:`~driftline.learners.minibatch.MiniBatchPlan`), the model learns every N learning steps
 in one ``learn_many`` (:mod:`.minibatch`); the events between two such boundaries are scored by
-the same model as their errors are needed (a block's errors before it is judged), so the
-errors, the alerts and the model do not depend on polls. Other pipelines learn one by one.
+the same model, at the end of each call of :meth:`LearnerCore.step` (or at the boundary, or
+before their block is judged, if sooner), a row's prediction the same in any grouping, so
+the errors, the alerts and the model do not depend on polls. Live, the rows of a mini-batch
+not yet full wait (``minibatch_pending``): a pause in the stream does not cut it. Other pipelines learn one by one.
 Rollback and replay first learn the pending mini-batch: everything stepped before them is in
 the model they act on. Snapshots are taken at boundaries (the first after every
 ``online_snapshot_every`` trained events).
@@ -322,6 +324,7 @@ class LearnerCore:
             self._learn(event, event.held is None)
         if flush:  # what is seen is all there is: the pending mini-batch is learned (a boundary)
             self.flush_minibatch()
+        self._score_pending()  # the errors are known at once (the model is the same until the boundary)
         if self._block_open() and self.order.reached >= (self.errors.bucket + 1) * self.block_ms:
             out.alerts += self._judge_errors()
         turned = Turned([])
@@ -374,6 +377,11 @@ class LearnerCore:
     def pending(self) -> int:
         """Events waiting for their label."""
         return self.order.pending
+
+    @property
+    def minibatch_pending(self) -> int:
+        """Scored events waiting in the mini-batch to be learned at its boundary."""
+        return len(self.minibatch.to_learn())
 
     def _block_open(self) -> bool:
         """Whether the current error block has steps (scored, or waiting to be in the mini-batch)."""

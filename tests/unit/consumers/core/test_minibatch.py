@@ -139,7 +139,7 @@ def test_the_mini_batches_are_the_same_whatever_the_polls_and_as_in_backtest(tmp
 
 
 def test_a_checkpoint_with_a_pending_mini_batch_restores_to_the_same_run() -> None:
-    """Cut where rows wait in the mini-batch (some not yet scored): the restored learner gives
+    """Cut where rows wait in the mini-batch (scored, not learned): the restored learner gives
     the same errors, alerts and model as the run that was never cut."""
     events, labels = drifting(seed=3)
     cut_at = 1500
@@ -147,7 +147,7 @@ def test_a_checkpoint_with_a_pending_mini_batch_restores_to_the_same_run() -> No
     whole.feed(events, labels, 50)
     first = Run(config(), label_partitions=[0])
     first.feed(events[:cut_at], labels[:cut_at], 50, flush=False)
-    assert 0 < len(first.core.minibatch) < 256 and first.core.minibatch.unscored  # pending, some unscored
+    assert 0 < len(first.core.minibatch) < 256 and first.core.minibatch_pending  # scored, not learned
     restored = Run(config(), label_partitions=[0])
     restored.core.load_state_dict(json.loads(json.dumps(first.core.state_dict())), first.core.blob())
     restored._watch(restored.core)  # the restore builds its engines anew
