@@ -13,6 +13,11 @@ For a labelled stream with 5 and with 22 features (100,000 events by default) it
   steps), without the broker, one by one and in mini-batches.
 
     python benchmarks/learner_benchmark.py --events 100000
+
+``--concept SEEDS`` instead measures detection on the learner's errors, one by one and in
+mini-batches of 256: seeded streams of 5 numeric features whose concept changes at event
+10,000 (x1's effect on the label reversed and doubled, 1 to -2: mild; x0's, 2 to -4: strong), the delay of the first concept
+drift alert after the change and the alerts before it (false alarms).
 """
 
 from __future__ import annotations
@@ -140,10 +145,62 @@ def run(n: int, numeric: int, categorical: int) -> None:
         print(f"  {note}")
 
 
+CHANGE_AT = 10_000
+
+
+def write_concept_stream(path: Path, n: int, reversed_feature: int, seed: int) -> dict[str, str]:
+    """5 numeric features; the label's logit ``2 x0 + x1`` until ``CHANGE_AT``, then with
+    ``x{reversed_feature}``'s effect reversed and doubled."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(n, 5))
+    coef = np.array([2.0, 1.0, 0.0, 0.0, 0.0])
+    after = coef.copy()
+    after[reversed_feature] *= -2
+    logit = np.where(np.arange(n)[:, None] < CHANGE_AT, values @ coef[:, None], values @ after[:, None])[:, 0]
+    labels = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    with path.open("wb") as fh:
+        for i in range(n):
+            f = {f"x{j}": float(values[i, j]) for j in range(5)}
+            fh.write(orjson.dumps({"id": f"e{i}", "ts": 1767225600000 + i * 10, "features": f,
+                                   "label": int(labels[i])}) + b"\n")
+    return {f"x{j}": "numeric" for j in range(5)}
+
+
+def concept(seeds: int, n: int = 20_000) -> None:
+    print(f"\nconcept change at event {CHANGE_AT} of {n}; delay of the first concept drift alert after it "
+          "(missed: none by the end), alerts before it")
+    for feature, strength in ((1, "mild (x1: 1 -> -2)"), (0, "strong (x0: 2 -> -4)")):
+        for minibatch in (1, 256):
+            delays: list[int | None] = []
+            early = 0
+            errors_after = []
+            for seed in range(1, seeds + 1):
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / "events.jsonl"
+                    features = write_concept_stream(path, n, feature, seed)
+                    result = backtest(config(features, 1.0, minibatch), path)
+                drifts = [int(a.position.offset) for a in result.alerts
+                          if a.kind == "concept_drift" and a.severity == "drift"]
+                early += sum(1 for d in drifts if d < CHANGE_AT)
+                late = [d - CHANGE_AT for d in drifts if d >= CHANGE_AT]
+                delays.append(late[0] if late else None)
+                assert result.learner is not None
+                errors_after.append(1.0 - (result.learner.learner.metric or 0.0))
+            found = sorted(d for d in delays if d is not None)
+            median = found[len(found) // 2] if found else None
+            print(f"  {strength:22} minibatch {minibatch:3}: delays {delays}, median {median}, "
+                  f"missed {delays.count(None)}, false alarms {early}, "
+                  f"error rate of the last 1000 {np.mean(errors_after):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--concept", type=int, metavar="SEEDS", help="detection on the learner's errors instead")
     args = parser.parse_args()
+    if args.concept:
+        concept(args.concept)
+        return
     run(args.events, 5, 0)
     run(args.events, 20, 2)
 
