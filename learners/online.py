@@ -168,8 +168,12 @@ class PrequentialLearner:
                 errors = np.abs(np.array([float(y) for y in ys], dtype=np.float64) - predictions)
             errors[~np.isfinite(errors)] = np.nan
         else:
-            truth = np.array([_canonical(y) for y in ys], dtype=object)
-            errors = (predictions.astype(np.int64).astype(object) != truth).astype(np.float64)
+            if all(type(y) is int for y in ys):  # the usual binary labels: 0/1 as parsed
+                errors = (predictions.astype(np.int64) != np.fromiter(ys, dtype=np.int64, count=len(ys)))
+                errors = errors.astype(np.float64)
+            else:
+                truth = np.array([_canonical(y) for y in ys], dtype=object)
+                errors = (predictions.astype(np.int64).astype(object) != truth).astype(np.float64)
         counted = errors[~np.isnan(errors)]
         self._recent.extend(counted.tolist())
         self.seen += len(counted)

@@ -49,6 +49,7 @@ from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
 from driftline.consumers.core.segments.slicing import segment_label
 from driftline.consumers.core.segments.watch import Block, SegmentWatch
 from driftline.learners.errors import UnusableEvent
+from driftline.learners.minibatch import Columns
 from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
 from driftline.learners.snapshots import SnapshotRing, pack, unpack
 from driftline.stream.events import EventBatch, Reject
@@ -262,12 +263,13 @@ class LearnerCore:
         intake = self._intake(batch.partition)
         batch, dropped, _ = intake.admit(batch)
         self.duplicates += len(dropped)
+        columns = Columns(len(batch), batch.numeric, batch.categorical)  # held by the waiting events, not the raws
         raw = batch.raw if len(batch.raw) == len(batch) else None
         keys = batch.keys if len(batch.keys) == len(batch) else None
         events = (
             WaitingEvent(event_id, None, batch.partition, offset, t, raw[i] if raw is not None else None,
                          keys[i] if keys is not None else None, headers.get(offset) if headers else None, y,
-                         t if y is not None else NO_TIME, source=(batch, i))
+                         t if y is not None else NO_TIME, source=(columns, i))
             for i, (event_id, offset, t, y) in enumerate(zip(batch.ids, batch.offsets.tolist(), batch.ts.tolist(),
                                                              batch.label.tolist()))
         )
@@ -311,7 +313,7 @@ class LearnerCore:
         for kind, event in self.order.steps(judged_to):
             out.steps += 1
             at = event.ts if kind == ARRIVE else event.learn_at
-            if self._block_open() and at // self.block_ms > self.errors.bucket:
+            if at // self.block_ms > self.errors.bucket and self._block_open():
                 out.alerts += self._judge_errors()  # the block's time is over: its errors judged here
             if kind == ARRIVE:
                 self._hold(event, out)
@@ -608,3 +610,19 @@ class LearnerCore:
         for alert_id in self.quiet_ended:
             self.book.release(alert_id)
         self.minibatch.load_state_dict(state.get("minibatch"))  # absent in checkpoints of earlier versions
+        if len(self.minibatch) and not self._batched():
+            self._drain_one_by_one()
+
+    def _drain_one_by_one(self) -> None:
+        """A pending mini-batch restored for a learner that learns one by one (``models.minibatch``
+        or the model changed since the checkpoint): its rows scored if not yet, learned, one by one."""
+        rows, scored = self.minibatch.rows, self.minibatch.scored
+        self.minibatch.clear()
+        for i, row in enumerate(rows):
+            if row.dropped:
+                continue
+            if i >= scored:
+                self._learn(row.event, row.train)
+            elif row.train:
+                for e in self._learn_each([row.event]):
+                    self.snapshots.learned(e.partition, e.offset)

@@ -71,6 +71,11 @@ class PendingBatch:
 def gather(events: Sequence[WaitingEvent], numeric: Sequence[str], categorical: Sequence[str]) -> Columns:
     """The events' feature columns, in their order: sliced from the batches they came in (one
     fancy index per batch and feature), from their dicts for those restored from a checkpoint."""
+    sources = [e.source for e in events]
+    first = sources[0][0] if sources and sources[0] is not None else None
+    if first is not None and all(s is not None and s[0] is first for s in sources):  # the usual: one poll's rows
+        idx = np.fromiter((s[1] for s in sources), dtype=np.int64, count=len(sources))  # type: ignore[index]
+        return _rows(first, idx, numeric, categorical)
     by_batch: dict[int, tuple[Any, list[int], list[int]]] = {}
     loose: tuple[list[int], list[dict[str, Any]]] = ([], [])
     for pos, event in enumerate(events):
@@ -86,17 +91,20 @@ def gather(events: Sequence[WaitingEvent], numeric: Sequence[str], categorical: 
         group[2].append(index)
     parts: list[tuple[list[int], Columns]] = []
     for batch, positions, index in by_batch.values():
-        idx = np.asarray(index, dtype=np.int64)
-        parts.append((positions, Columns(
-            len(idx),
-            {k: batch.numeric[k][idx] if k in batch.numeric else np.full(len(idx), np.nan) for k in numeric},
-            {k: batch.categorical[k][idx] if k in batch.categorical else np.full(len(idx), None, dtype=object)
-             for k in categorical})))
+        parts.append((positions, _rows(batch, np.asarray(index, dtype=np.int64), numeric, categorical)))
     if loose[0]:
         parts.append((loose[0], Columns.from_rows(loose[1], numeric, categorical)))
     if len(parts) == 1 and parts[0][0] == list(range(len(events))):
         return parts[0][1]
     return _concat(parts, len(events), numeric, categorical)
+
+
+def _rows(columns: Any, idx: np.ndarray, numeric: Sequence[str], categorical: Sequence[str]) -> Columns:
+    """Rows ``idx`` of a poll's columns (a feature it lacks: missing)."""
+    n = len(idx)
+    return Columns(n, {k: columns.numeric[k][idx] if k in columns.numeric else np.full(n, np.nan) for k in numeric},
+                   {k: columns.categorical[k][idx] if k in columns.categorical else np.full(n, None, dtype=object)
+                    for k in categorical})
 
 
 def _concat(parts: list[tuple[list[int], Columns]], n: int, numeric: Sequence[str],

@@ -45,8 +45,9 @@ class WaitingEvent:
     """One event between its poll and its learning, with what the quarantine topic needs.
 
     Its features are ``x`` (a dict, missing ones left out) or, until a dict is asked for
-    (:meth:`features`), row ``source[1]`` of the batch ``source[0]`` it came in: the mini-batch
-    learner reads them from the batch's columns, never through a dict per event."""
+    (:meth:`features`), row ``source[1]`` of the feature columns ``source[0]`` (a
+    :class:`~driftline.learners.minibatch.Columns`: the poll's columns, not its raw messages)
+    it came in: the mini-batch learner reads them from the columns, never through a dict per event."""
 
     event_id: str
     x: dict[str, Any] | None
@@ -65,7 +66,7 @@ class WaitingEvent:
     #: the quarantine that holds it (its alert id), once decided; and whether it was copied
     held: str | None = None
     copied: bool = False
-    #: the batch and row its features are in (not kept in a checkpoint: ``x`` is)
+    #: the feature columns and the row its features are in (not kept in a checkpoint: ``x`` is)
     source: tuple[Any, int] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -75,8 +76,8 @@ class WaitingEvent:
     def features(self) -> dict[str, Any]:
         """The features as a dict, missing ones left out (built from ``source`` once, if need be)."""
         if self.x is None:
-            batch, index = self.source  # type: ignore[misc]
-            self.x = batch.feature_rows(index)
+            columns, index = self.source  # type: ignore[misc]
+            self.x = columns.row(index)
         return self.x
 
     def to_list(self) -> list[Any]:

@@ -159,6 +159,20 @@ def test_a_checkpoint_with_a_pending_mini_batch_restores_to_the_same_run() -> No
     assert restored.core.learner.trained == whole.core.learner.trained
 
 
+def test_a_pending_mini_batch_restored_one_by_one_is_learned_at_once() -> None:
+    """A checkpoint with rows pending, restored with ``models.minibatch: 1``: they are learned
+    on restore, one by one, none lost."""
+    events, labels = drifting(seed=3)
+    first = Run(config(), label_partitions=[0])
+    first.feed(events[:1500], labels[:1500], 50, flush=False)
+    waiting = first.core.minibatch_pending
+    assert waiting
+    restored = Run(config(minibatch=1), label_partitions=[0])
+    restored.core.load_state_dict(json.loads(json.dumps(first.core.state_dict())), first.core.blob())
+    assert len(restored.core.minibatch) == 0
+    assert restored.core.learner.trained == first.core.learner.trained + waiting
+
+
 def test_quarantined_events_are_scored_not_learned_in_mini_batches() -> None:
     """A quarantine from offset 100 of 300: all 300 scored, the first 100 learned; they count in
     the learning order, so the model is the one learned from the first 100 alone (batches of 64)."""
