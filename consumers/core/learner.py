@@ -16,9 +16,9 @@ in one ``learn_many`` (:mod:`.minibatch`); the events between two such boundarie
 the same model, at the end of each call of :meth:`LearnerCore.step` (or at the boundary, or
 before their block is judged, if sooner), a row's prediction the same in any grouping, so
 the errors, the alerts and the model do not depend on polls. Live, the rows of a mini-batch
-not yet full wait (``minibatch_pending``): a pause in the stream does not cut it. Other pipelines learn one by one.
-Rollback and replay first learn the pending mini-batch: everything stepped before them is in
-the model they act on. Snapshots are taken at boundaries (the first after every
+not yet full wait (``minibatch_pending``): a pause in the stream does not cut it. Other
+pipelines learn one by one. Rollback and replay first learn the pending mini-batch:
+everything stepped before them is in the model they act on. Snapshots are taken at boundaries (the first after every
 ``online_snapshot_every`` trained events).
 
 With ``models.quarantine_quiet_events: N`` a quarantine ends at the arrival of the N-th event
@@ -394,8 +394,8 @@ class LearnerCore:
 
     def _learn(self, event: WaitingEvent, train: bool) -> None:
         """Score and (``train``) learn one event; its error joins the block of its learning time.
-        In mini-batches, the event joins the pending batch (scored when its block is judged,
-        learned at the boundary)."""
+        In mini-batches, the event joins the pending batch (scored by the end of the step, or
+        sooner if its block is judged or the batch is full; learned at the boundary)."""
         if self.sample < 1.0 and not in_sample(event.event_id, self.sample):
             self.sampled_out += 1
             return
