@@ -284,3 +284,32 @@ def test_a_missing_value_gets_no_weight_in_mini_batches() -> None:
         @ np.array([weights["a"], weights["b"]]) + np.array([weights.get(f"c_{v}", 0.0) for v in c])
         + model.intercept)))
     assert np.allclose(raw, mine, rtol=1e-9, atol=1e-12)
+
+
+def test_a_regression_learns_one_by_one_whatever_models_minibatch() -> None:
+    """``LinearRegression`` has no mini-batch plan (a summed step of 256 rows diverges on the
+    squared loss): ``minibatch: 256`` gives the errors of ``1``, and they fall as it learns."""
+    events = list(generate(3000, [], seed=7))
+    rng = np.random.default_rng(7)
+    for e in events:
+        e["label"] = 2.0 * e["features"]["score"] + 0.5 + float(rng.normal(0, 0.3))
+    runs = []
+    for size in (256, 1):
+        cfg = DriftlineConfig.model_validate({
+            "stream": {"name": "t", "features": FEATURES, "label": {"field": "label", "type": "regression"}},
+            "reference": {"first_n": 500},
+            "learner": {"model": "river.linear_model.LinearRegression",
+                        "preprocessing": ["river.preprocessing.StandardScaler"]},
+            "models": {"minibatch": size},
+        })
+        run = Run(cfg)
+        b, rejects = parse_events(stream_schema(cfg), 0, list(range(len(events))), [orjson.dumps(e) for e in events])
+        assert not rejects
+        run.core.add_events(b)
+        run._step(flush=True)
+        runs.append(run)
+    assert runs[0].core.learner.plan() is None
+    assert runs[0].all_errors() == runs[1].all_errors() and len(runs[0].all_errors()) == len(events)
+    late = [runs[0].all_errors()[e["id"]] for e in events[2000:]]
+    spread = float(np.mean(np.abs(np.array([e["label"] for e in events[2000:]]) - 0.5)))
+    assert np.mean(late) < 0.5 * spread, (np.mean(late), spread)
