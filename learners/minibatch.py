@@ -141,7 +141,7 @@ class MiniBatchPlan:
         return cls(pipeline, tuple(branches), steps[-1], target_type)  # type: ignore[arg-type]
 
     def predict(self, cols: Columns) -> np.ndarray:
-        """Each row's prediction (bool for binary, float for regression), the model unchanged."""
+        """Each row's predicted class (bool), the model unchanged."""
         fitted = self._fitted()
         raw = np.zeros(cols.n)
         numeric = categorical = 0
@@ -159,11 +159,10 @@ class MiniBatchPlan:
                     raw += np.array([table.get(v, 0.0) for v in cols.categorical[k].tolist()], dtype=np.float64)
                 categorical += 1
         raw += fitted.intercept
-        y = np.asarray(self.model.loss.mean_func(raw), dtype=np.float64)
-        return y > 0.5 if self.target_type == "binary" else y
+        return np.asarray(self.model.loss.mean_func(raw), dtype=np.float64) > 0.5  # predict_one's tie: False
 
     def learn(self, cols: Columns, y: np.ndarray) -> None:
-        """Learn from the rows (see the module's guarantees); ``y`` the targets (0/1 or numbers).
+        """Learn from the rows (see the module's guarantees); ``y`` the 0/1 targets.
 
         Raises whatever River raises; nothing is learned by the model then, but steps before it
         in the pipeline may have learned (the caller falls back to one by one and says so)."""
@@ -182,8 +181,7 @@ class MiniBatchPlan:
                     parts.append(block)
         self.changed()
         frame = pd.DataFrame(np.hstack(parts) if parts else np.zeros((cols.n, 0)), columns=names)
-        target = pd.Series(y.astype(bool) if self.target_type == "binary" else y.astype(np.float64))
-        self.model.learn_many(frame, target, w=float(cols.n))
+        self.model.learn_many(frame, pd.Series(y.astype(bool)), w=float(cols.n))
 
     @staticmethod
     def _scaled(branch: _Branch, cols: Columns, learn: bool = False) -> np.ndarray:

@@ -157,26 +157,19 @@ class PrequentialLearner:
             cached[1].changed()
 
     def score_many(self, cols: Columns, ys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's error and prediction by the model as it is (nothing learned); a row whose
-        error is not finite (a regression target or prediction out of range) has error NaN and
-        is not counted: the caller routes it as unusable. Needs :meth:`plan`."""
+        """Each row's 0/1 error and prediction by the model as it is (nothing learned), counted
+        as :meth:`step` counts them. Needs :meth:`plan` (a binary target)."""
         plan = self.plan()
         assert plan is not None
         predictions = plan.predict(cols)
-        if self.target_type == "regression":
-            with np.errstate(all="ignore"):
-                errors = np.abs(np.array([float(y) for y in ys], dtype=np.float64) - predictions)
-            errors[~np.isfinite(errors)] = np.nan
+        if all(type(y) is int for y in ys):  # the usual binary labels: 0/1 as parsed
+            errors = (predictions.astype(np.int64) != np.fromiter(ys, dtype=np.int64, count=len(ys)))
         else:
-            if all(type(y) is int for y in ys):  # the usual binary labels: 0/1 as parsed
-                errors = (predictions.astype(np.int64) != np.fromiter(ys, dtype=np.int64, count=len(ys)))
-                errors = errors.astype(np.float64)
-            else:
-                truth = np.array([_canonical(y) for y in ys], dtype=object)
-                errors = (predictions.astype(np.int64).astype(object) != truth).astype(np.float64)
-        counted = errors[~np.isnan(errors)]
-        self._recent.extend(counted.tolist())
-        self.seen += len(counted)
+            truth = np.array([_canonical(y) for y in ys], dtype=object)
+            errors = predictions.astype(np.int64).astype(object) != truth
+        errors = errors.astype(np.float64)
+        self._recent.extend(errors.tolist())
+        self.seen += len(errors)
         return errors, predictions
 
     def learn_many(self, cols: Columns, ys: Sequence[Any]) -> None:
@@ -185,14 +178,10 @@ class PrequentialLearner:
         plan = self.plan()
         assert plan is not None
         try:
-            if self.target_type == "binary":
-                y = np.array([_canonical(v) for v in ys], dtype=object)
-                if not all(v in (0, 1) for v in y):
-                    raise ValueError("a binary target other than 0/1")
-                target = y.astype(np.int64)
-            else:
-                target = np.array([float(v) for v in ys], dtype=np.float64)
-            plan.learn(cols, target)
+            y = [_canonical(v) for v in ys]
+            if not all(v in (0, 1) for v in y):
+                raise ValueError("a binary target other than 0/1")
+            plan.learn(cols, np.array(y, dtype=np.int64))
         except Exception as exc:  # a user's model: whatever it raises, the batch is learned one by one
             raise UnusableEvent(f"the model cannot learn from this mini-batch ({type(exc).__name__}: {exc})") from exc
         self.trained += cols.n

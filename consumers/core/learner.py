@@ -419,8 +419,7 @@ class LearnerCore:
 
     def _score_pending(self) -> None:
         """Score the pending mini-batch's rows not scored yet (all of one error block), by the
-        model as it is since the last boundary: their errors join the block in their order. A
-        row the model cannot score (a non-finite error) is routed as unusable, not learned."""
+        model as it is since the last boundary: their errors join the block in their order."""
         rows = self.minibatch.unscored
         if not rows:
             return
@@ -428,18 +427,6 @@ class LearnerCore:
         errors, predictions = self.learner.score_many(gather(events, self._numeric, self._categorical),
                                                       [e.label for e in events])
         self.minibatch.scored = len(self.minibatch)
-        bad = np.isnan(errors)
-        if bad.any():
-            for row, refused in zip(rows, bad.tolist()):
-                if refused:
-                    row.dropped = True
-                    e = row.event
-                    self._route_unusable(e.partition, e.offset, e.features(), e.label,
-                                         "the model cannot use this event (its error is not a finite number)",
-                                         e.raw if e.label_offset < 0 else None)
-            keep = ~bad
-            events = [e for e, k in zip(events, keep.tolist()) if k]
-            errors, predictions = errors[keep], predictions[keep]
         keep_rows = self.segments is not None
         self.errors.extend(self.errors.bucket, errors.tolist(), events,
                            predictions.tolist() if keep_rows else [], keep_rows)
@@ -619,8 +606,6 @@ class LearnerCore:
         rows, scored = self.minibatch.rows, self.minibatch.scored
         self.minibatch.clear()
         for i, row in enumerate(rows):
-            if row.dropped:
-                continue
             if i >= scored:
                 self._learn(row.event, row.train)
             elif row.train:

@@ -26,8 +26,6 @@ class PendingRow:
     event: WaitingEvent
     #: learned at the boundary (False: quarantined, scored only)
     train: bool
-    #: refused by the model at scoring (routed as unusable): neither counted nor learned
-    dropped: bool = False
 
 
 @dataclass
@@ -53,18 +51,18 @@ class PendingBatch:
         self.rows.append(PendingRow(event, train))
 
     def to_learn(self) -> list[PendingRow]:
-        return [r for r in self.rows if r.train and not r.dropped]
+        return [r for r in self.rows if r.train]
 
     def clear(self) -> None:
         self.rows, self.scored = [], 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": [[r.event.to_list(), r.train, r.dropped] for r in self.rows], "scored": self.scored}
+        return {"rows": [[r.event.to_list(), r.train] for r in self.rows], "scored": self.scored}
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         """Restore :meth:`state_dict` (None: a checkpoint of a version without mini-batches)."""
         state = state or {"rows": [], "scored": 0}
-        self.rows = [PendingRow(WaitingEvent.from_list(e), bool(t), bool(d)) for e, t, d in state["rows"]]
+        self.rows = [PendingRow(WaitingEvent.from_list(e), bool(t)) for e, t in state["rows"]]
         self.scored = int(state["scored"])
 
 
