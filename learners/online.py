@@ -20,6 +20,7 @@ from river import compose, preprocessing
 
 from driftline.learners.errors import UnusableEvent
 from driftline.learners.imports import import_attribute
+from driftline.learners.minibatch import Columns, MiniBatchPlan
 
 TargetType = Literal["binary", "multiclass", "regression"]
 
@@ -123,6 +124,7 @@ class PrequentialLearner:
             else:
                 error = float(_canonical(y_pred) != _canonical(y))
             if train:
+                self._changed()
                 self.pipeline.learn_one(x, y)
         except Exception as exc:  # a user's model: whatever it raises, this event is unusable
             raise UnusableEvent(f"the model cannot use this event ({type(exc).__name__}: {exc})") from exc
@@ -134,11 +136,55 @@ class PrequentialLearner:
 
     def learn(self, x: dict[str, Any], y: Any) -> None:
         """Learn from one event without scoring it; :class:`UnusableEvent` when the model refuses it."""
+        self._changed()
         try:
             self.pipeline.learn_one(x, y)
         except Exception as exc:  # a user's model: whatever it raises, this event is unusable
             raise UnusableEvent(f"the model cannot learn from this event ({type(exc).__name__}: {exc})") from exc
         self.trained += 1
+
+    def plan(self) -> MiniBatchPlan | None:
+        """How the current pipeline is scored and learned on columns; None: one event at a time."""
+        cached = getattr(self, "_plan", None)
+        if cached is None or cached[0] is not self.pipeline:
+            cached = self._plan = (self.pipeline, MiniBatchPlan.of(self.pipeline, self.target_type))
+        return cached[1]
+
+    def _changed(self) -> None:
+        """The pipeline is about to learn: a mini-batch plan reads its state again."""
+        cached = getattr(self, "_plan", None)
+        if cached is not None and cached[1] is not None:
+            cached[1].changed()
+
+    def score_many(self, cols: Columns, ys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's 0/1 error and prediction by the model as it is (nothing learned), counted
+        as :meth:`step` counts them. Needs :meth:`plan` (a binary target)."""
+        plan = self.plan()
+        assert plan is not None
+        predictions = plan.predict(cols)
+        if all(type(y) is int for y in ys):  # the usual binary labels: 0/1 as parsed
+            errors = (predictions.astype(np.int64) != np.fromiter(ys, dtype=np.int64, count=len(ys)))
+        else:
+            truth = np.array([_canonical(y) for y in ys], dtype=object)
+            errors = predictions.astype(np.int64).astype(object) != truth
+        errors = errors.astype(np.float64)
+        self._recent.extend(errors.tolist())
+        self.seen += len(errors)
+        return errors, predictions
+
+    def learn_many(self, cols: Columns, ys: Sequence[Any]) -> None:
+        """Learn from the rows in one mini-batch step (:meth:`MiniBatchPlan.learn`); raises
+        :class:`UnusableEvent` when the model refuses the batch (the caller learns it one by one)."""
+        plan = self.plan()
+        assert plan is not None
+        try:
+            y = [_canonical(v) for v in ys]
+            if not all(v in (0, 1) for v in y):
+                raise ValueError("a binary target other than 0/1")
+            plan.learn(cols, np.array(y, dtype=np.int64))
+        except Exception as exc:  # a user's model: whatever it raises, the batch is learned one by one
+            raise UnusableEvent(f"the model cannot learn from this mini-batch ({type(exc).__name__}: {exc})") from exc
+        self.trained += cols.n
 
     def steps(self, rows: Sequence[dict[str, Any]], ys: Sequence[Any], train: Sequence[bool]) -> np.ndarray:
         return np.array([self.step(x, y, t) for x, y, t in zip(rows, ys, train)], dtype=np.float64)

@@ -58,10 +58,28 @@ class SnapshotRing:
         self.max_ts = ts if self.max_ts is None else max(self.max_ts, ts)
         if trained % self.every:
             return False
+        self._take(pipeline, partition, offset, trained)
+        return True
+
+    def _take(self, pipeline: Any, partition: int, offset: int, trained: int) -> None:
         model = pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL)
         self._ring.append(Snapshot(partition, offset, trained, model, dict(self._learned), self.max_ts))
         while len(self._ring) > 1 and self.bytes > self.max_bytes:
             self._ring.popleft()
+
+    def learned(self, partition: int, offset: int, ts: int) -> None:
+        """The event at ``(partition, offset)`` of event time ``ts`` is learned (a mini-batch's
+        row): the snapshots after know it."""
+        self._learned[partition] = max(offset, self._learned.get(partition, -1))
+        self.max_ts = ts if self.max_ts is None else max(self.max_ts, ts)
+
+    def take_if_due(self, pipeline: Any, partition: int, offset: int, before: int, trained: int) -> bool:
+        """After a mini-batch took the trained count from ``before`` to ``trained`` (its last row
+        ``(partition, offset)``, every row noted with :meth:`learned`): snapshot ``pipeline`` if
+        a multiple of ``every`` is in ``(before, trained]``; True if taken."""
+        if trained // self.every == before // self.every:
+            return False
+        self._take(pipeline, partition, offset, trained)
         return True
 
     def before(self, ts: int) -> Snapshot | None:

@@ -10,6 +10,17 @@ fetches, live and in backtest.
 Quarantined events are still predicted and scored (the error stream stays honest) but never
 learned from. Concept-drift detectors see the errors one step at a time, in learning order,
 so that a concept-drift alert that calls for a quarantine takes effect at the very next step.
+With ``models.minibatch: N`` (N > 1) and a pipeline that supports it
+(:class:`~driftline.learners.minibatch.MiniBatchPlan`), the model learns every N learning steps
+in one ``learn_many`` (:mod:`.minibatch`); the events between two such boundaries are scored by
+the same model, at the end of each call of :meth:`LearnerCore.step` (or at the boundary, or
+before their block is judged, if sooner), a row's prediction the same in any grouping, so
+the errors, the alerts and the model do not depend on polls. Live, the rows of a mini-batch
+not yet full wait (``minibatch_pending``): a pause in the stream does not cut it. Other
+pipelines learn one by one. Rollback and replay first learn the pending mini-batch:
+everything stepped before them is in the model they act on. Snapshots are taken at boundaries (the first after every
+``online_snapshot_every`` trained events).
+
 With ``models.quarantine_quiet_events: N`` a quarantine ends at the arrival of the N-th event
 of the stream since its start or since its detector's latest drift alert (alerts counted by
 their event time): a point fixed by the data, so the events it holds, and where in the
@@ -29,6 +40,7 @@ import orjson
 
 from driftline.consumers.config.model import ComponentSpec, DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.minibatch import PendingBatch, gather
 from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder, Turned, WaitingEvent
 from driftline.consumers.core.order.watermark import NO_TIME
@@ -37,6 +49,7 @@ from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
 from driftline.consumers.core.segments.slicing import segment_label
 from driftline.consumers.core.segments.watch import Block, SegmentWatch
 from driftline.learners.errors import UnusableEvent
+from driftline.learners.minibatch import Columns
 from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
 from driftline.learners.snapshots import SnapshotRing, pack, unpack
 from driftline.stream.events import EventBatch, Reject
@@ -131,9 +144,23 @@ class ErrorBlock:
         self.ts.append(event.ts)
         self.ids.append(event.event_id)
         if keep_rows:
-            self.rows.append(event.x)
+            self.rows.append(event.features())
             self.labels.append(event.label)
             self.predictions.append(prediction)
+
+    def extend(self, bucket: int, errors: Sequence[float], events: Sequence[WaitingEvent],
+               predictions: Sequence[Any], keep_rows: bool = False) -> None:
+        """:meth:`add` of several steps of one block, in their order."""
+        self.bucket = bucket
+        self.errors += errors
+        self.partitions += [e.partition for e in events]
+        self.offsets += [e.offset for e in events]
+        self.ts += [e.ts for e in events]
+        self.ids += [e.event_id for e in events]
+        if keep_rows:
+            self.rows += [e.features() for e in events]
+            self.labels += [e.label for e in events]
+            self.predictions += predictions
 
     def __len__(self) -> int:
         return len(self.errors)
@@ -194,6 +221,11 @@ class LearnerCore:
             [n for n, t in cfg.stream.feature_types().items() if t == "categorical"],
         )
         self.learner = PrequentialLearner(pipeline, cfg.stream.label.type, cfg.learner.metric_window)
+        types = cfg.stream.feature_types()
+        self._numeric = [n for n, t in types.items() if t == "numeric"]
+        self._categorical = [n for n, t in types.items() if t == "categorical"]
+        #: the learning steps since the last mini-batch boundary (``models.minibatch``)
+        self.minibatch = PendingBatch(cfg.models.minibatch)
         self.engines: dict[int, DriftEngine] = {}
         #: the errors per segment, the rankings and fairness (None: neither configured)
         self.segments = SegmentWatch(cfg, plan) if cfg.segments.enabled or cfg.fairness is not None else None
@@ -289,14 +321,15 @@ class LearnerCore:
         intake = self._intake(batch.partition)
         batch, dropped, _ = intake.admit(batch)
         self.duplicates += len(dropped)
+        columns = Columns(len(batch), batch.numeric, batch.categorical)  # held by the waiting events, not the raws
         raw = batch.raw if len(batch.raw) == len(batch) else None
         keys = batch.keys if len(batch.keys) == len(batch) else None
         events = (
-            WaitingEvent(event_id, batch.feature_rows(i), batch.partition, int(batch.offsets[i]), int(batch.ts[i]),
-                         raw[i] if raw is not None else None, keys[i] if keys is not None else None,
-                         headers.get(int(batch.offsets[i])) if headers else None, batch.label[i],
-                         int(batch.ts[i]) if batch.label[i] is not None else NO_TIME)
-            for i, event_id in enumerate(batch.ids)
+            WaitingEvent(event_id, None, batch.partition, offset, t, raw[i] if raw is not None else None,
+                         keys[i] if keys is not None else None, headers.get(offset) if headers else None, y,
+                         t if y is not None else NO_TIME, source=(columns, i))
+            for i, (event_id, offset, t, y) in enumerate(zip(batch.ids, batch.offsets.tolist(), batch.ts.tolist(),
+                                                             batch.label.tolist()))
         )
         turned = Turned([])
         self.order.add_events(batch.partition, events, intake.max_ts, caught_up, now_ms, turned)
@@ -328,7 +361,11 @@ class LearnerCore:
 
     # -- the steps ---------------------------------------------------------------------
     def step(self, now_ms: float = 0.0, judged_to: int | None = None, flush: bool = False) -> LearnOutcome:
-        """Take every step before the frontier (``judged_to``: the judge's, live), in order."""
+        """Take every step before the frontier (``judged_to``: the judge's, live), in order.
+
+        ``flush``: what is seen is all there is (the end of a backtest's file): the frontier
+        moves past everything and the pending mini-batch is learned, a boundary of its own; a
+        caller that flushes after every poll cuts the mini-batches there (the live role never does)."""
         out = LearnOutcome()
         self.order.advance(now_ms, flush)
         if self.rollbacks:  # an alert of a time already passed (the learner's own, at its last step)
@@ -336,7 +373,7 @@ class LearnerCore:
         for kind, event in self.order.steps(judged_to):
             out.steps += 1
             at = event.ts if kind == ARRIVE else event.learn_at
-            if self.errors and at // self.block_ms > self.errors.bucket:
+            if at // self.block_ms > self.errors.bucket and self._block_open():
                 out.alerts += self._judge_errors()  # the block's time is over: its errors judged here
             if self.rollbacks:
                 self._roll_back_due(at, out)
@@ -349,7 +386,10 @@ class LearnerCore:
                 continue
             self._hold(event, out)  # a quarantine opened since it arrived (a concept alert's) holds it too
             self._learn(event, event.held is None)
-        if self.errors and self.order.reached >= (self.errors.bucket + 1) * self.block_ms:
+        if flush:  # what is seen is all there is: the pending mini-batch is learned (a boundary)
+            self.flush_minibatch()
+        self._score_pending()  # the errors are known at once (the model is the same until the boundary)
+        if self._block_open() and self.order.reached >= (self.errors.bucket + 1) * self.block_ms:
             out.alerts += self._judge_errors()
         turned = Turned([])
         self.order.expire(turned)
@@ -402,12 +442,32 @@ class LearnerCore:
         """Events waiting for their label."""
         return self.order.pending
 
+    @property
+    def minibatch_pending(self) -> int:
+        """Scored events waiting in the mini-batch to be learned at its boundary."""
+        return len(self.minibatch.to_learn())
+
+    def _block_open(self) -> bool:
+        """Whether the current error block has steps (scored, or waiting to be in the mini-batch)."""
+        return bool(self.errors) or self.minibatch.scored < len(self.minibatch)
+
+    def _batched(self) -> bool:
+        return self.minibatch.size > 1 and self.learner.plan() is not None
+
     def _learn(self, event: WaitingEvent, train: bool) -> None:
-        """Score and (``train``) learn one event; its error joins the block of its learning time."""
+        """Score and (``train``) learn one event; its error joins the block of its learning time.
+        In mini-batches, the event joins the pending batch (scored by the end of the step, or
+        sooner if its block is judged or the batch is full; learned at the boundary)."""
         if self.sample < 1.0 and not in_sample(event.event_id, self.sample):
             self.sampled_out += 1
             return
-        x, y = event.x, event.label
+        if self._batched():
+            self.errors.bucket = event.learn_at // self.block_ms
+            self.minibatch.add(event, train)
+            if self.minibatch.full:
+                self._boundary()
+            return
+        x, y = event.features(), event.label
         try:
             error = self.learner.step(x, y, train)
         except UnusableEvent as exc:  # counted and handed out to be routed, never fatal
@@ -420,9 +480,62 @@ class LearnerCore:
         self.errors.add(event.learn_at // self.block_ms, error, event, self.learner.last_prediction,
                         self.segments is not None)
 
+    def _score_pending(self) -> None:
+        """Score the pending mini-batch's rows not scored yet (all of one error block), by the
+        model as it is since the last boundary: their errors join the block in their order."""
+        rows = self.minibatch.unscored
+        if not rows:
+            return
+        events = [r.event for r in rows]
+        errors, predictions = self.learner.score_many(gather(events, self._numeric, self._categorical),
+                                                      [e.label for e in events])
+        self.minibatch.scored = len(self.minibatch)
+        keep_rows = self.segments is not None
+        self.errors.extend(self.errors.bucket, errors.tolist(), events,
+                           predictions.tolist() if keep_rows else [], keep_rows)
+
+    def _boundary(self) -> None:
+        """The mini-batch's count is reached (or a flush): score what is left, learn its
+        training rows in one step, snapshot if one is due."""
+        self._score_pending()
+        rows = self.minibatch.to_learn()
+        self.minibatch.clear()
+        if not rows:
+            return
+        events = [r.event for r in rows]
+        before = self.learner.trained
+        try:
+            self.learner.learn_many(gather(events, self._numeric, self._categorical), [e.label for e in events])
+        except UnusableEvent:  # learned one by one: the event the model refuses is routed with its reason
+            events = self._learn_each(events)
+        for e in events:
+            self.snapshots.learned(e.partition, e.offset, e.ts)
+        if events:
+            self.snapshots.take_if_due(self.learner.pipeline, events[-1].partition, events[-1].offset, before,
+                                       self.learner.trained)
+
+    def _learn_each(self, events: list[WaitingEvent]) -> list[WaitingEvent]:
+        """Learn the events one by one (a mini-batch the model refused); those it learned."""
+        learned = []
+        for e in events:
+            try:
+                self.learner.learn(e.features(), e.label)
+            except UnusableEvent as exc:
+                self._route_unusable(e.partition, e.offset, e.features(), e.label, str(exc),
+                                     e.raw if e.label_offset < 0 else None)
+                continue
+            learned.append(e)
+        return learned
+
+    def flush_minibatch(self) -> None:
+        """Score and learn the pending mini-batch now (before a replay or a rollback acts on the model)."""
+        if len(self.minibatch):
+            self._boundary()
+
     def _judge_errors(self) -> list[Alert]:
         """The block's errors through the concept detectors, as one array (the same alerts as
         one by one); the quarantines their alerts call for hold the steps that follow."""
+        self._score_pending()
         block, self.errors = self.errors, ErrorBlock()
         alerts = self.engine().process_errors(*block.arrays(), block.ids, live=self.live)
         if self.segments is not None:
@@ -447,6 +560,7 @@ class LearnerCore:
         the real change that follows would never be alerted. If the change was real, the
         restored model errs on the new concept too, and that is alerted once more.
         """
+        self.flush_minibatch()
         snap = self.snapshots.before(start_ts)
         if snap is None:
             return None
@@ -461,6 +575,7 @@ class LearnerCore:
         """Learn (without scoring again) from released events, in stream order (event time,
         then id, as they were judged) whatever their partitions; an event held twice (a copy
         sent again after a restart) is learned once."""
+        self.flush_minibatch()
         order = sorted({(int(b.ts[i]), event_id, k, i) for k, b in enumerate(batches) for i, event_id in enumerate(b.ids)})
         seen: set[str] = set()
         n = 0
@@ -522,6 +637,7 @@ class LearnerCore:
             "quiet": {"counts": self.quiet, "ended": sorted(self.quiet_ended)},
             "rollbacks": {"due": [r.to_list() for r in self.rollbacks], "done": list(self.rolled_back),
                           "at": self.rolled_back_at},
+            "minibatch": self.minibatch.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any], blob: bytes | None, now_ms: float = 0.0) -> None:
@@ -552,3 +668,18 @@ class LearnerCore:
         self.rollbacks = [Rollback(*row) for row in rollbacks.get("due", [])]
         self.rolled_back = dict.fromkeys(rollbacks.get("done", []))
         self.rolled_back_at = rollbacks.get("at")
+        self.minibatch.load_state_dict(state.get("minibatch"))  # absent in checkpoints of earlier versions
+        if len(self.minibatch) and not self._batched():
+            self._drain_one_by_one()
+
+    def _drain_one_by_one(self) -> None:
+        """A pending mini-batch restored for a learner that learns one by one (``models.minibatch``
+        or the model changed since the checkpoint): its rows scored if not yet, learned, one by one."""
+        rows, scored = self.minibatch.rows, self.minibatch.scored
+        self.minibatch.clear()
+        for i, row in enumerate(rows):
+            if i >= scored:
+                self._learn(row.event, row.train)
+            elif row.train:
+                for e in self._learn_each([row.event]):
+                    self.snapshots.learned(e.partition, e.offset, e.ts)

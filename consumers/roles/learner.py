@@ -246,7 +246,7 @@ class LearnerRole(Role):
             metric=self.core.learner.metric, trained=self.core.learner.trained, seen=self.core.learner.seen,
             pending=self.core.pending, expired_events=self.core.expired_events, unusable=self.core.unusable,
             late_events=self.core.late_events, learned_to=self.core.order.frontier, due=self.core.order.due,
-            sampled_out=self.core.sampled_out,
+            sampled_out=self.core.sampled_out, minibatch_pending=self.core.minibatch_pending,
         )
         if self.core.segments is not None:  # per segment, for the metrics' segment labels
             self.stats.extra["segments"] = self.core.segments.table(series=False)

@@ -145,7 +145,9 @@ def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: fl
 
     Each probe aims just past the predicted crossing (``h + excess(h) / slope``, the slope then
     re-estimated from the last two probes, as the secant method does); from the fourth probe on a
-    side, the steps at least double, so a poor prediction costs a few steps more, never many.
+    side, the steps at least double, so a poor prediction costs a few steps more, never many; an
+    upward probe goes at most to twice ``h``, so a slope flattened by rounding costs a few
+    probes, never a solve of an absurd size.
     """
     h, f = guess, excess(guess)
     lo, f_lo, hi, f_hi = 1, f_one, None, None
@@ -165,8 +167,10 @@ def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: fl
         probes += 1
         if probes > 3:  # predictions that fall short: at least double the step
             nxt = h + max(abs(nxt - h), 2 * step) * (1 if f > 0 else -1)
-        # upwards nothing is known above ``h``; downwards the probe stays inside (lo, h)
-        nxt = max(nxt, h + 1) if f > 0 else max(lo + 1, min(nxt, h - 1))
+        # upwards nothing is known above ``h`` (and a slope read off two probes the solve's
+        # rounding made almost equal predicts a crossing far off: at most twice ``h``);
+        # downwards the probe stays inside (lo, h)
+        nxt = min(max(nxt, h + 1), 2 * h) if f > 0 else max(lo + 1, min(nxt, h - 1))
         f_next = excess(nxt)
         if math.isfinite(f) and math.isfinite(f_next) and f_next != f and (f - f_next) / (nxt - h) > 0:
             slope = (f - f_next) / (nxt - h)

@@ -31,7 +31,7 @@ import base64
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from driftline.consumers.core.order.watermark import NO_TIME, Watermarks
@@ -42,10 +42,15 @@ ARRIVE, LEARN = 0, 1
 
 @dataclass
 class WaitingEvent:
-    """One event between its poll and its learning, with what the quarantine topic needs."""
+    """One event between its poll and its learning, with what the quarantine topic needs.
+
+    Its features are ``x`` (a dict, missing ones left out) or, until a dict is asked for
+    (:meth:`features`), row ``source[1]`` of the feature columns ``source[0]`` (a
+    :class:`~driftline.learners.minibatch.Columns`: the poll's columns, not its raw messages)
+    it came in: the mini-batch learner reads them from the columns, never through a dict per event."""
 
     event_id: str
-    x: dict[str, Any]
+    x: dict[str, Any] | None
     partition: int
     offset: int
     ts: int
@@ -61,16 +66,25 @@ class WaitingEvent:
     #: the quarantine that holds it (its alert id), once decided; and whether it was copied
     held: str | None = None
     copied: bool = False
+    #: the feature columns and the row its features are in (not kept in a checkpoint: ``x`` is)
+    source: tuple[Any, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def learn_at(self) -> int:
         return max(self.ts, self.label_ts)
 
+    def features(self) -> dict[str, Any]:
+        """The features as a dict, missing ones left out (built from ``source`` once, if need be)."""
+        if self.x is None:
+            columns, index = self.source  # type: ignore[misc]
+            self.x = columns.row(index)
+        return self.x
+
     def to_list(self) -> list[Any]:
         raw = base64.b64encode(self.raw).decode() if self.raw is not None else None
         key = base64.b64encode(self.key).decode() if self.key is not None else None
         headers = [[k, base64.b64encode(v or b"").decode()] for k, v in self.headers] if self.headers else None
-        return [self.event_id, self.x, self.partition, self.offset, self.ts, raw, key, headers, self.label,
+        return [self.event_id, self.features(), self.partition, self.offset, self.ts, raw, key, headers, self.label,
                 self.label_ts, self.label_partition, self.label_offset, self.arrived, self.held, self.copied]
 
     @classmethod

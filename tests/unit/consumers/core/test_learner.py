@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import orjson
+import pytest
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.learner import LearnerCore
@@ -18,12 +19,13 @@ def _core(cfg: DriftlineConfig) -> LearnerCore:
     return LearnerCore(cfg, learner_plan(cfg))
 
 
-def config(**learner) -> DriftlineConfig:
+def config(minibatch: int | None = None, **learner) -> DriftlineConfig:
     return DriftlineConfig.model_validate({
         "stream": {"name": "t", "features": FEATURES, "label": {"field": "label", "type": "binary"}},
         "reference": {"first_n": 500},
         "learner": learner,
         "policies": [{"when": {"kind": "data_drift"}, "do": ["quarantine"]}],
+        "models": {} if minibatch is None else {"minibatch": minibatch},
     })
 
 
@@ -122,8 +124,11 @@ def test_after_a_false_concept_alarm_and_its_rollback_a_real_change_is_still_ale
     """A short burst of wrong labels forces a concept alarm with no lasting change; the rollback
     it calls for restores the model from before it; the concept really changes 170 events after it,
     within the reference that a detector renewing itself from the restored model's errors would
-    take (it would then see the changed concept as its normal and never alert it)."""
-    cfg = config(preprocessing=["river.preprocessing.StandardScaler"])
+    take (it would then see the changed concept as its normal and never alert it).
+
+    One by one (``models.minibatch: 1``): the burst is alerted a few events before its end, a
+    margin the test's timing needs; the rollback's reference is the same in mini-batches."""
+    cfg = config(preprocessing=["river.preprocessing.StandardScaler"], minibatch=1)
     burst, change = (3_500, 3_640), 3_810
     events = list(generate(6_000, [Drift("concept drift", "concept_drift", None, change, "flip")], seed=5))
     for e in events[burst[0] : burst[1]]:
@@ -160,8 +165,11 @@ def test_a_rollback_gives_the_concept_detector_its_reference_of_before_the_drift
     assert state["reference"] == before and state["charts"] == [0]  # the old one back, watching at once
 
 
-def test_a_restored_learner_rolls_back_to_a_snapshot_taken_before_its_restart() -> None:
-    cfg = config(preprocessing=["river.preprocessing.StandardScaler"])
+@pytest.mark.parametrize(("minibatch", "snapshot"), [(1, 1000), (256, 1024)])
+def test_a_restored_learner_rolls_back_to_a_snapshot_taken_before_its_restart(minibatch: int, snapshot: int) -> None:
+    """Snapshots every 500 trained events: one by one at the 500th, in mini-batches of 256 at the
+    first boundary past it (512 and 1,024 trained: offsets 511 and 1,023)."""
+    cfg = config(preprocessing=["river.preprocessing.StandardScaler"], minibatch=minibatch)
     events = list(generate(3000, [], seed=4))
     core = LearnerCore(cfg, learner_plan(cfg), live=False)
     core.process_events(batch(cfg, events))
@@ -169,8 +177,9 @@ def test_a_restored_learner_rolls_back_to_a_snapshot_taken_before_its_restart() 
     restored = LearnerCore(cfg, learner_plan(cfg), live=False)
     restored.load_state_dict(json.loads(json.dumps(core.state_dict())), core.blob())
     probes = [e["features"] for e in generate(200, [], seed=8)]
-    at = restored.rollback_online(events[1200]["ts"])  # the drift began at event 1200: the snapshot after 1000 is before it
-    assert at == 1000
+    # the drift began at event 1200: the snapshot after 1000 trained (the first boundary past it) is before it
+    at = restored.rollback_online(events[1200]["ts"])
+    assert at == snapshot
     expected = core.snapshots.before(events[1200]["ts"]).pipeline
     assert [restored.learner.pipeline.predict_proba_one(x) for x in probes] == \
         [expected.predict_proba_one(x) for x in probes]

@@ -89,7 +89,9 @@ def test_concept_alerts_are_the_same_on_any_partitioning_and_interleaving_and_in
     assert result.learner is not None
     for partitions, run_seed in ((1, 10), (3, 11), (3, 12), (12, 13)):
         core, alerts = live(cfg, events, labels, partitions, seed * 100 + run_seed)
-        assert alerts == expected, (partitions, run_seed)
+        # the same alerts, ids included; in the order they were emitted (live, poll by poll) or
+        # sorted by position chunk by chunk (backtest): a drift dated before an earlier warning differs
+        assert sorted(alerts) == sorted(expected), (partitions, run_seed)
         assert core.learner.seen == result.learner.learner.seen == len(events)
         assert core.learner.trained == result.learner.learner.trained < len(events)  # quarantined: not learned
         assert core.learner.metric == result.learner.learner.metric

@@ -123,9 +123,10 @@ def test_a_judge_alert_rolls_back_before_the_learner_steps_past_its_time() -> No
     runs = [run(cfg, events, partitions, seed, [alert]) for partitions, seed in ((1, 0), (3, 4))]
     for _, _, rollbacks in runs:
         (r,) = rollbacks
-        assert r.alert_id == alert.alert_id and r.restored == 2000  # the newest snapshot before event 2100
+        # the newest snapshot before event 2100: at the first mini-batch boundary (of 256) past 2000 trained
+        assert r.alert_id == alert.alert_id and r.restored == 2048
     probes = [events[i]["features"] for i in range(0, 4000, 53)]
     a, b = ([c.learner.pipeline.predict_proba_one(x) for x in probes] for c, _, _ in runs)
     assert a == b
-    # the restored model learned the events from 3000 on: 2000 + 1000 trained since the snapshot
+    # the restored model learned on from the snapshot, to the last event
     assert runs[0][0].snapshots.max_ts == events[-1]["ts"]
