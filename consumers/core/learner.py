@@ -21,33 +21,32 @@ pipelines learn one by one. Rollback and replay first learn the pending mini-bat
 everything stepped before them is in the model they act on. Snapshots are taken at boundaries (the first after every
 ``online_snapshot_every`` trained events).
 
-With ``models.quarantine_quiet_events: N`` a quarantine ends at the arrival of the N-th event
-of the stream since its start or since its detector's latest drift alert (alerts counted by
-their event time): a point fixed by the data, so the events it holds, and where in the
-learning order they are learned once released, are the same live and in backtest.
+Quarantines end on their detector's quiet time (:mod:`.quiet`), and drift alerts roll the
+online model back (:mod:`.rollback`), at points fixed by the data, the same live and in backtest.
 """
 
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 
 from driftline.consumers.config.model import ComponentSpec, DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
-from driftline.consumers.core.minibatch import PendingBatch, gather
+from driftline.consumers.core.online.error_block import ErrorBlock
+from driftline.consumers.core.online.minibatch import PendingBatch, gather
+from driftline.consumers.core.online.outcome import HeldEvent, LearnOutcome
+from driftline.consumers.core.online.quiet import QuietTimes
+from driftline.consumers.core.online.rollback import OnlineRollbacks
 from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder, Turned, WaitingEvent
 from driftline.consumers.core.order.watermark import NO_TIME
-from driftline.consumers.core.policies import actions_for, quarantines
-from driftline.consumers.core.quarantine import Quarantine, QuarantineBook
+from driftline.consumers.core.policies import quarantines
+from driftline.consumers.core.quarantine import QuarantineBook
 from driftline.consumers.core.segments.slicing import segment_label
-from driftline.consumers.core.segments.watch import Block, SegmentWatch
+from driftline.consumers.core.segments.watch import SegmentWatch
 from driftline.learners.errors import UnusableEvent
 from driftline.learners.minibatch import Columns
 from driftline.learners.online import EstimatorSpec, PrequentialLearner, build_pipeline
@@ -57,129 +56,6 @@ from driftline.stream.messages import Alert
 
 if TYPE_CHECKING:
     from driftline.consumers.core.plan import StreamPlan
-
-
-@dataclass
-class HeldEvent:
-    """An event a quarantine holds: the message as it came, for the quarantine topic (copied
-    with its event time as the record time: where the stream takes its time from the record,
-    that is the original's)."""
-
-    partition: int
-    offset: int
-    raw: bytes | None
-    key: bytes | None
-    headers: list[tuple[str, bytes]] | None
-    quarantine: Quarantine
-    ts: int | None = None
-
-
-@dataclass
-class LearnOutcome:
-    alerts: list[Alert] = field(default_factory=list)
-    #: labels no event will join (a duplicate, late, or no event in time): the role dead-letters them
-    turned_labels: list[tuple[Label, str]] = field(default_factory=list)
-    held: list[HeldEvent] = field(default_factory=list)
-    #: steps taken (arrivals and learnings)
-    steps: int = 0
-    #: labelled events the model could not use (partition, offset, the event as the learner saw
-    #: it, why): not scored, not learned from; the role dead-letters them
-    unusable: list[Reject] = field(default_factory=list)
-    #: quarantines ended by their detector's quiet time at the last step taken: the steps stop
-    #: there, and the caller replays their held events (:meth:`LearnerCore.replay`) before the next
-    released: list[QuietEnd] = field(default_factory=list)
-    #: online rollbacks taken (or skipped) during these steps
-    rollbacks: list[Rollback] = field(default_factory=list)
-
-
-@dataclass
-class QuietEnd:
-    """A quarantine ended at an arrival: its detector quiet for ``quiet`` events of the stream."""
-
-    quarantine: Quarantine
-    quiet: int
-    #: the arrival it ended at
-    ts: int
-    event_id: str
-
-
-@dataclass
-class Rollback:
-    """An online rollback a drift alert's policy called for: due at the alert's event time."""
-
-    alert_id: str
-    #: the alert's event time: the rollback is taken before the first step at or after it
-    at: int
-    #: when the drift began (event time): the snapshot restored learned nothing from it on
-    start: int
-    #: what came of it, once taken: the snapshot's trained count, or why nothing rolled back
-    restored: int | None = None
-    skipped: str | None = None
-
-    def to_list(self) -> list[Any]:
-        return [self.alert_id, self.at, self.start, self.restored, self.skipped]
-
-
-@dataclass
-class ErrorBlock:
-    """The errors of the learning steps of one block of learning time (``learner.error_block_ms``),
-    judged together once the steps are past it: cut by the data's time, never by polls."""
-
-    bucket: int = NO_TIME
-    errors: list[float] = field(default_factory=list)
-    partitions: list[int] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-    ts: list[int] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    #: with segments or fairness: each event's features, label and the learner's prediction
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    labels: list[Any] = field(default_factory=list)
-    predictions: list[Any] = field(default_factory=list)
-
-    def add(self, bucket: int, error: float, event: WaitingEvent, prediction: Any = None, keep_rows: bool = False) -> None:
-        self.bucket = bucket
-        self.errors.append(error)
-        self.partitions.append(event.partition)
-        self.offsets.append(event.offset)
-        self.ts.append(event.ts)
-        self.ids.append(event.event_id)
-        if keep_rows:
-            self.rows.append(event.features())
-            self.labels.append(event.label)
-            self.predictions.append(prediction)
-
-    def extend(self, bucket: int, errors: Sequence[float], events: Sequence[WaitingEvent],
-               predictions: Sequence[Any], keep_rows: bool = False) -> None:
-        """:meth:`add` of several steps of one block, in their order."""
-        self.bucket = bucket
-        self.errors += errors
-        self.partitions += [e.partition for e in events]
-        self.offsets += [e.offset for e in events]
-        self.ts += [e.ts for e in events]
-        self.ids += [e.event_id for e in events]
-        if keep_rows:
-            self.rows += [e.features() for e in events]
-            self.labels += [e.label for e in events]
-            self.predictions += predictions
-
-    def __len__(self) -> int:
-        return len(self.errors)
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return (np.array(self.errors, dtype=np.float64), np.array(self.partitions, dtype=np.int64),
-                np.array(self.offsets, dtype=np.int64), np.array(self.ts, dtype=np.int64))
-
-    def to_list(self) -> list[Any]:
-        return [self.bucket, self.errors, self.partitions, self.offsets, self.ts, self.ids, self.rows, self.labels,
-                self.predictions]
-
-    def block(self) -> Block:
-        """The block as the segments take it."""
-        return Block(*self.arrays(), self.ids, self.rows, self.labels, self.predictions)
-
-
-#: the alerts rolled back for, remembered (an alert read again after a restart is not rolled back twice)
-ROLLED_BACK_KEPT = 10_000
 
 
 def in_sample(event_id: str, share: float) -> bool:
@@ -233,17 +109,8 @@ class LearnerCore:
         self.order = LearningOrder(event_partitions, label_partitions, s.allowed_lateness_ms, s.idle_partition_ms,
                                    cfg.learner.max_pending_age_ms, cfg.learner.max_pending, now_ms)
         self.sample = cfg.learner.sample
-        self.quiet_events = cfg.models.quarantine_quiet_events
-        #: drift alerts' event times by detector, and per open quarantine [events quiet, time counted to]
-        self._drift_ts: dict[str, list[int]] = {}
-        self.quiet: dict[str, list[int]] = {}
-        #: quarantines this learner ended on their quiet time (a restart re-reads their alerts)
-        self.quiet_ended: set[str] = set()
-        #: online rollbacks the policies called for, not yet due; the alerts already rolled back for
-        self.rollbacks: list[Rollback] = []
-        self.rolled_back: dict[str, None] = {}
-        #: the event time of the latest rollback taken (a drift begun before it: the same storm)
-        self.rolled_back_at: int | None = None
+        self.quiet = QuietTimes(cfg.models.quarantine_quiet_events)
+        self.rollbacks = OnlineRollbacks(cfg.policies)
         self.block_ms = cfg.learner.error_block_ms
         self.errors = ErrorBlock()
         #: labelled events outside ``learner.sample``: neither scored nor learned from
@@ -270,46 +137,14 @@ class LearnerCore:
             # a segment's detector is its own: its alerts do not count for the stream's detector
             who = alert.detector if alert.segment is None else f"{alert.detector}@{segment_label(alert.segment)}"
             if alert.severity == "drift" and alert.position.ts is not None:
-                times = self._drift_ts.setdefault(who, [])
-                i = bisect_left(times, alert.position.ts)
-                if i == len(times) or times[i] != alert.position.ts:  # an alert read again after a restart
-                    times.insert(i, alert.position.ts)
-            self._plan_rollback(alert)
+                self.quiet.drift(who, alert.position.ts)
+            self.rollbacks.plan(alert)
             if quarantines(self.cfg.policies, alert):
                 reason = f"{alert.kind} {alert.severity} {alert.feature or ''} by {alert.detector}".replace("  ", " ")
                 self.book.start(alert.alert_id, alert.position.partition, alert.position.offset, reason,
                                 alert.position.ts, who)
-                if alert.alert_id in self.quiet_ended:
+                if alert.alert_id in self.quiet.ended:
                     self.book.release(alert.alert_id)
-
-    def _plan_rollback(self, alert: Alert) -> None:
-        if alert.severity != "drift" or alert.position.ts is None or alert.alert_id in self.rolled_back:
-            return
-        if any(r.alert_id == alert.alert_id for r in self.rollbacks):  # read again after a restart
-            return
-        if not any(action == "rollback" for action, _ in actions_for(self.cfg.policies, alert)):
-            return
-        start = alert.window.start_ts if alert.window.start_ts is not None else alert.position.ts
-        self.rollbacks.append(Rollback(alert.alert_id, alert.position.ts, min(start, alert.position.ts)))
-        self.rollbacks.sort(key=lambda r: (r.at, r.alert_id))
-
-    def _roll_back_due(self, at: int, out: LearnOutcome) -> None:
-        """Take the rollbacks due before a step at event time ``at``, in order of their alerts."""
-        while self.rollbacks and self.rollbacks[0].at <= at:
-            r = self.rollbacks.pop(0)
-            self.rolled_back[r.alert_id] = None
-            if len(self.rolled_back) > ROLLED_BACK_KEPT:
-                del self.rolled_back[next(iter(self.rolled_back))]
-            if self.rolled_back_at is not None and r.start < self.rolled_back_at:
-                r.skipped = (f"the drift began at event time {r.start}, before the online model was last rolled "
-                             f"back (at {self.rolled_back_at}): the same drift storm")
-            else:
-                r.restored = self.rollback_online(r.start)
-                if r.restored is None:
-                    r.skipped = f"no snapshot learned nothing from event time {r.start} on"
-                else:
-                    self.rolled_back_at = r.at
-            out.rollbacks.append(r)
 
     # -- taking in ---------------------------------------------------------------------
     def add_events(self, batch: EventBatch, *, caught_up: bool = False, now_ms: float = 0.0,
@@ -369,17 +204,19 @@ class LearnerCore:
         out = LearnOutcome()
         self.order.advance(now_ms, flush)
         if self.rollbacks:  # an alert of a time already passed (the learner's own, at its last step)
-            self._roll_back_due(self.order.reached, out)
+            out.rollbacks += self.rollbacks.take_due(self.order.reached, self.rollback_online)
         for kind, event in self.order.steps(judged_to):
             out.steps += 1
             at = event.ts if kind == ARRIVE else event.learn_at
             if at // self.block_ms > self.errors.bucket and self._block_open():
                 out.alerts += self._judge_errors()  # the block's time is over: its errors judged here
             if self.rollbacks:
-                self._roll_back_due(at, out)
+                out.rollbacks += self.rollbacks.take_due(at, self.rollback_online)
             if kind == ARRIVE:
                 self._hold(event, out)
-                out.released = self._quiet_ends(event)
+                out.released = self.quiet.arrive(event.ts, event.event_id, self.book.active)
+                for end in out.released:
+                    self.book.release(end.quarantine.alert_id)
                 if out.released:  # the caller replays the held events before any later step
                     self.order.reached = event.ts
                     break
@@ -397,28 +234,6 @@ class LearnerCore:
         out.turned_labels, self._turned = self._turned, []
         out.unusable = self.take_unusable()
         return out
-
-    def _quiet_ends(self, event: WaitingEvent) -> list[QuietEnd]:
-        """Count ``event``'s arrival towards each open quarantine's quiet time; those it ends."""
-        if not self.quiet_events:
-            return []
-        ended = []
-        for q in self.book.active:
-            if q.from_ts is None or event.ts < q.from_ts:
-                continue
-            count = self.quiet.setdefault(q.alert_id, [0, q.from_ts - 1])
-            times = self._drift_ts.get(q.detector, [])
-            if bisect_right(times, event.ts) > bisect_right(times, count[1]):  # its detector alerted since
-                count[0] = 0
-            count[0] += 1
-            count[1] = event.ts
-            if count[0] >= self.quiet_events:
-                ended.append(QuietEnd(q, count[0], event.ts, event.event_id))
-        for end in ended:
-            self.book.release(end.quarantine.alert_id)
-            self.quiet.pop(end.quarantine.alert_id, None)
-            self.quiet_ended.add(end.quarantine.alert_id)
-        return ended
 
     def process_events(self, batch: EventBatch) -> LearnOutcome:
         """A whole batch in and every step it allows out (backtest-style: what is seen is all there is)."""
@@ -634,9 +449,8 @@ class LearnerCore:
             "counts": [self.expired_events, self.expired_labels, self.late_events, self.duplicates, self.sampled_out],
             "intakes": {str(p): r.state_dict() for p, r in self._intakes.items()},
             "segments": None if self.segments is None else self.segments.state_dict(),
-            "quiet": {"counts": self.quiet, "ended": sorted(self.quiet_ended)},
-            "rollbacks": {"due": [r.to_list() for r in self.rollbacks], "done": list(self.rolled_back),
-                          "at": self.rolled_back_at},
+            "quiet": self.quiet.state_dict(),
+            "rollbacks": self.rollbacks.state_dict(),
             "minibatch": self.minibatch.state_dict(),
         }
 
@@ -659,15 +473,10 @@ class LearnerCore:
             self._intake(int(partition)).load_state_dict(intake_state)
         if self.segments is not None and state.get("segments") is not None:
             self.segments.load_state_dict(state["segments"])
-        quiet = state.get("quiet", {})  # absent in checkpoints of earlier versions
-        self.quiet = {k: list(v) for k, v in quiet.get("counts", {}).items()}
-        self.quiet_ended = set(quiet.get("ended", []))
-        for alert_id in self.quiet_ended:
+        self.quiet.load_state_dict(state.get("quiet", {}))  # absent in checkpoints of earlier versions
+        for alert_id in self.quiet.ended:
             self.book.release(alert_id)
-        rollbacks = state.get("rollbacks", {})  # absent in checkpoints of earlier versions
-        self.rollbacks = [Rollback(*row) for row in rollbacks.get("due", [])]
-        self.rolled_back = dict.fromkeys(rollbacks.get("done", []))
-        self.rolled_back_at = rollbacks.get("at")
+        self.rollbacks.load_state_dict(state.get("rollbacks", {}))
         self.minibatch.load_state_dict(state.get("minibatch"))  # absent in checkpoints of earlier versions
         if len(self.minibatch) and not self._batched():
             self._drain_one_by_one()

@@ -21,7 +21,9 @@ import orjson
 from kafka import TopicPartition
 
 from driftline.consumers.config.model import stream_schema
-from driftline.consumers.core.learner import LearnerCore, LearnOutcome, QuietEnd
+from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.online.outcome import LearnOutcome
+from driftline.consumers.core.online.quiet import QuietEnd
 from driftline.consumers.core.order.intake import NO_TIME
 from driftline.consumers.core.plan import learner_plan
 from driftline.consumers.roles.loop import Role
@@ -310,7 +312,7 @@ class LearnerRole(Role):
         if record.action == "release" and record.scope.get("condition") == "quiet":
             return  # this learner's own end, found again in the data at its step (also after a restart)
         if record.action in ("release", "purge"):
-            if record.alert_id in self.core.quiet_ended:
+            if record.alert_id in self.core.quiet.ended:
                 return  # ended on its quiet time already (its events replayed then)
             released = self.core.book.release(record.alert_id)
             if record.action == "release" and fresh:

@@ -13,7 +13,8 @@ from polls_support import spread
 
 from driftline.consumers.config.model import DriftlineConfig, stream_schema
 from driftline.consumers.core.backtest import backtest
-from driftline.consumers.core.learner import LearnerCore, Rollback
+from driftline.consumers.core.learner import LearnerCore
+from driftline.consumers.core.online.rollback import Rollback
 from driftline.consumers.core.plan import learner_plan
 from driftline.stream.events import parse_events
 from driftline.stream.messages import Alert, Position, Window, alert_id
