@@ -7,8 +7,10 @@ alternating, the topic is read by a bare kafka-python consumer that decodes ever
 reading and decoding alone costs) and by the monitor role (parse, validate, intake, the
 compact codes for its judge, dead letters, commits, checkpoints), once with the stream's judge
 beside it in the same process (as ``driftline run`` runs them: the judge's detectors share the
-process) and once alone. Printed: a table of events/s of each and their ratios (medians over
-the rounds).
+process) and once alone. For the labelled cases (labels inline) the learner role reads the
+same topic too (join, test-then-train in mini-batches, the concept detectors, commits,
+checkpoints; not waiting for a judge's frontier, so its own cost). Printed: a table of
+events/s of each and their ratios (medians over the rounds).
 
     python benchmarks/monitor_throughput.py --events 200000 --rounds 2
 """
@@ -75,6 +77,8 @@ def config(bootstrap: str, case: str, round_no: int, features: dict[str, str], l
                    "progress": f"driftline-progress-{case}-{round_no}", "deadletter": f"deadletter-{case}"},
         "stream": stream,
         "reference": {"first_n": 10000},
+        # the learner's own cost: it does not wait for a judge's frontier (none runs beside it)
+        "learner": {"wait_for_monitor": False, "preprocessing": ["river.preprocessing.StandardScaler"]},
     })
 
 
@@ -95,15 +99,15 @@ def raw_read(bootstrap: str, topic: str, n: int, decode: Callable[[bytes], Any])
     return n / elapsed
 
 
-def monitor_read(cfg: DriftlineConfig, bootstrap: str, n: int, judge: bool = True) -> float:
-    """events/s of the monitor role, from its first consumed batch to the last; ``judge``: with
-    the stream's judge beside it in this process, as ``driftline run`` runs it (without: the
-    monitor's own cost, its codes left on the topic unjudged)."""
-    runner = RoleRunner(cfg, bootstrap, ["monitor"])
+def monitor_read(cfg: DriftlineConfig, bootstrap: str, n: int, judge: bool = True, role: str = "monitor") -> float:
+    """events/s of the monitor role (or ``role``), from its first consumed batch to the last;
+    ``judge``: with the stream's judge beside it in this process, as ``driftline run`` runs it
+    (without: the monitor's own cost, its codes left on the topic unjudged)."""
+    runner = RoleRunner(cfg, bootstrap, [role])
     if not judge:
-        runner.roles = [role for role in runner.roles if role.name == "monitor"]
+        runner.roles = [r for r in runner.roles if r.name == role]
     runner.start()
-    stats = runner.stats["monitor"]
+    stats = runner.stats[role]
     while stats.consumed == 0:
         time.sleep(0.01)
     first = time.perf_counter()
@@ -150,20 +154,25 @@ def main() -> None:
                 producer.send(cfg.topics.events, value)
             producer.flush()
             producer.close()
-            raw, monitor, alone = [], [], []
+            raw, monitor, alone, learner = [], [], [], []
             for r in range(args.rounds):
                 raw.append(raw_read(bootstrap, cfg.topics.events, n, decode))
-                monitor.append(monitor_read(config(bootstrap, case, 2 * r + 1, features, labelled, avro), bootstrap, n))
-                alone.append(monitor_read(config(bootstrap, case, 2 * r + 2, features, labelled, avro), bootstrap, n,
+                monitor.append(monitor_read(config(bootstrap, case, 3 * r + 1, features, labelled, avro), bootstrap, n))
+                alone.append(monitor_read(config(bootstrap, case, 3 * r + 2, features, labelled, avro), bootstrap, n,
                                           judge=False))
-            rows.append((title, decoder, statistics.median(raw), statistics.median(monitor), statistics.median(alone)))
+                if labelled:
+                    learner.append(monitor_read(config(bootstrap, case, 3 * r + 3, features, labelled, avro),
+                                                bootstrap, n, judge=False, role="learner"))
+            rows.append((title, decoder, statistics.median(raw), statistics.median(monitor), statistics.median(alone),
+                         statistics.median(learner) if learner else None))
     print(f"events: {n:,} per case, rounds: {args.rounds} (medians), embedded broker")
     print("| case | bare consumer + decode | monitor role (with its judge) | ratio | monitor alone (judge not run) "
-          "| ratio |")
-    print("|---|---|---|---|---|---|")
-    for title, decoder, r, m, a in rows:
+          "| ratio | learner role (labels inline) | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for title, decoder, r, m, a, lr in rows:
+        learned = f"{lr:,.0f} events/s | {lr / r:.2f}" if lr is not None else "(no label) | "
         print(f"| {title} | {r:,.0f} events/s ({decoder}) | {m:,.0f} events/s | {m / r:.2f} | {a:,.0f} events/s "
-              f"| {a / r:.2f} |")
+              f"| {a / r:.2f} | {learned} |")
 
 
 if __name__ == "__main__":

@@ -45,11 +45,17 @@ class SelectPresent(compose.Select):
 
     A missing value is an absent key (River's convention): the scaler and the one-hot encoder
     see only the features present, and a linear model gives an absent feature no weight.
-    River's own ``Select`` raises ``KeyError`` on an absent key.
+    River's own ``Select`` raises ``KeyError`` on an absent key. The features come out in the
+    order of their names, not in the order of ``keys`` (a set, whose order changes with the
+    process's string hashing and when unpickled): the model's sums, and so what it learns, are
+    the same to the last bit in any process, live and in backtest, before and after a restart.
     """
 
     def transform_one(self, x: dict[str, Any]) -> dict[str, Any]:
-        return {k: x[k] for k in self.keys if k in x}
+        order = self.__dict__.get("_order")  # pipelines pickled before the order was kept have none
+        if order is None:
+            order = self._order = tuple(sorted(self.keys))
+        return {k: x[k] for k in order if k in x}
 
 
 def tolerate_missing(pipeline: Any) -> Any:
