@@ -251,7 +251,8 @@ class RetrainConfig(_Model):
     margin: float = Field(default=0.02, ge=0)
     #: how long a retrain waits for its window to fill before training on what there is
     wait_seconds: float = Field(default=120.0, ge=0)
-    #: retrain requests within this time of the last one are one drift storm: one retrain
+    #: retrain requests within this time of the last one are one drift storm: one retrain (and
+    #: the online learner's rollbacks within this much event time of its last one: one rollback)
     debounce_seconds: float = Field(default=600.0, ge=0)
     schedule: ScheduleConfig | None = None
 

@@ -110,7 +110,7 @@ class LearnerCore:
                                    cfg.learner.max_pending_age_ms, cfg.learner.max_pending, now_ms)
         self.sample = cfg.learner.sample
         self.quiet = QuietTimes(cfg.models.quarantine_quiet_events)
-        self.rollbacks = OnlineRollbacks(cfg.policies)
+        self.rollbacks = OnlineRollbacks(cfg.policies, cfg.models.retrain.debounce_seconds * 1000)
         self.block_ms = cfg.learner.error_block_ms
         self.errors = ErrorBlock()
         #: labelled events outside ``learner.sample``: neither scored nor learned from

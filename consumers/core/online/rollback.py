@@ -4,8 +4,11 @@ A drift alert whose policy says ``rollback`` rolls the learner's online model ba
 first learning step at or after the alert's event time (the judge's alerts are read before the
 learner steps past them; the learner's own, at its next step), to the newest snapshot that
 learned no event from the drift's start on (the alert window's ``start_ts``; else the alert's
-event). A rollback for a drift that began before the previous rollback's point is the same
-storm, and is skipped. So the model, and the concept alerts that follow, are the same for any
+event). A rollback whose alert comes within ``models.retrain.debounce_seconds`` of event time
+after the previous rollback's, or whose drift began before it, is the same storm, and is
+skipped: after a rollback the concept detectors watch the restored model at once, and if the
+change was real they alert it again; rolling back once more would keep the model from ever
+learning the new concept. So the model, and the concept alerts that follow, are the same for any
 partitioning and any timing, live and in backtest. Pure bookkeeping: the learner's core does
 the restoring (:meth:`~driftline.consumers.core.learner.LearnerCore.rollback_online`).
 """
@@ -45,8 +48,9 @@ class OnlineRollbacks:
     """The rollbacks planned and not yet due, the alerts already rolled back for, and the
     event time of the latest rollback taken."""
 
-    def __init__(self, policies: Sequence[PolicyConfig]):
+    def __init__(self, policies: Sequence[PolicyConfig], debounce_ms: float):
         self.policies = policies
+        self.debounce_ms = debounce_ms
         self.planned: list[Rollback] = []
         self.done: dict[str, None] = {}
         self.last_at: int | None = None
@@ -76,9 +80,9 @@ class OnlineRollbacks:
             self.done[r.alert_id] = None
             if len(self.done) > ROLLED_BACK_KEPT:
                 del self.done[next(iter(self.done))]
-            if self.last_at is not None and r.start < self.last_at:
-                r.skipped = (f"the drift began at event time {r.start}, before the online model was last rolled "
-                             f"back (at {self.last_at}): the same drift storm")
+            if self.last_at is not None and (r.start < self.last_at or r.at - self.last_at < self.debounce_ms):
+                r.skipped = (f"the online model was last rolled back for an alert at event time {self.last_at}; "
+                             f"this alert's drift (from {r.start}, alerted at {r.at}) is the same storm")
             else:
                 r.restored = restore(r.start)
                 if r.restored is None:
