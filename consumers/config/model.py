@@ -277,8 +277,9 @@ class ModelsConfig(_Model):
     online_snapshots_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     #: the online learner learns in mini-batches of this many learning steps (counted in the
     #: learning order, never cut by polls: the same model live and in backtest) where its
-    #: pipeline supports it; 1: one event at a time
-    minibatch: int = Field(default=256, ge=1, le=65536)
+    #: pipeline supports it: several times faster, concept changes alerted a little later;
+    #: 1 (the default): one event at a time
+    minibatch: int = Field(default=1, ge=1, le=65536)
 
 
 class MetricsConfig(_Model):

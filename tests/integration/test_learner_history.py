@@ -18,6 +18,8 @@ pytestmark = pytest.mark.integration
 def test_a_restarted_learner_rolls_back_to_a_snapshot_from_before_its_restart(bootstrap_servers: str) -> None:
     policy = {"when": {"kind": "concept_drift", "detector": "by-hand"}, "do": ["rollback"]}  # this test's alert only
     cfg = fresh_config(bootstrap_servers, reference=500, policies=[policy])
+    # live in mini-batches (their pending rows and boundaries in the checkpoint; one by one: the unit tests)
+    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"minibatch": 256})})
     events = list(generate(3000, [], seed=14))
     produce(bootstrap_servers, cfg.topics.events, events)
     run_until(cfg, bootstrap_servers, ["monitor", "learner"], lambda r: learned_all(r, len(events)),

@@ -30,6 +30,7 @@ def config(policies: list[dict] | None = None) -> DriftlineConfig:
         "stream": {"name": "t", "features": FEATURES, "label": {"field": "label", "type": "binary"}},
         "reference": {"first_n": 500},
         "learner": {"preprocessing": ["river.preprocessing.StandardScaler"]},
+        "models": {"minibatch": 256},  # the mini-batch path (one by one: tests/unit/consumers/core/test_learner.py)
         "policies": policies if policies is not None else [{"when": {"kind": "concept_drift"}, "do": ["rollback"]}],
     })
 
