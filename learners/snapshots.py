@@ -1,10 +1,12 @@
 """Snapshots of the online learner, to roll it back to before a drift.
 
-The learner takes a snapshot (its River pipeline, pickled) every ``every`` trained events,
-labelled with the newest offset it had learned on each partition; the newest ``keep`` are
-kept, and the oldest give way while they hold more than ``max_bytes`` together.
-:meth:`SnapshotRing.before` finds the newest snapshot that had learned nothing from a
-partition at or after the offset where a drift began on it.
+The learner takes a snapshot (its River pipeline, pickled) every ``every`` trained events
+(in mini-batches: at the first boundary past each), labelled with the newest event time it
+had learned (``max_ts``: events are learned in learning order, not in event time, so this is
+the running maximum); the newest ``keep`` are kept, and the oldest give way while they hold
+more than ``max_bytes`` together. :meth:`SnapshotRing.before` finds the newest snapshot that
+had learned no event from the time a drift began on: one answer for the stream, whatever its
+partitions.
 
 The ring survives a restart: :meth:`SnapshotRing.state_dict` and :meth:`SnapshotRing.blob`
 go into the learner's checkpoint (signed: the snapshots are unpickled on a rollback only).
@@ -24,13 +26,12 @@ MAX_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Snapshot:
+    #: the event learned last when it was taken
     partition: int
     offset: int
     trained: int
     #: the pipeline, pickled when the snapshot was taken
     model: bytes
-    #: the newest offset learned on each partition when it was taken
-    learned: dict[int, int]
     #: the newest event time learned when it was taken (None: a snapshot of an older version)
     max_ts: int | None = None
 
@@ -47,15 +48,13 @@ class SnapshotRing:
         self.every = every
         self.max_bytes = max_bytes
         self._ring: deque[Snapshot] = deque(maxlen=keep)
-        self._learned: dict[int, int] = {}
         #: the newest event time learned by the model as it stands
         self.max_ts: int | None = None
 
     def maybe_take(self, pipeline: Any, partition: int, offset: int, trained: int, ts: int) -> bool:
         """After learning the event at ``(partition, offset)`` of event time ``ts``: snapshot
         ``pipeline`` if ``trained`` is a multiple of ``every``; True if taken."""
-        self._learned[partition] = max(offset, self._learned.get(partition, -1))
-        self.max_ts = ts if self.max_ts is None else max(self.max_ts, ts)
+        self.learned(ts)
         if trained % self.every:
             return False
         self._take(pipeline, partition, offset, trained)
@@ -63,19 +62,17 @@ class SnapshotRing:
 
     def _take(self, pipeline: Any, partition: int, offset: int, trained: int) -> None:
         model = pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL)
-        self._ring.append(Snapshot(partition, offset, trained, model, dict(self._learned), self.max_ts))
+        self._ring.append(Snapshot(partition, offset, trained, model, self.max_ts))
         while len(self._ring) > 1 and self.bytes > self.max_bytes:
             self._ring.popleft()
 
-    def learned(self, partition: int, offset: int, ts: int) -> None:
-        """The event at ``(partition, offset)`` of event time ``ts`` is learned (a mini-batch's
-        row): the snapshots after know it."""
-        self._learned[partition] = max(offset, self._learned.get(partition, -1))
+    def learned(self, ts: int) -> None:
+        """An event of time ``ts`` is learned (a mini-batch's row): the snapshots after know it."""
         self.max_ts = ts if self.max_ts is None else max(self.max_ts, ts)
 
     def take_if_due(self, pipeline: Any, partition: int, offset: int, before: int, trained: int) -> bool:
         """After a mini-batch took the trained count from ``before`` to ``trained`` (its last row
-        ``(partition, offset)``, every row noted with :meth:`learned`): snapshot ``pipeline`` if
+        ``(partition, offset)``, every row's time noted with :meth:`learned`): snapshot ``pipeline`` if
         a multiple of ``every`` is in ``(before, trained]``; True if taken."""
         if trained // self.every == before // self.every:
             return False
@@ -91,10 +88,9 @@ class SnapshotRing:
 
     def restore(self, snap: Snapshot) -> Any:
         """Go back to ``snap``: the snapshots taken after it (of the model given up) are dropped,
-        and the learned times are the snapshot's; its pipeline, to learn on from."""
+        and the newest time learned is the snapshot's; its pipeline, to learn on from."""
         while self._ring and self._ring[-1] is not snap:
             self._ring.pop()
-        self._learned = dict(snap.learned)
         self.max_ts = snap.max_ts
         return snap.pipeline
 
@@ -108,25 +104,22 @@ class SnapshotRing:
     # -- state: the ring in the learner's checkpoint --------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
-            "learned": {str(p): o for p, o in self._learned.items()},
             "max_ts": self.max_ts,
-            "snapshots": [[s.partition, s.offset, s.trained, len(s.model), {str(p): o for p, o in s.learned.items()},
-                           s.max_ts] for s in self._ring],
+            "snapshots": [[s.partition, s.offset, s.trained, len(s.model), s.max_ts] for s in self._ring],
         }
 
     def blob(self) -> bytes:
         return b"".join(s.model for s in self._ring)
 
     def load_state_dict(self, state: dict[str, Any], blob: bytes) -> None:
-        self._learned = {int(p): int(o) for p, o in state["learned"].items()}
         self.max_ts = state.get("max_ts")  # absent in checkpoints of earlier versions
         self._ring.clear()
         at = 0
-        for partition, offset, trained, size, learned, *max_ts in state["snapshots"]:
+        for partition, offset, trained, size, max_ts in state["snapshots"]:
             model = blob[at:at + size]
             at += size
-            self._ring.append(Snapshot(partition, offset, trained, model, {int(p): int(o) for p, o in learned.items()},
-                                       max_ts[0] if max_ts else None))
+            # earlier versions kept each partition's offsets there, no time: never restored by time
+            self._ring.append(Snapshot(partition, offset, trained, model, None if isinstance(max_ts, dict) else max_ts))
 
 
 def pack(parts: list[bytes]) -> bytes:

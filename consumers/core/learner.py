@@ -324,7 +324,7 @@ class LearnerCore:
         except UnusableEvent:  # learned one by one: the event the model refuses is routed with its reason
             events = self._learn_each(events)
         for e in events:
-            self.snapshots.learned(e.partition, e.offset, e.ts)
+            self.snapshots.learned(e.ts)
         if events:
             self.snapshots.take_if_due(self.learner.pipeline, events[-1].partition, events[-1].offset, before,
                                        self.learner.trained)
@@ -491,4 +491,4 @@ class LearnerCore:
                 self._learn(row.event, row.train)
             elif row.train:
                 for e in self._learn_each([row.event]):
-                    self.snapshots.learned(e.partition, e.offset, e.ts)
+                    self.snapshots.learned(e.ts)
