@@ -12,14 +12,11 @@ learned from. Concept-drift detectors see the errors one step at a time, in lear
 so that a concept-drift alert that calls for a quarantine takes effect at the very next step.
 With ``models.minibatch: N`` (N > 1) and a pipeline that supports it
 (:class:`~driftline.learners.minibatch.MiniBatchPlan`), the model learns every N learning steps
-in one ``learn_many`` (:mod:`.minibatch`); the events between two such boundaries are scored by
-the same model, at the end of each call of :meth:`LearnerCore.step` (or at the boundary, or
-before their block is judged, if sooner), a row's prediction the same in any grouping, so
-the errors, the alerts and the model do not depend on polls. Live, the rows of a mini-batch
-not yet full wait (``minibatch_pending``): a pause in the stream does not cut it. Other
-pipelines learn one by one. Rollback and replay first learn the pending mini-batch:
-everything stepped before them is in the model they act on. Snapshots are taken at boundaries (the first after every
-``online_snapshot_every`` trained events).
+in one ``learn_many`` (:mod:`.online.minibatch`): the rows between two boundaries are scored by the same
+model, a row's prediction the same in any grouping, so the errors, the alerts and the model do
+not depend on polls; a pause in the stream does not cut a mini-batch. Rollback and replay
+first learn the pending mini-batch. Other pipelines learn one by one. Live, behind the judge,
+the events it found late are late here too (:mod:`.order.judged`).
 
 Quarantines end on their detector's quiet time (:mod:`.quiet`), and drift alerts roll the
 online model back (:mod:`.rollback`), at points fixed by the data, the same live and in backtest.
@@ -39,6 +36,7 @@ from driftline.consumers.core.online.error_block import ErrorBlock
 from driftline.consumers.core.online.minibatch import PendingBatch, gather
 from driftline.consumers.core.online.outcome import HeldEvent, LearnOutcome
 from driftline.consumers.core.online.quiet import QuietTimes
+from driftline.consumers.core.online.replay import learn_released
 from driftline.consumers.core.online.rollback import OnlineRollbacks
 from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder, Turned, WaitingEvent
@@ -79,7 +77,8 @@ class LearnerCore:
     """
 
     def __init__(self, cfg: DriftlineConfig, plan: StreamPlan, *, live: bool = True,
-                 event_partitions: Sequence[int] = (0,), label_partitions: Sequence[int] = (), now_ms: float = 0.0):
+                 event_partitions: Sequence[int] = (0,), label_partitions: Sequence[int] = (), now_ms: float = 0.0,
+                 follow_judge: bool = False):
         if cfg.stream.label is None:
             raise ValueError("the learner needs stream.label to be declared")
         self.cfg = cfg
@@ -108,6 +107,8 @@ class LearnerCore:
         s = cfg.stream
         self.order = LearningOrder(event_partitions, label_partitions, s.allowed_lateness_ms, s.idle_partition_ms,
                                    cfg.learner.max_pending_age_ms, cfg.learner.max_pending, now_ms)
+        if follow_judge:  # live behind the stream's judge: its decisions on the events are the learner's
+            self.order.follow_judge()
         self.sample = cfg.learner.sample
         self.quiet = QuietTimes(cfg.models.quarantine_quiet_events)
         self.rollbacks = OnlineRollbacks(cfg.policies, cfg.models.retrain.debounce_seconds * 1000)
@@ -156,6 +157,9 @@ class LearnerCore:
         intake = self._intake(batch.partition)
         batch, dropped, _ = intake.admit(batch)
         self.duplicates += len(dropped)
+        if self.order.judge is not None:  # those the judge found late are late here too
+            batch, late = self.order.judge.judged(batch)
+            self.late_events += late
         columns = Columns(len(batch), batch.numeric, batch.categorical)  # held by the waiting events, not the raws
         raw = batch.raw if len(batch.raw) == len(batch) else None
         keys = batch.keys if len(batch.keys) == len(batch) else None
@@ -182,6 +186,12 @@ class LearnerCore:
     def heard(self, topic: str, partition: int, caught_up: bool, now_ms: float) -> None:
         """A poll that brought nothing from ``topic``'s partition (``"events"`` or ``"labels"``)."""
         self.order.heard(topic, partition, caught_up, now_ms)
+
+    def judge_heard(self, frontier: int, offsets: dict[int, int], quiet: bool = False) -> None:
+        """One of the judge's progress records (with ``follow_judge``): see :mod:`.order.judged`."""
+        turned = Turned([])
+        self.order.judge_heard(frontier, offsets, quiet, turned)
+        self._count(turned)
 
     def _count(self, turned: Turned) -> None:
         self.expired_events += turned.expired_events
@@ -287,7 +297,7 @@ class LearnerCore:
             error = self.learner.step(x, y, train)
         except UnusableEvent as exc:  # counted and handed out to be routed, never fatal
             inline = event.label_offset < 0  # else the message lacks the label: the event as the learner saw it
-            self._route_unusable(event.partition, event.offset, x, y, str(exc), event.raw if inline else None)
+            self.route_unusable(event.partition, event.offset, x, y, str(exc), event.raw if inline else None)
             return
         if train:
             self.snapshots.maybe_take(self.learner.pipeline, event.partition, event.offset, self.learner.trained,
@@ -336,7 +346,7 @@ class LearnerCore:
             try:
                 self.learner.learn(e.features(), e.label)
             except UnusableEvent as exc:
-                self._route_unusable(e.partition, e.offset, e.features(), e.label, str(exc),
+                self.route_unusable(e.partition, e.offset, e.features(), e.label, str(exc),
                                      e.raw if e.label_offset < 0 else None)
                 continue
             learned.append(e)
@@ -387,39 +397,10 @@ class LearnerCore:
         return snap.trained
 
     def replay(self, batches: Sequence[EventBatch]) -> int:
-        """Learn (without scoring again) from released events, in stream order (event time,
-        then id, as they were judged) whatever their partitions; an event held twice (a copy
-        sent again after a restart) is learned once."""
-        self.flush_minibatch()
-        order = sorted({(int(b.ts[i]), event_id, k, i) for k, b in enumerate(batches) for i, event_id in enumerate(b.ids)})
-        seen: set[str] = set()
-        n = 0
-        for _, event_id, k, i in order:
-            if event_id in seen:
-                continue
-            seen.add(event_id)
-            batch = batches[k]
-            offset = int(batch.offsets[i])
-            waiting = self.order.waiting.get(event_id)
-            if waiting is not None and waiting.offset == offset and waiting.partition == batch.partition:
-                waiting.held = None  # not learned yet: learned from at its step
-                continue
-            orphan = self.order.orphans.get(event_id)
-            y = batch.label[i] if batch.label[i] is not None else (orphan.label if orphan is not None else None)
-            if y is None:
-                continue
-            try:
-                self.learner.learn(batch.feature_rows(i), y)
-            except UnusableEvent as exc:
-                self._route_unusable(batch.partition, offset, batch.feature_rows(i), y, str(exc))
-                continue
-            self.snapshots.maybe_take(self.learner.pipeline, batch.partition, offset, self.learner.trained,
-                                      int(batch.ts[i]))
-            self.replayed_offsets.append((batch.partition, offset))
-            n += 1
-        return n
+        """Learn from released events, in stream order (:func:`.online.replay.learn_released`)."""
+        return learn_released(self, batches)
 
-    def _route_unusable(self, partition: int, offset: int, x: dict[str, Any], y: Any, why: str,
+    def route_unusable(self, partition: int, offset: int, x: dict[str, Any], y: Any, why: str,
                         raw: bytes | None = None) -> None:
         """Counted and kept for the role: the message as it came, else the event as the learner saw it."""
         self.unusable += 1

@@ -10,8 +10,8 @@ one alert per detector per drift, ids from the firing event's id.
 
 Its cost per event is a columnar decode and the detectors' vectorised update; it sees no raw
 message (the instances parsed them). After each batch's alerts are acknowledged it writes
-how far it has judged (the frontier, in event time) to the progress topic, which the learner
-trains behind.
+how far it has judged (the frontier, in event time) and how far it has taken each partition
+in to the progress topic; the learner trains behind it and follows its decisions.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class JudgeRole(Role):
         self.merge: StreamMerge | None = None
         self.next_offset: int | None = None
         self.event_partitions: list[int] = [0]
+        #: the last progress written: (frontier, next offset taken in per partition, every partition idle)
+        self._published: tuple[int, dict[str, int], bool] | None = None
 
     @property
     def engines(self) -> dict[int, DriftEngine]:
@@ -121,7 +123,7 @@ class JudgeRole(Role):
         if not released.empty or released.late:
             self._judge(released)
             self.outbox.flush()
-            self._progress()
+        self._progress()
 
     def _judge(self, released: Released) -> None:
         assert self.engine is not None and self.merge is not None
@@ -144,8 +146,15 @@ class JudgeRole(Role):
                                 late=self.merge.late)
 
     def _progress(self) -> None:
-        """How far the stream is judged, once its alerts are acknowledged (the learner waits on it)."""
+        """How far the stream is judged, once its alerts are acknowledged, and how far each
+        partition is taken in (the learner follows both: :mod:`~driftline.consumers.core.order.judged`);
+        written whenever either moved, before any more codes are taken in."""
         assert self.merge is not None
-        value = orjson.dumps({"stream": self.cfg.stream.name, "frontier": self.merge.frontier, "ts": now_ms()})
+        offsets = {str(p): part.next_offset for p, part in sorted(self.merge.marks.parts.items())}
+        if (self.merge.frontier, offsets, self.merge.quiet) == self._published:
+            return
+        self._published = (self.merge.frontier, offsets, self.merge.quiet)
+        value = orjson.dumps({"stream": self.cfg.stream.name, "frontier": self.merge.frontier, "offsets": offsets,
+                              "quiet": self.merge.quiet, "ts": now_ms()})
         self.outbox.send(self.cfg.topics.progress, value, self.cfg.stream.name.encode(), [])
         self.outbox.flush()

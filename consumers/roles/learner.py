@@ -7,6 +7,12 @@ topic) and every alert up to then has been read, so a quarantine the policies ca
 every suspect event, live as in backtest; its learning once its label is in and both topics
 are past the learning time. Held events are copied, value, key and headers unchanged, to the
 quarantine topic with the alert that holds them.
+
+Which events are in the stream's order is the judge's call where timing decides it (an idle
+partition passed over): the progress records say how far the judge has taken each partition
+in, and the learner learns exactly the events the judge judged (:mod:`~driftline.consumers.core.order.judged`),
+never passing a partition over on its own clock. It reads at most about ``READ_AHEAD`` events
+ahead of the judge, then waits for it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
 
 log = logging.getLogger("driftline")
 
+#: live behind the judge, at most about this many events read wait for it before ``events`` pauses
+READ_AHEAD = 20_000
+
 
 class LearnerRole(Role):
     name = "learner"
@@ -56,7 +65,8 @@ class LearnerRole(Role):
 
     def _new_core(self) -> LearnerCore:
         return LearnerCore(self.cfg, self.plan, live=True, event_partitions=self.event_partitions,
-                           label_partitions=self.label_partitions, now_ms=now_ms())
+                           label_partitions=self.label_partitions, now_ms=now_ms(),
+                           follow_judge=self.cfg.learner.wait_for_monitor)
 
     def topics(self) -> list[str]:
         return [self.cfg.topics.events, self.cfg.topics.labels]
@@ -104,10 +114,14 @@ class LearnerRole(Role):
             self._reread_alerts()
 
     def _reread_alerts(self) -> None:
-        """A new core has an empty quarantine book: the alerts and actions topics are read again
-        from their start (the releases its checkpoint has carried out are not replayed again)."""
+        """A new core has an empty quarantine book and knows none of the judge's progress: the
+        alerts, actions and progress topics are read again from their start (the releases its
+        checkpoint has carried out are not replayed again)."""
         if self.reader is not None:
             self.reader.seek_to_beginning()
+        if getattr(self, "progress", None) is not None:
+            self.progress.seek_to_beginning()
+            self.frontier = NO_TIME
 
     def run(self, stop: threading.Event, ready: Any = None) -> None:
         self._stop = stop
@@ -142,7 +156,6 @@ class LearnerRole(Role):
         now = now_ms()
         label = self.cfg.stream.label
         id_field, label_field = self.cfg.stream.labels_fields()
-        newest: int | None = None
         for tp, msgs in records.items():
             caught_up = self.caught_up(tp)
             if tp.topic == self.cfg.topics.events:
@@ -150,8 +163,6 @@ class LearnerRole(Role):
                 headers = {m.offset: list(m.headers) for m in msgs if m.headers}
                 dropped = self.core.add_events(batch, caught_up=caught_up, now_ms=now, headers=headers)
                 self.stats.reasons["invalid event (dead-lettered by the monitor)"] += len(rejects) + len(dropped)
-                if len(batch):
-                    newest = max(newest if newest is not None else NO_TIME, int(batch.ts.max()))
             else:
                 rows, rejects = parse_label_messages(
                     tp.partition, [m.offset for m in msgs], [m.value for m in msgs], id_field, label_field,
@@ -160,10 +171,12 @@ class LearnerRole(Role):
                 for reject in rejects:
                     self.outbox.dead_letter(tp.topic, reject)
                 self.core.add_labels(tp.partition, rows, caught_up=caught_up, now_ms=now)
+        for tp, msgs in records.items():
+            if tp.topic == self.cfg.topics.events:  # read past these, rejected messages included
+                self.core.order.read_to(tp.partition, msgs[-1].offset + 1)
         self._heard(set(records), now)
-        if self.cfg.learner.wait_for_monitor and newest is not None:
-            self._wait_judged(newest)
         self._take_steps(now)
+        self._hold_back()
         self.stats.consumed += sum(len(msgs) for msgs in records.values())  # counted once their steps are taken
         for tp, msgs in records.items():
             self.next_offset[tp] = msgs[-1].offset + 1
@@ -177,12 +190,15 @@ class LearnerRole(Role):
         self._heard(set(), now)
         if self._take_steps(now):
             self._since_checkpoint += 1  # the state moved on: checkpoint it when due
+            self.outbox.flush()  # what the steps sent (held events, alerts) is out before the next poll
 
     def _heard(self, polled: set[TopicPartition], now: float) -> None:
         for tp in self.consumer.assignment():
             if tp not in polled:
                 topic = "events" if tp.topic == self.cfg.topics.events else "labels"
                 self.core.heard(topic, tp.partition, self.caught_up(tp), now)
+                if topic == "events":  # where its reader stands (an empty partition's log start)
+                    self.core.order.read_to(tp.partition, self.consumer.position(tp))
 
 
     def _take_steps(self, now: float) -> int:
@@ -259,22 +275,26 @@ class LearnerRole(Role):
         for reject in unusable:
             self.outbox.dead_letter(self.cfg.topics.events, reject)
 
-    def _wait_judged(self, newest_ts: int) -> None:
-        """Block until the stream's judge has judged every event up to ``newest_ts`` (its
-        frontier on the progress topic is past it), so that its alerts are on the alerts topic."""
-        told = time.monotonic()
-        while not self._stop.is_set():
+    def _hold_back(self) -> None:
+        """Live behind the judge: once more than ``READ_AHEAD`` events read wait for the judge to
+        take them in, wait until half of them are settled. The learner never steps past the
+        judge in any case; this bounds what waits. The time waited is no quiet time for the
+        labels' partitions (:meth:`.Watermarks.waited`): nothing was read from them meanwhile."""
+        judge = self.core.order.judge
+        if judge is None or judge.ahead <= READ_AHEAD:
+            return
+        started = told = time.monotonic()
+        while judge.ahead > READ_AHEAD // 2 and not self._stop.is_set():
             tail(self.progress, self._on_progress)
-            if self.frontier > newest_ts:
-                return
             if time.monotonic() - told > 10:
                 log.warning(
-                    "learner: waiting for the judge to judge the stream up to event time %d (judged up to %s); "
+                    "learner: %d events read wait for the judge to judge them (judged up to event time %s); "
                     "is a monitor role running? (learner.wait_for_monitor: false turns this off)",
-                    newest_ts, self.frontier,
+                    judge.ahead, self.frontier,
                 )
                 told = time.monotonic()
             time.sleep(0.05)
+        self.core.order.labels.waited((time.monotonic() - started) * 1000)
 
     def _on_progress(self, topic: str, value: bytes | None) -> None:
         try:
@@ -282,7 +302,11 @@ class LearnerRole(Role):
         except orjson.JSONDecodeError:
             return
         if isinstance(doc, dict) and doc.get("stream") == self.cfg.stream.name:
-            self.frontier = max(self.frontier, int(doc.get("frontier", NO_TIME)))
+            frontier = int(doc.get("frontier", NO_TIME))
+            self.frontier = max(self.frontier, frontier)
+            if self.core.order.judge is not None:
+                offsets = {int(p): int(o) for p, o in (doc.get("offsets") or {}).items()}
+                self.core.judge_heard(frontier, offsets, bool(doc.get("quiet", False)))
 
     def _refresh(self) -> None:
         """Read alerts and action records up to their end: quarantines opened and released."""

@@ -180,25 +180,36 @@ def tail(consumer: KafkaConsumer, parse: Callable[[str, bytes | None], None]) ->
 
 class CaughtUp:
     """Whether a consumer of a group has read a partition to its end: its position at the high
-    watermark of its latest fetch. A partition no fetch has answered for yet (an empty one may
-    never be answered for) counts as read only if the broker announces it empty (asked at most
-    once a second per partition: the announced end may fall short, but never says a partition
-    that holds records is empty)."""
+    watermark of its latest fetch, and at the end the broker lists (asked at most once a second
+    per partition). The second guards against a stale fetch: a reader that was busy for a
+    while (its last fetch long ago) is not read to its end when more has been written since,
+    so a busy reader never takes its own busy time for a quiet partition. The listed end may
+    fall short of the true end (never past it), so it never keeps a reader that is at the end
+    from being so. A partition no fetch has answered for yet (an empty one may never be
+    answered for) counts as read only if the broker announces it empty."""
 
     def __init__(self, consumer: KafkaConsumer, every_s: float = 1.0):
         self.consumer = consumer
         self.every_s = every_s
-        self._empty: dict[TopicPartition, tuple[float, bool]] = {}
+        self._listed: dict[TopicPartition, tuple[float, int | None]] = {}
 
     def __call__(self, tp: TopicPartition) -> bool:
         high = self.consumer.highwater(tp)
-        if high is not None:
-            return self.consumer.position(tp) >= high
-        asked_at, empty = self._empty.get(tp, (-1e18, False))
+        position = self.consumer.position(tp)
+        if high is not None and position < high:
+            return False
+        listed = self._listed_end(tp)
+        if listed is None:
+            return False
+        return position >= listed if high is not None else listed == 0 and position == 0
+
+    def _listed_end(self, tp: TopicPartition) -> int | None:
+        """The end the broker lists for ``tp``, at most ``every_s`` old (None: it did not answer)."""
+        asked_at, end = self._listed.get(tp, (-1e18, None))
         if time.monotonic() - asked_at >= self.every_s:
             try:
-                empty = self.consumer.end_offsets([tp]).get(tp) == 0 and self.consumer.position(tp) == 0
+                end = self.consumer.end_offsets([tp]).get(tp)
             except KafkaError:
-                empty = False
-            self._empty[tp] = (time.monotonic(), empty)
-        return empty
+                end = None
+            self._listed[tp] = (time.monotonic(), end)
+        return end

@@ -85,3 +85,29 @@ def test_caught_up_on_an_empty_partition_and_only_at_the_end_of_a_full_one(boots
         assert caught(tps[1])
     finally:
         consumer.close()
+
+
+def test_a_reader_busy_since_its_last_fetch_is_not_read_to_the_end_when_more_was_written(
+        bootstrap_servers: str, topic_factory) -> None:
+    """Its last fetch's high watermark says "at the end"; the broker's listed end says more came."""
+    from kafka import TopicPartition
+
+    from driftline.stream.kafka.records import CaughtUp
+
+    topic = topic_factory("caught-stale")
+    _produce_in_batches(bootstrap_servers, topic, [f"v{i}".encode() for i in range(10)], singles=10)
+    consumer = make_consumer(bootstrap_servers, group_id=None)
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek_to_beginning()
+        caught = CaughtUp(consumer, every_s=0.0)
+        n = 0
+        while n < 10:
+            n += sum(len(v) for v in consumer.poll(timeout_ms=500).values())
+        assert caught(tp)
+        _produce_in_batches(bootstrap_servers, topic, [f"w{i}".encode() for i in range(5)], singles=5)
+        assert consumer.highwater(tp) == consumer.position(tp) == 10  # no fetch since: its view is stale
+        assert not caught(tp)
+    finally:
+        consumer.close()

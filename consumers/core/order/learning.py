@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftline.consumers.core.order.judged import JudgeProgress
 from driftline.consumers.core.order.watermark import NO_TIME, Watermarks
 
 #: the two steps of an event, in this order at equal times
@@ -141,6 +142,30 @@ class LearningOrder:
         self._due = 0
         #: after :meth:`steps`: every step before this time is taken
         self.reached = NO_TIME
+        #: live, behind a judge: its decisions on ``events`` (:meth:`follow_judge`), and the next
+        #: offset read on each ``events`` partition
+        self.judge: JudgeProgress | None = None
+        self.read: dict[int, int] = {}
+
+    def follow_judge(self) -> None:
+        """Take the judge's decisions on ``events`` (:mod:`.judged`), not this order's own: its
+        bound on ``events`` is the judge's frontier as far as every partition is read, and the
+        events the judge found late are late here too (an idle partition is the judge's call)."""
+        self.judge = JudgeProgress()
+
+    def judge_heard(self, frontier: int, offsets: dict[int, int], quiet: bool, out: Turned) -> None:
+        """One of the judge's progress records: the events read ahead that it shows late leave."""
+        assert self.judge is not None
+        for event_id in self.judge.heard(frontier, offsets, quiet):
+            event = self._remove(event_id)
+            if event is None:
+                continue
+            self._unlabelled.pop(event_id, None)
+            out.late_events += 1
+            if event.label is not None and event.label_partition >= 0:
+                why = "its event came late at the judge (its partition was passed over as idle)"
+                out.labels.append((Label(event.event_id, event.label, event.label_ts, event.label_partition,
+                                         event.label_offset), why))
 
     # -- taking in ---------------------------------------------------------------------
     def add_events(self, partition: int, events: Iterable[WaitingEvent], max_ts: int, caught_up: bool,
@@ -148,10 +173,18 @@ class LearningOrder:
         """One poll of an ``events`` partition, past its intake (duplicates and late ones out):
         ``max_ts`` its watermark after them; ``caught_up`` whether it is read to its end."""
         brought = False
+        last = -1
         for event in events:
             self.add_event(event, out)
             brought = True
+            last = event.offset
         self.events.heard(partition, max_ts, caught_up, now_ms, brought)
+        if last >= 0:
+            self.read[partition] = max(self.read.get(partition, 0), last + 1)
+
+    def read_to(self, partition: int, next_offset: int) -> None:
+        """Where the reader of an ``events`` partition stands (past messages that carried no event)."""
+        self.read[partition] = max(self.read.get(partition, 0), next_offset)
 
     def add_labels(self, partition: int, labels: Iterable[Label], caught_up: bool, now_ms: float,
                    out: Turned) -> None:
@@ -250,7 +283,11 @@ class LearningOrder:
         just past everything seen."""
         bounds = []
         passed_over = False
-        for marks in (self.events, self.labels):
+        if self.judge is not None and not flush:
+            judged = self.judge.bound(self.read)
+            if judged is not None:
+                bounds.append(judged)
+        for marks in ((self.labels,) if self.judge is not None else (self.events, self.labels)):
             bound, passed = marks.bound(now_ms)
             passed_over |= passed
             if bound is not None and not flush:
@@ -347,6 +384,8 @@ class LearningOrder:
     def state_dict(self) -> dict[str, Any]:
         return {
             "frontier": self.frontier, "passed_over": self.passed_over, "reached": self.reached,
+            "read": {str(p): o for p, o in self.read.items()},
+            "ahead": self.judge.ahead_state() if self.judge is not None else [],
             "events": self.events.state_dict(), "labels": self.labels.state_dict(),
             "waiting": [e.to_list() for e in self.waiting.values()],
             "unlabelled": list(self._unlabelled),
@@ -356,6 +395,9 @@ class LearningOrder:
     def load_state_dict(self, state: dict[str, Any], now_ms: float) -> None:
         self.frontier, self.passed_over = int(state["frontier"]), int(state["passed_over"])
         self.reached = int(state.get("reached", NO_TIME))  # absent in checkpoints of earlier versions
+        self.read = {int(p): int(o) for p, o in state.get("read", {}).items()}
+        if self.judge is not None:
+            self.judge.load_ahead(state.get("ahead", []))
         self.events.load_state_dict(state["events"], now_ms)
         self.labels.load_state_dict(state["labels"], now_ms)
         self.waiting = {row[0]: WaitingEvent.from_list(row) for row in state["waiting"]}

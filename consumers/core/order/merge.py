@@ -73,6 +73,8 @@ class StreamMerge:
         #: partitions passed over as idle so far, and events that came behind the frontier
         self.skipped = 0
         self.late = 0
+        #: after :meth:`release`: every partition was idle, so the stream set no bound (quiet)
+        self.quiet = False
         self._late: list[tuple[int, int, str]] = []
 
     def add(self, codes: PartitionCodes, now_ms: float) -> None:
@@ -91,6 +93,7 @@ class StreamMerge:
     def release(self, now_ms: float, flush: bool = False) -> Released:
         """Everything before the frontier (everything with ``flush``, as at the end of a file)."""
         bound, passed_over = self.marks.bound(now_ms)
+        self.quiet = bound is None and not flush
         if flush:
             frontier = 2**62
         elif bound is None:  # every partition read to its end and quiet: judge all that came

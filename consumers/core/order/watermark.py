@@ -63,6 +63,12 @@ class Watermarks:
             part.active_at = now_ms
         return part
 
+    def waited(self, ms: float) -> None:
+        """The reader did not read for ``ms`` (it waited on something else): that time is no quiet
+        time of the partitions."""
+        for part in self.parts.values():
+            part.active_at += ms
+
     def idle(self, now_ms: float) -> list[int]:
         """Partitions passed over now: their reader's last word, heard lately, said "read to the
         end" ``idle_ms`` or more after the partition last brought anything. Quiet time after a
