@@ -44,7 +44,7 @@ from driftline.stream.messages import ActionRecord, Alert, quarantine_headers
 
 log = logging.getLogger("driftline")
 
-#: live behind the judge, at most about this many events read wait for it before ``events`` pauses
+#: live behind the judge, at most about this many events read wait for it before the learner waits too
 READ_AHEAD = 20_000
 
 
