@@ -59,6 +59,11 @@ class SchemaRegistry:
             raise SchemaUnavailable(f"schema id {schema_id} from the registry at {self.url} is a {kind} schema: {why}")
         return schema
 
+    def kind(self, schema_id: int) -> str:
+        """The registry's type of ``schema_id`` (``AVRO``, ``JSON``, ``PROTOBUF``, ...);
+        SchemaUnavailable when it cannot be had."""
+        return self._schema(schema_id)[0]
+
     def _schema(self, schema_id: int) -> tuple[str, Any]:
         with self._lock:
             if schema_id in self._cache:
