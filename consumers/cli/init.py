@@ -7,9 +7,9 @@ standard output). What was inferred, and what to check, goes to standard error.
 
 A topic's messages framed with a schema id (the Confluent wire format: a zero byte, the 4-byte
 id, the body) are decoded with the schemas of ``--registry``: the registry's type of the first
-message's id says the format (Avro or JSON Schema), and the configuration reads the topic in it
-from that registry. Sampled messages that do not decode are left out of the inference, and
-said.
+message's id says the format (Avro, JSON Schema or Protobuf), and the configuration reads the
+topic in it from that registry. Sampled messages that do not decode are left out of the
+inference, and said.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from driftline.stream.kafka.records import partitions_of
 from driftline.stream.replay import check_readable
 from driftline.stream.shape.avro import AvroDecoder
 from driftline.stream.shape.json_schema import JsonSchemaDecoder
+from driftline.stream.shape.protobuf import ProtobufDecoder
 from driftline.stream.shape.registry import SchemaRegistry, SchemaUnavailable
 
 #: how long the sampling of a topic waits for more messages before it takes what came (seconds)
@@ -104,17 +105,18 @@ def _sample_topic(args: argparse.Namespace) -> tuple[list[dict[str, Any]], tuple
 
 
 #: the formats ``init`` reads framed messages in, by the registry's schema type
-_FORMATS = {"AVRO": ("avro", AvroDecoder), "JSON": ("json_schema", JsonSchemaDecoder)}
+_FORMATS = {"AVRO": ("avro", AvroDecoder), "JSON": ("json_schema", JsonSchemaDecoder),
+            "PROTOBUF": ("protobuf", ProtobufDecoder)}
 
 
 def _framed(args: argparse.Namespace, values: list[bytes]) -> tuple[list[dict[str, Any]], tuple[str, dict[str, Any]]]:
     """Messages framed with a schema id, decoded with the schemas of ``--registry``."""
     if not args.registry:
-        what = "JSON Schema" if _json_objects([values[0][5:]]) else "Avro"
+        what = "JSON Schema" if _json_objects([values[0][5:]]) else "Avro or Protobuf"
         raise InputError(f"the topic {args.topic!r} holds {what} messages (Confluent wire format: each framed with "
                          "a schema id)",
                          hint="give --registry URL (a Schema Registry), or write the configuration by hand with "
-                              "stream.avro.schemas or stream.json_schema.schemas")
+                              "stream.avro.schemas, stream.json_schema.schemas or stream.protobuf.schemas")
     registry = SchemaRegistry(args.registry)
     first = int.from_bytes(values[0][1:5], "big")
     try:
@@ -123,7 +125,7 @@ def _framed(args: argparse.Namespace, values: list[bytes]) -> tuple[list[dict[st
         raise InputError(f"the first message of topic {args.topic!r}: {exc}", hint="check --registry") from None
     if kind not in _FORMATS:
         raise InputError(f"the first message of topic {args.topic!r} has schema id {first}, a {kind} schema in the "
-                         f"registry at {registry.url}: driftline init reads Avro and JSON Schema topics",
+                         f"registry at {registry.url}: driftline init reads Avro, JSON Schema and Protobuf topics",
                          hint="write the configuration by hand")
     fmt, decoder_class = _FORMATS[kind]
     decoder = decoder_class(registry)

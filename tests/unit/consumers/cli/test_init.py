@@ -20,7 +20,8 @@ from driftline.consumers.config.infer import infer, render
 from driftline.consumers.core.backtest import backtest
 from driftline.consumers.core.checks import load_config, parse_config
 from driftline.consumers.errors import InputError
-from driftline.stream.shape import avro, json_schema
+from driftline.stream.shape import avro, json_schema, protobuf
+from driftline.stream.shape.protobuf import compile_text
 from driftline.stream.synthetic import default_drifts, generate
 
 N = 40_000
@@ -135,7 +136,7 @@ def test_framed_messages_without_a_registry_or_of_an_unread_type_say_what_to_do(
     assert "\n" not in line
     with pytest.raises(InputError) as info:
         _framed(args, [avro.encode(V1, 8, record(i)) for i in range(20)])
-    assert "holds Avro messages" in info.value.one_line()
+    assert "holds Avro or Protobuf messages" in info.value.one_line()
     args.registry = registry.url
     with pytest.raises(InputError) as info:
         _framed(args, [json_schema.encode(5, e) for e in generate(20, [])])
@@ -143,3 +144,13 @@ def test_framed_messages_without_a_registry_or_of_an_unread_type_say_what_to_do(
     with pytest.raises(InputError) as info:
         _framed(args, [json_schema.encode(7, {"id": i}) for i in range(20)])
     assert "no sampled message of topic 'loans' decodes as JSON" in str(info.value)
+
+
+def test_protobuf_messages_of_a_topic_are_read_with_the_registry(registry: Registry) -> None:
+    cls = compile_text(registry.schemas[9], "the test's schema").message_class((0,))[0]
+    values = [protobuf.encode(9, cls(id=f"e{i}")) for i in range(20)]
+    docs, framing = _framed(argparse.Namespace(topic="loans", registry=registry.url), values)
+    assert framing == ("protobuf", {"registry": {"url": registry.url}}) and docs == [{"id": f"e{i}"} for i in range(20)]
+    text = render(infer([{**d, "x": i * 0.5} for i, d in enumerate(docs)]), "topic 'loans'", "loans", "kafka:9092",
+                  "loans", framing)
+    assert parse_config(text).stream.protobuf.registry.url == registry.url
