@@ -225,11 +225,14 @@ def proto_messages(docs: list[dict[str, Any]], schema_id: int = 11) -> list[byte
     return out
 
 
-def test_protobuf_with_a_registry(bootstrap_servers: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["registry", "proto"])
+def test_protobuf_with_a_registry_or_local_schemas(bootstrap_servers: str, tmp_path: Path, source: str) -> None:
     registry = Registry({11: PROTO_SCHEMA}, types={11: "PROTOBUF"})
+    proto = tmp_path / "scored.proto"
+    proto.write_text(PROTO_SCHEMA)
+    section = {"registry": {"url": registry.url}} if source == "registry" else {"schemas": {11: str(proto)}}
     features = {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()}
-    cfg = fresh_config(bootstrap_servers, format="protobuf", protobuf={"registry": {"url": registry.url}},
-                       features=features)
+    cfg = fresh_config(bootstrap_servers, format="protobuf", protobuf=section, features=features)
     docs = [avro_record(e) for e in generate(N, SHIFT, seed=11)]
     for doc in docs[::50]:  # missing values, as fields not set
         doc["applicant"]["age"] = None
@@ -239,7 +242,7 @@ def test_protobuf_with_a_registry(bootstrap_servers: str, tmp_path: Path) -> Non
         live_and_backtest(cfg, bootstrap_servers, proto_messages(docs), file)
     finally:
         registry.close()
-    assert registry.requests == ["/schemas/ids/11"]
+    assert registry.requests == (["/schemas/ids/11"] if source == "registry" else [])
 
 
 def test_bad_protobuf_messages_are_dead_lettered_and_the_monitor_goes_on(bootstrap_servers: str) -> None:
