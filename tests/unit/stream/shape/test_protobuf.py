@@ -15,6 +15,7 @@ from avro_support import Registry
 from driftline.consumers.core.checks import parse_config
 from driftline.consumers.errors import ConfigError
 from driftline.stream.events import StreamSchema, parse_events
+from driftline.stream.labels import parse_label_messages
 from driftline.stream.shape.json_schema import JsonSchemaDecoder
 from driftline.stream.shape.protobuf import ProtobufDecoder, compile_text, encode, message_indexes
 from driftline.stream.shape.registry import SchemaRegistry, SchemaUnavailable
@@ -119,6 +120,14 @@ def test_nested_and_second_messages_by_their_indexes(registry: Registry, classes
     assert encode(1, label, indexes=(1,))[5:7] == bytes([2, 2])  # a count of 1, the index 1, both zigzag
     assert message_indexes(bytes([0, 0, 0, 0, 1, 0]), 5) == ((0,), 6, "")
     assert message_indexes(bytes([0, 0, 0, 0, 1, 4, 2, 4]), 5) == ((1, 2), 8, "")
+
+
+def test_label_messages_in_the_same_format(registry: Registry, classes: dict) -> None:
+    schema = schema_with(ProtobufDecoder(SchemaRegistry(registry.url, "u", "p")))
+    raws = [encode(1, classes["Label"](id="e1", label=1), indexes=(1,)), encode(1, loan(classes, 2), indexes=(3,))]
+    labels, [reject] = parse_label_messages(0, [0, 1], raws, "id", "label", "binary", schema, ts_field=None)
+    assert labels == [("e1", 1, 0, 0)]
+    assert reject.offset == 1 and "label message: message index [3] is out of range" in reject.error
 
 
 def test_proto2_with_required_fields(registry: Registry) -> None:
