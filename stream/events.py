@@ -64,14 +64,17 @@ class StreamSchema:
     features_path: str | None = "features"
     #: features at a path of their own (dotted, from the message's root)
     feature_paths: dict[str, str] = field(default_factory=dict)
-    #: ``json``, ``avro`` (Confluent wire format, decoded by ``avro``) or ``json_schema``
-    #: (Confluent wire format, validated and decoded by ``json_schema``)
-    format: Literal["json", "avro", "json_schema"] = "json"
+    #: ``json``, ``avro`` (Confluent wire format, decoded by ``avro``), ``json_schema``
+    #: (Confluent wire format, validated and decoded by ``json_schema``) or ``protobuf``
+    #: (Confluent wire format, decoded by ``protobuf``)
+    format: Literal["json", "avro", "json_schema", "protobuf"] = "json"
     #: the Avro decoder (:class:`driftline.stream.shape.avro.AvroDecoder`) when format is avro
     avro: Any = None
     #: the JSON Schema decoder (:class:`driftline.stream.shape.json_schema.JsonSchemaDecoder`)
     #: when format is json_schema
     json_schema: Any = None
+    #: the Protobuf decoder (:class:`driftline.stream.shape.protobuf.ProtobufDecoder`) when format is protobuf
+    protobuf: Any = None
 
     @property
     def numeric(self) -> list[str]:
@@ -323,6 +326,8 @@ def document(schema: StreamSchema, raw: bytes) -> tuple[dict[str, Any] | None, s
         return schema.avro.decode(raw)
     if schema.format == "json_schema":
         return schema.json_schema.decode(raw)
+    if schema.format == "protobuf":
+        return schema.protobuf.decode(raw)
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

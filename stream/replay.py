@@ -78,7 +78,7 @@ def read_events(path: str | Path, schema: StreamSchema, chunk_size: int = 5000) 
                          f"is {schema.id_source} and stream.timestamp_source {schema.timestamp_source}",
                          hint="export the id and the event time into the events, and point stream.id_field and "
                               "stream.timestamp_field at them in a copy of the configuration")
-    as_json = replace(schema, format="json", avro=None, json_schema=None)
+    as_json = replace(schema, format="json", avro=None, json_schema=None, protobuf=None)
     for offsets, raws in read_chunks(path, schema, chunk_size):
         yield parse_events(as_json, 0, offsets, raws)
 

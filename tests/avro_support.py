@@ -2,7 +2,7 @@
 
 No real Schema Registry runs in the tests: :class:`Registry` is a local HTTP service that
 answers the one request driftline makes of a registry, ``GET /schemas/ids/{id}`` (for Avro,
-JSON Schema and, to be refused, Protobuf schemas).
+JSON Schema and Protobuf schemas).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def _init(sub: Any) -> None:
     p.add_argument("--bootstrap-servers", default="embedded",
                    help="Kafka's host:port list (default: embedded, the broker `driftline broker` runs)")
     p.add_argument("--embedded-address", default="127.0.0.1:9092", help="where `driftline broker` listens")
-    p.add_argument("--registry", help="a Schema Registry's URL, for a topic of Avro messages")
+    p.add_argument("--registry", help="a Schema Registry's URL, for a topic of Avro, JSON Schema or Protobuf messages")
     p.add_argument("--name", help="the stream's name (default: the topic's or the file's)")
     p.add_argument("--sample", type=int, default=5000, help="messages to sample (default 5000)")
     p.add_argument("--output", help="write the configuration here (default: standard output)")

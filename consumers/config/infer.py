@@ -201,9 +201,11 @@ def _feature_kind(col: Column, n: int) -> tuple[str | None, str]:
 
 
 def render(inf: Inference, source: str, name: str, bootstrap: str, topic: str | None,
-           avro: dict[str, Any] | None = None, more: bool = True) -> str:
-    """The inference as a commented configuration (YAML); ``more``: the source holds more
-    messages than were sampled (the reference is then the first 10,000 events)."""
+           framing: tuple[str, dict[str, Any]] | None = None, more: bool = True) -> str:
+    """The inference as a commented configuration (YAML); ``framing``: the format of messages
+    framed with a schema id and its section (``("avro", {"registry": {"url": ...}})``);
+    ``more``: the source holds more messages than were sampled (the reference is then the
+    first 10,000 events)."""
     paths = [p for _, p in inf.features.values()]
     heads = {p.split(".")[0] for p in paths}
     flat = all("." not in p for p in paths)
@@ -218,9 +220,10 @@ def render(inf: Inference, source: str, name: str, bootstrap: str, topic: str | 
         "stream:",
         f"  name: {name}",
     ]
-    if avro:
-        lines += ["  format: avro                         # Confluent wire format", "  avro:"]
-        lines += [f"    {line}" for line in _yaml_lines(avro)]
+    if framing:
+        fmt, section = framing
+        lines += [f"  format: {fmt:<29}# Confluent wire format", f"  {fmt}:"]
+        lines += [f"    {line}" for line in _yaml_lines(section)]
     if inf.id_field:
         lines.append(f"  id_field: {inf.id_field}                # CHECK: unique per event in the sample")
     else:

@@ -15,12 +15,19 @@ from driftline.consumers.config.base import Model as _Model
 from driftline.consumers.config.scores import score_problems
 from driftline.consumers.config.segments import FairnessConfig, SegmentsConfig, segment_problems
 from driftline.consumers.config.sources import class_dict_keys, defines
-from driftline.consumers.config.stream import AvroConfig, JsonSchemaConfig, RegistryConfig, StreamConfig, field_clashes
+from driftline.consumers.config.stream import (
+    AvroConfig,
+    JsonSchemaConfig,
+    RegistryConfig,
+    StreamConfig,
+    field_clashes,
+)
 from driftline.detectors.calibration import parse_rate
 from driftline.learners.imports import DEFAULT_TRAINER, import_attribute, resolve_trainer
 from driftline.stream.events import StreamSchema
 from driftline.stream.shape.avro import AvroDecoder, SchemaRegistry, SchemaUnavailable, load_avsc
 from driftline.stream.shape.json_schema import JsonSchemaDecoder, load_schema_file
+from driftline.stream.shape.protobuf import ProtobufDecoder, load_proto
 
 AlertKind = Literal[
     "data_drift", "label_drift", "prediction_drift", "concept_drift", "data_quality", "performance"
@@ -357,6 +364,8 @@ def stream_schema(cfg: DriftlineConfig) -> StreamSchema:
         format=s.format,
         avro=avro_decoder(s.avro) if s.format == "avro" and s.avro is not None else None,
         json_schema=json_schema_decoder(s.json_schema) if s.format == "json_schema" and s.json_schema else None,
+        protobuf=ProtobufDecoder(_registry(s.protobuf.registry), dict(s.protobuf.schemas))
+        if s.format == "protobuf" and s.protobuf else None,
     )
 
 
@@ -378,7 +387,7 @@ def json_schema_decoder(config: JsonSchemaConfig) -> JsonSchemaDecoder:
 
 
 def _schema_files(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str]]:
-    """The local Avro and JSON Schema files can be read and are valid schemas."""
+    """The local Avro, JSON Schema and Protobuf files can be read and are valid schemas."""
     files: list[tuple[tuple[str | int, ...], str, Any]] = []
     if stream.avro is not None:
         files += [(("stream", "avro", "schemas", k), v, load_avsc) for k, v in stream.avro.schemas.items()]
@@ -387,6 +396,8 @@ def _schema_files(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str
     if stream.json_schema is not None:
         files += [(("stream", "json_schema", "schemas", k), v, load_schema_file)
                   for k, v in stream.json_schema.schemas.items()]
+    if stream.protobuf is not None:
+        files += [(("stream", "protobuf", "schemas", k), v, load_proto) for k, v in stream.protobuf.schemas.items()]
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for key, path, load in files:
         try:

@@ -114,6 +114,22 @@ class JsonSchemaConfig(_Model):
         return self
 
 
+class ProtobufConfig(_Model):
+    """Protobuf in the Confluent wire format (a zero byte, the schema id in 4 bytes, the message
+    indexes, the payload): each schema's ``.proto`` text compiled at run time."""
+
+    registry: RegistryConfig | None = None
+    #: local ``.proto`` files by schema id, for users without a registry (imports are read from
+    #: the file's folder): ``{1: schemas/loan.proto}``
+    schemas: dict[int, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ProtobufConfig:
+        if self.registry is None and not self.schemas:
+            raise ValueError("give registry (a Schema Registry's url) or schemas (local .proto files by schema id)")
+        return self
+
+
 class StreamConfig(_Model):
     name: str = Field(min_length=1)
     id_field: str = "id"
@@ -144,11 +160,13 @@ class StreamConfig(_Model):
     prediction: PredictionConfig | None = None
     #: the labels topic's messages
     labels: LabelsTopicConfig = Field(default_factory=LabelsTopicConfig)
-    #: ``json`` (UTF-8 JSON objects), ``avro`` (Confluent wire format; see ``avro``) or
-    #: ``json_schema`` (JSON in the Confluent wire format, validated; see ``json_schema``)
-    format: Literal["json", "avro", "json_schema"] = "json"
+    #: ``json`` (UTF-8 JSON objects), ``avro`` (Confluent wire format; see ``avro``),
+    #: ``json_schema`` (JSON in the Confluent wire format, validated; see ``json_schema``) or
+    #: ``protobuf`` (Confluent wire format; see ``protobuf``)
+    format: Literal["json", "avro", "json_schema", "protobuf"] = "json"
     avro: AvroConfig | None = None
     json_schema: JsonSchemaConfig | None = None
+    protobuf: ProtobufConfig | None = None
 
     @field_validator("features_path", mode="before")
     @classmethod
@@ -202,7 +220,7 @@ def field_clashes(stream: StreamConfig) -> list[tuple[tuple[str | int, ...], str
             if other.startswith(path + "."):
                 problems.append((key, f"{path!r} holds {owner} ({other!r}): a value cannot also be an object of fields"))
                 break
-    for fmt in ("avro", "json_schema"):
+    for fmt in ("avro", "json_schema", "protobuf"):
         given = getattr(stream, fmt) is not None
         if stream.format == fmt and not given:
             problems.append((("stream", fmt),

@@ -76,7 +76,7 @@ def backtest(cfg: DriftlineConfig, path: str | Path, out: IO[bytes] | None = Non
     #: the events each open quarantine holds (offset, line), replayed when it ends on its quiet time
     held: dict[str, list[tuple[int, bytes]]] = {}
     # the file's lines are JSON (as read_events)
-    lines = dataclasses.replace(schema, format="json", avro=None, json_schema=None)
+    lines = dataclasses.replace(schema, format="json", avro=None, json_schema=None, protobuf=None)
 
     def judge(released: Released, chunk: EventBatch | None, final: bool = False) -> None:
         alerts: list[Alert] = []
@@ -134,7 +134,7 @@ class _LabelFeed:
         self.cfg = cfg
         id_field, label_field = cfg.stream.labels_fields()
         # a file's lines are JSON (as read_events)
-        as_json = dataclasses.replace(schema, format="json", avro=None, json_schema=None)
+        as_json = dataclasses.replace(schema, format="json", avro=None, json_schema=None, protobuf=None)
         self.fields = (id_field, label_field, label.type if label else None, as_json, cfg.stream.labels_time_field())
         self.chunks = read_chunks(path, schema, chunk_size)
         self.rows: Iterator[tuple[str, Any, int, int]] = iter(())

@@ -3,8 +3,8 @@
 ``GET /schemas/ids/{id}`` answers ``{"schema": "<text>", "schemaType": "AVRO" | "JSON" |
 "PROTOBUF"}`` (no type: Avro). Each id is fetched once and cached; an id that could not be had
 is not asked again for :data:`RETRY_SECONDS` (its messages are refused meanwhile, instead of
-each waiting for a timeout). Avro (:mod:`.avro`) and JSON Schema (:mod:`.json_schema`) messages
-share this client.
+each waiting for a timeout). Avro (:mod:`.avro`), JSON Schema (:mod:`.json_schema`) and
+Protobuf (:mod:`.protobuf`) messages share this client.
 """
 
 from __future__ import annotations
@@ -24,14 +24,17 @@ from driftline.stream.errors import DriftlineError
 #: refused meanwhile instead of each waiting for a timeout
 RETRY_SECONDS = 5.0
 #: the schema types driftline reads, and what a message of another type is told
-_READERS = {"AVRO": "format avro reads Avro schemas only", "JSON": "format json_schema reads JSON Schemas only"}
+_READERS = {"AVRO": "format avro reads Avro schemas only", "JSON": "format json_schema reads JSON Schemas only",
+            "PROTOBUF": "format protobuf reads Protobuf schemas only"}
+#: the schema types whose text is JSON (a Protobuf schema is ``.proto`` text)
+_JSON_TEXT = ("AVRO", "JSON")
 
 
 class SchemaUnavailable(DriftlineError, LookupError):
     """A writer schema could not be had (unknown id, registry unreachable, unreadable file)."""
 
-    hint = ("check stream.avro or stream.json_schema (the registry's url and credentials, or the schema files by "
-            "schema id)")
+    hint = ("check stream.avro, stream.json_schema or stream.protobuf (the registry's url and credentials, or the "
+            "schema files by schema id)")
 
 
 class SchemaRegistry:
@@ -50,14 +53,20 @@ class SchemaRegistry:
         self._lock = threading.Lock()
 
     def schema(self, schema_id: int, schema_type: str = "AVRO") -> Any:
-        """The writer schema of ``schema_id``, parsed from its JSON text; SchemaUnavailable saying
-        why otherwise, also when the registry holds it as another type than ``schema_type``
-        (``AVRO`` or ``JSON``: a Protobuf schema is not JSON)."""
+        """The writer schema of ``schema_id``: parsed from its JSON text (``AVRO``, ``JSON``), or
+        the ``.proto`` text (``PROTOBUF``); SchemaUnavailable saying why otherwise, also when the
+        registry holds it as another type than ``schema_type``."""
         kind, schema = self._schema(schema_id)
         if kind != schema_type:
-            why = _READERS[schema_type] if kind in _READERS else f"driftline reads Avro and JSON Schema, not {kind}"
+            why = _READERS[schema_type] if kind in _READERS else \
+                f"driftline reads Avro, JSON Schema and Protobuf, not {kind}"
             raise SchemaUnavailable(f"schema id {schema_id} from the registry at {self.url} is a {kind} schema: {why}")
         return schema
+
+    def kind(self, schema_id: int) -> str:
+        """The registry's type of ``schema_id`` (``AVRO``, ``JSON``, ``PROTOBUF``, ...);
+        SchemaUnavailable when it cannot be had."""
+        return self._schema(schema_id)[0]
 
     def _schema(self, schema_id: int) -> tuple[str, Any]:
         with self._lock:
@@ -91,9 +100,9 @@ class SchemaRegistry:
         if not isinstance(body, dict):
             raise SchemaUnavailable(f"{where}: the answer holds no schema")
         kind = str(body.get("schemaType", "AVRO"))
-        if kind not in _READERS:  # Protobuf: its schema is .proto text, not JSON
+        if kind not in _READERS:  # a type driftline does not read: refused by schema()
             return kind, None
         try:
-            return kind, orjson.loads(body["schema"])
+            return kind, (orjson.loads(body["schema"]) if kind in _JSON_TEXT else str(body["schema"]))
         except (KeyError, TypeError, orjson.JSONDecodeError):
             raise SchemaUnavailable(f"{where}: the answer holds no schema") from None

@@ -1,4 +1,5 @@
-"""A user's own topics monitored as they are: nested JSON, flat JSON, Avro and JSON Schema, on the real broker.
+"""A user's own topics monitored as they are: nested JSON, flat JSON, Avro, JSON Schema and Protobuf, on the real
+broker.
 
 Each stream carries the synthetic events (an income shift at event 3000) in its own shape; the
 monitor must find the shift and give exactly the alerts a backtest of the same messages gives.
@@ -23,8 +24,9 @@ from driftline.consumers.config.model import DriftlineConfig
 from driftline.consumers.core.backtest import backtest
 from driftline.stream.kafka.records import read_topic
 from driftline.stream.messages import Alert
-from driftline.stream.shape import json_schema
+from driftline.stream.shape import json_schema, protobuf
 from driftline.stream.shape.avro import encode
+from driftline.stream.shape.protobuf import compile_text
 from driftline.stream.synthetic import FEATURES, Drift, generate
 
 pytestmark = pytest.mark.integration
@@ -184,3 +186,80 @@ def test_bad_json_schema_messages_are_dead_lettered_and_the_monitor_goes_on(boot
     assert "does not match schema id 7" in dead[1]["error"]
     assert "'yesterday' is not of type 'integer' (at ts)" in dead[1]["error"]
     assert "not JSON Schema in the Confluent wire format" in dead[2]["error"]
+
+
+def _proto_fields() -> str:
+    kinds = {"numeric": "double", "categorical": "string"}
+    return "\n".join(f"    optional {kinds[t]} {f} = {i};" for i, (f, t) in enumerate(FEATURES.items(), start=1))
+
+
+#: the events as a .proto schema describes them (the same fields as AVRO_SCHEMA's)
+PROTO_SCHEMA = f"""syntax = "proto3";
+package loans;
+message Scored {{
+  message Applicant {{
+{_proto_fields()}
+  }}
+  string id = 1;
+  int64 ts = 2;
+  Applicant applicant = 3;
+  int32 prediction = 4;
+  optional int32 label = 5;
+}}
+"""
+
+
+def proto_messages(docs: list[dict[str, Any]], schema_id: int = 11) -> list[bytes]:
+    """The records as Protobuf messages of PROTO_SCHEMA (encoded with its compiled class) in the wire format."""
+    cls = compile_text(PROTO_SCHEMA, "the test's schema").message_class((0,))[0]
+    out = []
+    for doc in docs:
+        message = cls(id=doc["id"], ts=doc["ts"], prediction=doc["prediction"])
+        message.applicant.SetInParent()
+        if doc["label"] is not None:
+            message.label = doc["label"]
+        for name, value in doc["applicant"].items():
+            if value is not None:
+                setattr(message.applicant, name, value)
+        out.append(protobuf.encode(schema_id, message))
+    return out
+
+
+@pytest.mark.parametrize("source", ["registry", "proto"])
+def test_protobuf_with_a_registry_or_local_schemas(bootstrap_servers: str, tmp_path: Path, source: str) -> None:
+    registry = Registry({11: PROTO_SCHEMA}, types={11: "PROTOBUF"})
+    proto = tmp_path / "scored.proto"
+    proto.write_text(PROTO_SCHEMA)
+    section = {"registry": {"url": registry.url}} if source == "registry" else {"schemas": {11: str(proto)}}
+    features = {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()}
+    cfg = fresh_config(bootstrap_servers, format="protobuf", protobuf=section, features=features)
+    docs = [avro_record(e) for e in generate(N, SHIFT, seed=11)]
+    for doc in docs[::50]:  # missing values, as fields not set
+        doc["applicant"]["age"] = None
+    file = tmp_path / "events.jsonl"  # the same messages as JSON, for the backtest
+    file.write_bytes(b"\n".join(map(orjson.dumps, docs)) + b"\n")
+    try:
+        live_and_backtest(cfg, bootstrap_servers, proto_messages(docs), file)
+    finally:
+        registry.close()
+    assert registry.requests == (["/schemas/ids/11"] if source == "registry" else [])
+
+
+def test_bad_protobuf_messages_are_dead_lettered_and_the_monitor_goes_on(bootstrap_servers: str) -> None:
+    registry = Registry({11: PROTO_SCHEMA, 12: JSON_SCHEMA}, types={11: "PROTOBUF", 12: "JSON"})
+    features = {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()}
+    cfg = fresh_config(bootstrap_servers, format="protobuf", protobuf={"registry": {"url": registry.url}},
+                       features=features)
+    docs = [avro_record(e) for e in generate(3000, [], seed=1)]
+    good = proto_messages(docs)
+    bad = [proto_messages(docs[:1], schema_id=13)[0],  # a schema id the registry does not know
+           proto_messages(docs[1:2], schema_id=12)[0],  # the id of a JSON Schema
+           good[2][:6] + bytes([0x0A, 0x10]) + b"short",  # the payload cut short (a 16-byte id of 5)
+           good[3][:5] + bytes([2, 4]) + good[3][6:],  # message index [2]: the schema has one message
+           orjson.dumps(docs[4])]  # plain JSON, not in the wire format
+    dead = dead_lettered(cfg, bootstrap_servers, registry, good, bad)
+    assert "schema id 13" in dead[0]["error"] and "unknown to it" in dead[0]["error"]
+    assert "is a JSON schema: format protobuf reads Protobuf schemas only" in dead[1]["error"]
+    assert "the payload does not decode as loans.Scored of schema id 11" in dead[2]["error"]
+    assert "message index [2] is out of range" in dead[3]["error"]
+    assert "not Protobuf in the Confluent wire format" in dead[4]["error"]

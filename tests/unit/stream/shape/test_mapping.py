@@ -125,10 +125,10 @@ def test_the_fast_and_the_per_message_paths_agree() -> None:
     assert fast[0].undeclared == slow[0].undeclared == 5  # nested(0)'s four top-level keys, and "extra"
 
 
-def test_the_readmes_mapping_avro_and_json_schema_examples_validate() -> None:
+def test_the_readmes_mapping_avro_json_schema_and_protobuf_examples_validate() -> None:
     readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("### Your events as they are"):readme.index("### `driftline init`")]
-    mapping, avro, json_schema = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    mapping, avro, json_schema, protobuf = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
     cfg = parse_config(mapping)
     assert cfg.stream.feature_paths() == {"country": "applicant.address.country"}
     assert stream_schema(cfg).feature_path("income") == ("applicant", "income")
@@ -138,3 +138,6 @@ def test_the_readmes_mapping_avro_and_json_schema_examples_validate() -> None:
     cfg = parse_config(json_schema.replace("${REGISTRY_PASSWORD}", "secret") + "  name: s\n  features: {x: numeric}\n")
     assert cfg.stream.json_schema is not None and cfg.stream.json_schema.registry is not None
     assert "secret" not in repr(cfg.stream.json_schema)
+    cfg = parse_config(protobuf.replace("${REGISTRY_PASSWORD}", "secret") + "  name: s\n  features: {x: numeric}\n")
+    assert cfg.stream.protobuf is not None and cfg.stream.protobuf.registry is not None
+    assert "secret" not in repr(cfg.stream.protobuf)
