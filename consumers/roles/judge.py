@@ -108,7 +108,8 @@ class JudgeRole(Role):
                     continue
                 if codes.stream != self.cfg.stream.name:  # another stream's: its own judge judges it
                     continue
-                self.merge.add(codes, now)
+                sent = m.timestamp if isinstance(m.timestamp, int) and m.timestamp > 0 else None
+                self.merge.add(codes, now, said_ms=sent)  # quiet time by the instance's clock
             self.stats.consumed += len(msgs)
             self.next_offset = msgs[-1].offset + 1
         self._judge(self.merge.release(now))

@@ -190,7 +190,6 @@ class LearnerRole(Role):
         self._heard(set(), now)
         if self._take_steps(now):
             self._since_checkpoint += 1  # the state moved on: checkpoint it when due
-            self.outbox.flush()  # what the steps sent (held events, alerts) is out before the next poll
 
     def _heard(self, polled: set[TopicPartition], now: float) -> None:
         for tp in self.consumer.assignment():
@@ -214,9 +213,10 @@ class LearnerRole(Role):
             outcome = self.core.step(now, judged_to)
             steps += outcome.steps + len(outcome.rollbacks)
             self._send(outcome)
+            self.outbox.flush()  # the held events are on the quarantine topic (to replay them now)
+            self._report()
             if not outcome.released:
                 return steps
-            self.outbox.flush()  # the held events are on the quarantine topic: replay them now
             for end in outcome.released:
                 self._end_quiet(end)
 
@@ -260,6 +260,10 @@ class LearnerRole(Role):
                                 self.cfg.stream.timestamp_field: turned.ts})
             reason = f"label for event {turned.event_id!r:.80}: {why}"
             self.outbox.dead_letter(self.cfg.topics.labels, Reject(turned.partition, turned.offset, raw, reason))
+
+    def _report(self) -> None:
+        """The learner's counters for telemetry, once what its steps sent is acknowledged (a
+        reader of them finds every held event and alert on its topic)."""
         self.stats.extra.update(
             metric=self.core.learner.metric, trained=self.core.learner.trained, seen=self.core.learner.seen,
             pending=self.core.pending, expired_events=self.core.expired_events, unusable=self.core.unusable,

@@ -77,11 +77,13 @@ class StreamMerge:
         self.quiet = False
         self._late: list[tuple[int, int, str]] = []
 
-    def add(self, codes: PartitionCodes, now_ms: float) -> None:
+    def add(self, codes: PartitionCodes, now_ms: float, said_ms: float | None = None) -> None:
+        """One instance's codes of a partition; ``said_ms``: when the instance sent them, by its
+        clock (the partition's quiet time is counted on it: :meth:`.Watermarks.heard`)."""
         part = self.marks.parts.get(codes.partition)
         codes = _from_offset(codes, part.next_offset if part is not None else 0)
         brought = bool(len(codes.batch) or len(codes.reject_ids))
-        part = self.marks.heard(codes.partition, codes.max_ts, codes.caught_up, now_ms, brought)
+        part = self.marks.heard(codes.partition, codes.max_ts, codes.caught_up, now_ms, brought, said_ms)
         part.next_offset = max(part.next_offset, codes.next_offset)
         if brought:
             self.pending.append(self._drop_behind(codes))

@@ -9,7 +9,8 @@ behind the bound is the same on any partitioning and any interleaving of polls.
 
 An idle partition would hold the bound back for ever: one whose reader, in its last word,
 said it is read to its end although it has brought nothing for ``idle_ms`` of wall-clock
-time, and whose reader was heard from lately, is passed over. A reader that stops (a crash,
+time by the reader's own clock (what the reader saw, however late its words are taken in),
+and whose reader was heard from lately (here), is passed over. A reader that stops (a crash,
 a rebalance) cannot say so: its partition holds the stream back until the next reader
 speaks, whatever became of the "I am moving on" message. When every partition is idle the
 input sets no bound. That is the one place where timing enters.
@@ -36,12 +37,14 @@ FRESH_MS = 3000.0
 class Watermark:
     max_ts: int = NO_TIME
     caught_up: bool = False
-    #: wall-clock time (ms) the partition last brought something, or was first heard of
-    active_at: float = 0.0
-    #: wall-clock time (ms) its reader last said anything (data or "read to the end")
+    #: wall-clock time (ms), here, its reader last said anything (data or "read to the end")
     heard_at: float = 0.0
     #: the next source offset not yet taken in: what comes again below it is a replay
     next_offset: int = 0
+    #: the reader's own clock (ms) when it last brought something (None: not heard since a
+    #: restart: its first word starts the count) and at its last word; the quiet time is theirs
+    said_active_at: float | None = None
+    said_at: float = 0.0
 
 
 class Watermarks:
@@ -50,24 +53,33 @@ class Watermarks:
     def __init__(self, partitions: Iterable[int], allowed_lateness_ms: int, idle_ms: float, now_ms: float = 0.0):
         self.allowed_lateness_ms = allowed_lateness_ms
         self.idle_ms = idle_ms
-        self.parts: dict[int, Watermark] = {p: Watermark(active_at=now_ms) for p in partitions}
+        self.parts: dict[int, Watermark] = {p: Watermark(heard_at=-math.inf) for p in partitions}
 
-    def heard(self, partition: int, max_ts: int, caught_up: bool, now_ms: float, brought: bool) -> Watermark:
+    def heard(self, partition: int, max_ts: int, caught_up: bool, now_ms: float, brought: bool,
+              said_ms: float | None = None) -> Watermark:
         """A partition's reader spoke: its watermark, whether it is read to its end, and
-        whether it brought anything (events, labels or rejected messages)."""
-        part = self.parts.setdefault(partition, Watermark(active_at=now_ms))
+        whether it brought anything (events, labels or rejected messages). ``said_ms``: when the
+        reader said it, by its own clock (a monitor instance's, for the judge); the quiet time
+        is counted on that clock, so a judge that takes the words in late or in a burst counts
+        what the reader saw, not its own lag. Without it, ``now_ms``."""
+        part = self.parts.setdefault(partition, Watermark())
+        said = now_ms if said_ms is None else said_ms
         part.max_ts = max(part.max_ts, max_ts)
         part.caught_up = caught_up
         part.heard_at = now_ms
+        part.said_at = said
         if brought:
-            part.active_at = now_ms
+            part.said_active_at = said
+        elif part.said_active_at is None:
+            part.said_active_at = said
         return part
 
     def waited(self, ms: float) -> None:
         """The reader did not read for ``ms`` (it waited on something else): that time is no quiet
         time of the partitions."""
         for part in self.parts.values():
-            part.active_at += ms
+            if part.said_active_at is not None:
+                part.said_active_at += ms
 
     def idle(self, now_ms: float) -> list[int]:
         """Partitions passed over now: their reader's last word, heard lately, said "read to the
@@ -76,7 +88,8 @@ class Watermarks:
         data still to bring, so its partition holds the stream back until a reader speaks."""
         fresh = max(self.idle_ms, FRESH_MS)
         return [p for p, s in self.parts.items()
-                if s.caught_up and s.heard_at - s.active_at >= self.idle_ms and now_ms - s.heard_at <= fresh]
+                if s.caught_up and s.said_active_at is not None and s.said_at - s.said_active_at >= self.idle_ms
+                and now_ms - s.heard_at <= fresh]
 
     def bound(self, now_ms: float) -> tuple[int | None, bool]:
         """``(bound, passed_over)``: the event time before which this input has brought all it
@@ -96,4 +109,4 @@ class Watermarks:
         return {str(p): [s.max_ts, s.caught_up, s.next_offset] for p, s in self.parts.items()}
 
     def load_state_dict(self, state: dict[str, list[Any]], now_ms: float) -> None:
-        self.parts = {int(p): Watermark(int(m), bool(c), now_ms, -math.inf, int(o)) for p, (m, c, o) in state.items()}
+        self.parts = {int(p): Watermark(int(m), bool(c), -math.inf, int(o)) for p, (m, c, o) in state.items()}

@@ -84,12 +84,29 @@ def test_an_idle_partition_is_passed_over_and_an_all_idle_stream_is_judged_whole
     merge.add(heartbeat, now_ms=400)  # its instance says it is read to its end ...
     assert merge.release(now_ms=500).empty  # ... but it is not idle for long enough yet
     assert merge.release(now_ms=1500).empty  # quiet since is not enough: the instance must say so
-    for p in (0, 1):  # each instance says, a second later, that it is still read to its end
+    for p in (0, 1):  # each instance says, over a second after its first word, that it is still read to its end
         heartbeat = PartitionIntake(p, 100, 100).heartbeat(500 if p == 0 else 0)
-        merge.add(heartbeat, now_ms=1100)
+        merge.add(heartbeat, now_ms=1450)
     released = merge.release(now_ms=1500)  # both idle: everything that came is judged
     assert released.batch is not None and len(released.batch) == 500
     assert merge.buffered == 0
+
+
+def test_quiet_time_is_counted_on_the_instance_clock_not_on_when_the_judge_takes_its_words_in() -> None:
+    """A judge that lags takes an instance's words in late and in a burst: the instance brought
+    data at its 0 and said "read to the end" at its 200; taken in at the judge's 0 and 5,000, that
+    is no second of quiet at the instance, so the partition is not passed over."""
+    merge = StreamMerge([0, 1], allowed_lateness_ms=100, idle_ms=1000, now_ms=0)
+    for p in (0, 1):
+        raws = [orjson.dumps({"id": f"p{p}-{i}", "ts": 1000 + i, "features": {}}) for i in range(100 * (p + 1))]
+        batch, _ = parse_events(stream_schema(CFG), p, list(range(len(raws))), raws)
+        codes = PartitionIntake(p, 100, 100).admit(batch)[2]
+        merge.add(codes, now_ms=0, said_ms=0)
+    heartbeat = PartitionIntake(0, 100, 100).heartbeat(100)
+    merge.add(heartbeat, now_ms=5000, said_ms=200)
+    assert merge.idle(5000) == []  # quiet for 200 ms at the instance, though 5 s here
+    merge.add(PartitionIntake(0, 100, 100).heartbeat(100), now_ms=5100, said_ms=1200)
+    assert merge.idle(5100) == [0]  # a second at the instance: passed over
 
 
 def test_a_partition_whose_instance_went_silent_holds_the_stream_back() -> None:
