@@ -17,7 +17,7 @@ from driftline.detectors.base import (
     present_values,
     restored_last_statistic,
 )
-from driftline.detectors.ranks import RankMemo, reference_ranks, run_starts
+from driftline.detectors.ranks import RankMemo, own_ranks, reference_ranks, run_starts
 from driftline.detectors.window import MIN_SIZE, ts_or_none
 
 #: Siegmund's correction of the threshold for the overshoot of a normal CUSUM
@@ -243,14 +243,17 @@ class RankCUSUM(Detector):
         self._reference = sorted_values
         self._starts = run_starts(sorted_values)
         n = sorted_values.shape[0]
-        r2 = self._ranks2(sorted_values)
+        left, right = own_ranks(sorted_values, self._starts)  # twice the mid-ranks, as :meth:`_ranks2`
+        r2 = left + right
         u, v = r2 / (2.0 * n), np.abs(r2 - n) / (2.0 * n)
         floor = 1.0 / (2 * n)  # a constant reference: any other value is a change
         self._moments = np.array([u.mean(), max(u.std(), floor), v.mean(), max(v.std(), floor)])
         # the reference moments are estimates: their error biases every z by about
         # sqrt(block / n) standard deviations, which the calibration takes off the allowance
         k = max(self.allowance - math.sqrt(self.block / n), self.allowance / 2)
-        levels, counts = np.unique(r2, return_counts=True)  # the reference's score distribution
+        # the reference's score distribution (``np.unique`` of the sorted ``r2``: its runs)
+        firsts = np.flatnonzero(np.concatenate([[True], r2[1:] != r2[:-1]]))
+        levels, counts = r2[firsts], np.diff(np.append(firsts, n))
         mu_u, sd_u, mu_v, sd_v = self._moments
         z_u = (levels / (2.0 * n) - mu_u) / sd_u
         z_v = (np.abs(levels - n) / (2.0 * n) - mu_v) / sd_v
