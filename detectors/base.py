@@ -197,10 +197,16 @@ def restored_last_statistic(state: dict[str, Any]) -> tuple[float, float] | None
 
 def present_values(values: Any, ts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A numeric batch without its missing (NaN) values: (values, their timestamps, their
-    indices in the batch, which a detection's ``index`` refers to)."""
+    indices in the batch, which a detection's ``index`` refers to).
+
+    With nothing missing the values and timestamps are the batch's own arrays, not copies:
+    a detector reads them and keeps copies of what it keeps, never writes into them.
+    """
     arr = as_float_array(values)
     ts_arr = as_ts_array(ts, arr.shape[0])
     keep = np.flatnonzero(~np.isnan(arr))
+    if keep.shape[0] == arr.shape[0]:
+        return arr, ts_arr, keep
     return arr[keep], ts_arr[keep], keep
 
 

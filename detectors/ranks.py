@@ -23,6 +23,21 @@ def run_starts(reference_sorted: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(new, np.arange(n), 0))
 
 
+def own_ranks(reference_sorted: np.ndarray, starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`reference_ranks` of a sorted reference's own values, ``(#ref < x, #ref <= x)``,
+    from its runs of equal values (no sorting): where each value's run starts and ends.
+
+    >>> own_ranks(np.array([1.0, 2.0, 2.0, 3.0]))
+    (array([0, 1, 1, 3]), array([1, 3, 3, 4]))
+    """
+    n = reference_sorted.shape[0]
+    left = run_starts(reference_sorted) if starts is None else starts
+    last = np.empty(n, dtype=bool)  # the last value of its run
+    last[-1:], last[:-1] = True, reference_sorted[1:] != reference_sorted[:-1]
+    right = np.minimum.accumulate(np.where(last, np.arange(1, n + 1), n)[::-1])[::-1]
+    return left.astype(np.int64, copy=True), right.astype(np.int64, copy=False)
+
+
 def reference_ranks(
     reference_sorted: np.ndarray, x: np.ndarray, starts: np.ndarray | None = None, memo: RankMemo | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

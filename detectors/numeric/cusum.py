@@ -17,7 +17,7 @@ from driftline.detectors.base import (
     present_values,
     restored_last_statistic,
 )
-from driftline.detectors.ranks import RankMemo, reference_ranks, run_starts
+from driftline.detectors.ranks import RankMemo, own_ranks, reference_ranks, run_starts
 from driftline.detectors.window import MIN_SIZE, ts_or_none
 
 #: Siegmund's correction of the threshold for the overshoot of a normal CUSUM
@@ -35,6 +35,8 @@ _MIN_H = 1e-9
 N_CHARTS = 4
 #: the charts each ``direction`` watches (indices into location up, down, scale up, down)
 DIRECTIONS = {"both": (0, 1, 2, 3), "location": (0, 1), "up": (0,), "down": (1,)}
+#: the sign of each chart's score: location up, down, scale up, down
+_SIGNS = np.array([1.0, -1.0, 1.0, -1.0])[:, None]
 
 
 def siegmund_arl(h: float, allowance: float, theta: float | None = None) -> float:
@@ -241,14 +243,17 @@ class RankCUSUM(Detector):
         self._reference = sorted_values
         self._starts = run_starts(sorted_values)
         n = sorted_values.shape[0]
-        r2 = self._ranks2(sorted_values)
+        left, right = own_ranks(sorted_values, self._starts)  # twice the mid-ranks, as :meth:`_ranks2`
+        r2 = left + right
         u, v = r2 / (2.0 * n), np.abs(r2 - n) / (2.0 * n)
         floor = 1.0 / (2 * n)  # a constant reference: any other value is a change
         self._moments = np.array([u.mean(), max(u.std(), floor), v.mean(), max(v.std(), floor)])
         # the reference moments are estimates: their error biases every z by about
         # sqrt(block / n) standard deviations, which the calibration takes off the allowance
         k = max(self.allowance - math.sqrt(self.block / n), self.allowance / 2)
-        levels, counts = np.unique(r2, return_counts=True)  # the reference's score distribution
+        # the reference's score distribution (``np.unique`` of the sorted ``r2``: its runs)
+        firsts = np.flatnonzero(np.concatenate([[True], r2[1:] != r2[:-1]]))
+        levels, counts = r2[firsts], np.diff(np.append(firsts, n))
         mu_u, sd_u, mu_v, sd_v = self._moments
         z_u = (levels / (2.0 * n) - mu_u) / sd_u
         z_v = (np.abs(levels - n) / (2.0 * n) - mu_v) / sd_v
@@ -333,74 +338,91 @@ class RankCUSUM(Detector):
         return detections
 
     def _monitor(self, vals, tss, keep, pos, detections) -> int:
-        """Feed ``vals[pos:]``; return where to continue (past a drift: renew the reference)."""
+        """Feed ``vals[pos:]``; return where to continue (past a drift: renew the reference).
+
+        The charts are rows (location up, down, scale up, down) and the blocks columns; every
+        number is computed by the same operations as one value at a time would (exact integer
+        block sums, the same floating-point steps per block), so the result does not depend
+        on the batching.
+        """
         stop = pos + _CHUNK_BLOCKS * self.block  # bounded work per step: a drift stops early
         seg, seg_ts = vals[pos:stop], tss[pos:stop]
         k = seg.shape[0]
         n = self._reference.shape[0]
-        r2 = self._ranks2(seg)
-        # exact integer sums since the current block began, of u and of |u - 1/2| (times 2n)
-        cum_u = np.cumsum(r2) + self._partial[0]
-        cum_v = np.cumsum(np.abs(r2 - n)) + self._partial[1]
-        last = np.array([cum_u[-1], cum_v[-1]])
+        # twice the mid-ranks (u times 2n) and their distances from the middle (|u - 1/2| times 2n)
+        scores = np.empty((2, k), dtype=np.int64)
+        scores[0] = self._ranks2(seg)
+        np.abs(scores[0] - n, out=scores[1])
         ends = np.arange(self.block - self._in_block - 1, k, self.block)  # positions closing a block
         if ends.size == 0:
-            return self._carry(last, seg_ts, pos, k, 0)
-        at_ends = np.stack([cum_u[ends], cum_v[ends]], axis=1)
-        sums = np.diff(at_ends, axis=0, prepend=np.zeros((1, 2), np.int64)) / (2.0 * n)  # 1st: + partial
-        mu_u, sd_u, mu_v, sd_v = self._moments
-        scale = math.sqrt(self.block)
-        z_u = (sums[:, 0] / self.block - mu_u) / sd_u * scale
-        z_v = (sums[:, 1] / self.block - mu_v) / sd_v * scale
-        incr = np.stack([z_u, -z_u, z_v, -z_v], axis=1) - self.allowance
+            return self._carry(self._partial + scores.sum(axis=1), seg_ts, pos, k, 0)
+        last_end = int(ends[-1])
+        # exact integer sums of each block (the first one with what the open block held)
+        sums = np.add.reduceat(scores[:, : last_end + 1], np.concatenate([[0], ends[:-1] + 1]), axis=1)
+        sums[:, 0] += self._partial
+        mu, sd = self._moments[[0, 2], None], self._moments[[1, 3], None]
+        z = (sums / (2.0 * n) / self.block - mu) / sd * math.sqrt(self.block)
+        incr = z[[0, 0, 1, 1]] * _SIGNS - self.allowance  # location up, down, scale up, down
         # fixed point: integer sums are exact, so the charts do not depend on the batching
-        c = np.cumsum(np.round(incr * _ONE).astype(np.int64), axis=0)
-        floor = np.minimum.accumulate(np.vstack([-self._charts, c]), axis=0)[1:]
-        charts = c - np.minimum(floor, 0)  # Lindley's recursion S = max(0, S + x), vectorised
-        watched = charts[:, self._watched] / _ONE
+        c = np.cumsum(np.round(incr * _ONE).astype(np.int64), axis=1)
+        # Lindley's recursion S = max(0, S + x), vectorised: S_t = c_t - min(0, -S_0, c_1, ..., c_t)
+        charts = c - np.minimum(np.minimum.accumulate(c, axis=1), np.minimum(-self._charts, 0)[:, None])
+        watched = charts[self._watched] / _ONE
         h, h_warn = self._h[self._watched], self._h_warn[self._watched]
-        ratio = watched / h  # each chart against its own threshold
-        top = ratio.argmax(axis=1)  # the chart nearest to (or furthest past) its threshold
-        rows = np.arange(top.shape[0])
-        stat, at = watched[rows, top], h[top]
-        drifts = np.flatnonzero(ratio[rows, top] > 1.0)
+        ratio = watched / h[:, None]  # each chart against its own threshold
+        drifts = np.flatnonzero(ratio.max(axis=0) > 1.0)
         n_blocks = int(drifts[0]) + 1 if drifts.size else ends.size
-        warn_all = watched[:n_blocks] / h_warn
-        warn_top = warn_all.argmax(axis=1)
-        warn_ratio = warn_all[rows[:n_blocks], warn_top]
-        high = (warn_ratio > 1.0) & (ratio[rows[:n_blocks], top[:n_blocks]] <= 1.0)
-        fires, armed = hysteresis_fires(high, warn_ratio <= 0.5, self._armed)
-        first_ts = self._block_ts if self._in_block else int(seg_ts[0])
-        starts = np.concatenate([[first_ts], seg_ts[ends[:-1] + 1]])
-        self._last_statistic = (float(stat[n_blocks - 1]), float(at[n_blocks - 1]))
+        warn_all = watched[:, :n_blocks] / h_warn[:, None]
+        warn_ratio = warn_all.max(axis=0)
+        high = warn_ratio > 1.0
+        if drifts.size:
+            high[-1] = False  # the drift block is no warning
+        low = warn_ratio <= 0.5
+        if high.any():
+            fires, armed = hysteresis_fires(high, low, self._armed)
+            fired = np.flatnonzero(fires).tolist()
+        else:  # no warning: re-armed by any block at or below the re-arm level
+            fired, armed = [], self._armed or bool(low.any())
+
+        def top(b: int) -> int:  # the chart nearest to (or furthest past) its threshold
+            return int(ratio[:, b].argmax())
+
+        last = top(n_blocks - 1)
+        self._last_statistic = (float(watched[last, n_blocks - 1]), float(h[last]))
 
         def detection(b: int, severity: str) -> Detection:
             i = int(ends[b])
+            if severity == "drift":
+                j = top(b)
+                statistic, threshold = watched[j, b], h[j]
+            else:
+                j = int(warn_all[:, b].argmax())
+                statistic, threshold = watched[j, b], h_warn[j]
+            start = (self._block_ts if self._in_block else int(seg_ts[0])) if b == 0 else int(seg_ts[ends[b - 1] + 1])
             return Detection(
                 index=int(keep[pos + i]),
                 severity=severity,  # type: ignore[arg-type]
-                statistic=float(stat[b] if severity == "drift" else watched[b, warn_top[b]]),
+                statistic=float(statistic),
                 p_value=None,
-                threshold=float(at[b] if severity == "drift" else h_warn[warn_top[b]]),
+                threshold=float(threshold),
                 reference_n=int(self._reference.shape[0]),
                 current_n=self._count + i + 1,
-                start_ts=ts_or_none(int(starts[b])),
+                start_ts=ts_or_none(start),
                 end_ts=ts_or_none(int(seg_ts[i])),
             )
 
-        detections.extend(detection(int(b), "warning") for b in np.flatnonzero(fires))
+        detections.extend(detection(b, "warning") for b in fired)
         if drifts.size:
             detections.append(detection(n_blocks - 1, "drift"))
             previous = self._reference
             self._reset()  # renew the reference from the next values
             self._previous = previous  # kept until the new one is complete (restore_reference)
             return pos + int(ends[n_blocks - 1]) + 1
-        self._charts = charts[-1].copy()
+        self._charts = charts[:, -1].copy()
         self._armed = armed
-        last_end = int(ends[-1])
         self._in_block = 0
         self._count += last_end + 1
-        return self._carry(last - at_ends[-1], seg_ts, pos, k, last_end + 1)
+        return self._carry(scores[:, last_end + 1 :].sum(axis=1), seg_ts, pos, k, last_end + 1)
 
     def _carry(self, partial: np.ndarray, seg_ts: np.ndarray, pos: int, k: int, open_at: int) -> int:
         """Keep the sums of the open block, which holds ``seg[open_at:]`` after what it held."""

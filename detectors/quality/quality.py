@@ -123,6 +123,8 @@ class _QualityWindow(Detector):
 
     def _missing_p(self, k: np.ndarray) -> np.ndarray:
         """P-values of ``k`` missing values in a window (Fisher), each ``k`` computed once."""
+        if not k.any():  # no window misses a value: p = 1 (the table's first entry)
+            return np.ones(k.shape[0])
         key = (self._ref_events, self._ref_missing)
         if getattr(self, "_p_miss_key", None) != key:
             self._p_miss_table = np.full(self.window + 1, np.nan)
@@ -231,7 +233,11 @@ class _QualityWindow(Detector):
             warn_level = self.alpha_warning or 0.0
             high = (p[:n_t] < warn_level) & (p[:n_t] >= self.alpha_drift)
             low = p[:n_t] >= warn_level**WARNING_REARM_EXPONENT if warn_level else np.ones(n_t, bool)
-            fires, armed = hysteresis_fires(high, low, self._armed)
+            if high.any():
+                fires, armed = hysteresis_fires(high, low, self._armed)
+                fired = np.flatnonzero(fires).tolist()
+            else:  # no warning: re-armed by any test at or above the re-arm level
+                fired, armed = [], self._armed or bool(low.any())
             self._last_statistic = (float(-np.log10(max(p[n_t - 1], 1e-300))), float(-np.log10(self.alpha_drift)))
 
             def detection(t: int, severity: str) -> Detection:
@@ -251,7 +257,7 @@ class _QualityWindow(Detector):
                     details={"check": self.last_check},
                 )
 
-            detections.extend(detection(int(t), "warning") for t in np.flatnonzero(fires))
+            detections.extend(detection(t, "warning") for t in fired)
             if drifts.size:
                 detections.append(detection(n_t - 1, "drift"))
                 self._reset()  # renew the reference from the next events
