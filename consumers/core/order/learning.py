@@ -173,17 +173,14 @@ class LearningOrder:
         """One poll of an ``events`` partition, past its intake (duplicates and late ones out):
         ``max_ts`` its watermark after them; ``caught_up`` whether it is read to its end."""
         brought = False
-        last = -1
         for event in events:
             self.add_event(event, out)
             brought = True
-            last = event.offset
         self.events.heard(partition, max_ts, caught_up, now_ms, brought)
-        if last >= 0:
-            self.read[partition] = max(self.read.get(partition, 0), last + 1)
 
     def read_to(self, partition: int, next_offset: int) -> None:
-        """Where the reader of an ``events`` partition stands (past messages that carried no event)."""
+        """Where the reader of an ``events`` partition stands: the next offset it reads (after a
+        poll, past every message it brought, events or not), for :meth:`.JudgeProgress.bound`."""
         self.read[partition] = max(self.read.get(partition, 0), next_offset)
 
     def add_labels(self, partition: int, labels: Iterable[Label], caught_up: bool, now_ms: float,
