@@ -34,11 +34,17 @@ import numpy as np
 from driftline.consumers.core.order.watermark import NO_TIME
 from driftline.stream.events import EventBatch
 
+#: past twice this many records kept, :meth:`JudgeProgress.heard` drops those no longer needed
+PRUNE_AT = 1024
+
 
 class JudgeProgress:
     """The judge's progress records, and the events read ahead of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, read: Mapping[int, int] | None = None) -> None:
+        #: the next offset the learner reads per partition (its learning order's, kept up to date
+        #: there): the records no event still to read can need are dropped as they come
+        self.read: Mapping[int, int] = {} if read is None else read
         self.frontier = NO_TIME
         self.offsets: dict[int, int] = {}
         #: the progress records kept (the first is the newest every partition is read past)
@@ -71,6 +77,8 @@ class JudgeProgress:
             column = self._offsets.setdefault(p, [])
             column.extend([0] * (n - 1 - len(column)))  # a partition first named now: nothing before
             column.append(o)
+        if n > 2 * PRUNE_AT:  # many records (a learner far behind, or reading them all after a restart)
+            self._read_past(self.read)
         late = []
         while self._ahead and self._ahead[0][0] < new_frontier:
             _, p, o, event_id = heapq.heappop(self._ahead)
@@ -107,28 +115,31 @@ class JudgeProgress:
             return batch, 0
         return batch.take(np.flatnonzero(keep)), int((~keep).sum())
 
-    def bound(self, read: Mapping[int, int]) -> int | None:
+    def bound(self, read: Mapping[int, int] | None = None) -> int | None:
         """The frontier of the newest progress whose offsets ``read`` (the next offset the learner
         reads, per partition) has reached on every partition, None if the judge was quiet then
         (every partition idle: no bound, as :meth:`.Watermarks.bound`); the records before it are
         dropped (nothing the learner reads from now on is older than their offsets)."""
-        n = len(self._frontiers)
-        lo, hi = 0, n  # the records read past form a prefix: find its length
+        if not self._read_past(self.read if read is None else read):
+            return NO_TIME
+        return None if self._quiet[0] else self._frontiers[0]
+
+    def _read_past(self, read: Mapping[int, int]) -> bool:
+        """Drop the records before the newest one ``read`` has reached on every partition (it is
+        then the first); whether there is one."""
+        lo, hi = 0, len(self._frontiers)  # the records read past form a prefix: find its length
         while lo < hi:
             mid = (lo + hi) // 2
             if all(read.get(p, 0) >= column[mid] for p, column in self._offsets.items()):
                 lo = mid + 1
             else:
                 hi = mid
-        if lo == 0:
-            return NO_TIME
-        frontier, quiet = self._frontiers[lo - 1], self._quiet[lo - 1]
-        if lo - 1 > 0:
+        if lo > 1:
             del self._frontiers[:lo - 1]
             del self._quiet[:lo - 1]
             for column in self._offsets.values():
                 del column[:lo - 1]
-        return None if quiet else frontier
+        return lo > 0
 
     # -- state: the events read ahead (the records are read again after a restart) --------
     def ahead_state(self) -> list[list[object]]:

@@ -151,7 +151,7 @@ class LearningOrder:
         """Take the judge's decisions on ``events`` (:mod:`.judged`), not this order's own: its
         bound on ``events`` is the judge's frontier as far as every partition is read, and the
         events the judge found late are late here too (an idle partition is the judge's call)."""
-        self.judge = JudgeProgress()
+        self.judge = JudgeProgress(self.read)
 
     def judge_heard(self, frontier: int, offsets: dict[int, int], quiet: bool, out: Turned) -> None:
         """One of the judge's progress records: the events read ahead that it shows late leave."""
@@ -281,7 +281,7 @@ class LearningOrder:
         bounds = []
         passed_over = False
         if self.judge is not None and not flush:
-            judged = self.judge.bound(self.read)
+            judged = self.judge.bound()
             if judged is not None:
                 bounds.append(judged)
         for marks in ((self.labels,) if self.judge is not None else (self.events, self.labels)):
@@ -392,7 +392,8 @@ class LearningOrder:
     def load_state_dict(self, state: dict[str, Any], now_ms: float) -> None:
         self.frontier, self.passed_over = int(state["frontier"]), int(state["passed_over"])
         self.reached = int(state.get("reached", NO_TIME))  # absent in checkpoints of earlier versions
-        self.read = {int(p): int(o) for p, o in state.get("read", {}).items()}
+        self.read.clear()  # in place: the judge's progress reads it too
+        self.read.update({int(p): int(o) for p, o in state.get("read", {}).items()})
         if self.judge is not None:
             self.judge.load_ahead(state.get("ahead", []))
         self.events.load_state_dict(state["events"], now_ms)

@@ -173,3 +173,21 @@ def test_time_the_reader_waited_is_no_quiet_time_of_its_partitions() -> None:
     assert marks.idle(5500) == []  # 0.5 s of quiet, not 5.5
     marks.heard(0, 100, caught_up=True, now_ms=6100, brought=False)
     assert marks.idle(6100) == [0]
+
+
+def test_records_no_event_still_to_read_can_need_are_dropped_as_they_come() -> None:
+    from driftline.consumers.core.order import judged
+
+    read = {0: 0}
+    progress = JudgeProgress(read)
+    for k in range(1, 5 * judged.PRUNE_AT):  # a learner reading all the records after a restart
+        progress.heard(100 * k, {0: 10 * k})
+    assert len(progress._frontiers) > 2 * judged.PRUNE_AT  # it has read nothing yet: all may be needed
+    read[0] = 10 * 4 * judged.PRUNE_AT + 5  # read past most of them
+    progress.heard(100 * 5 * judged.PRUNE_AT, {0: 10 * 5 * judged.PRUNE_AT})
+    assert len(progress._frontiers) <= judged.PRUNE_AT + 2
+    # what is kept still says where each event still to read was taken in
+    assert progress.bound() == 100 * 4 * judged.PRUNE_AT
+    keep = progress.admit(0, np.array([read[0], read[0] + 1]), np.array([100 * 4 * judged.PRUNE_AT - 1,
+                                                                         100 * 4 * judged.PRUNE_AT]), ["x", "y"])
+    assert keep.tolist() == [False, True]  # taken in at the frontier 100 * 4 * PRUNE_AT
