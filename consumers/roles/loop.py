@@ -136,6 +136,7 @@ class Role:
         self.outbox: Outbox
         self.store: CheckpointStore
         self._healthy = True
+        self._caught: CaughtUp | None = None  # its reader's ends, on a connection of its own (``_connect``)
         self._since_checkpoint = 0
         self._checkpointed_at = time.monotonic()
         #: told of every poll and judged batch (metrics, health, snapshots); none by default
@@ -239,7 +240,7 @@ class Role:
 
     def caught_up(self, tp: TopicPartition) -> bool:
         """Whether this role's consumer has read ``tp`` to its end (:class:`.CaughtUp`)."""
-        if getattr(self, "_caught", None) is None or self._caught.consumer is not self.consumer:
+        if self._caught is None or self._caught.consumer is not self.consumer:
             self._caught = CaughtUp(self.consumer)
         return self._caught(tp)
 
@@ -277,6 +278,9 @@ class Role:
                     session_timeout_ms=kafka.session_ms(),
                 )
                 inner.callback(_quietly, self.name, self.consumer.close)
+                lister = make_consumer(self.bootstrap_servers, group_id=None, client=kafka.client)
+                inner.callback(_quietly, self.name, lister.close)
+                self._caught = CaughtUp(self.consumer, lister)
                 self.open(inner)
                 self.observer.open(inner, producer, self.consumer)
                 self.consumer.subscribe(self.topics(), listener=_Listener(self))

@@ -186,10 +186,16 @@ class CaughtUp:
     so a busy reader never takes its own busy time for a quiet partition. The listed end may
     fall short of the true end (never past it), so it never keeps a reader that is at the end
     from being so. A partition no fetch has answered for yet (an empty one may never be
-    answered for) counts as read only if the broker announces it empty."""
+    answered for) counts as read only if the broker announces it empty.
 
-    def __init__(self, consumer: KafkaConsumer, every_s: float = 1.0):
+    The end is asked through ``lister``, a consumer of no group on a connection of its own:
+    asked on the reader's connection it waits behind the reader's fetch, which the broker
+    holds up to ``fetch_max_wait_ms`` while there is nothing new (measured on the embedded
+    broker: 63 ms a question on the reader's connection, under 1 ms on its own)."""
+
+    def __init__(self, consumer: KafkaConsumer, lister: KafkaConsumer | None = None, every_s: float = 1.0):
         self.consumer = consumer
+        self.lister = lister if lister is not None else consumer
         self.every_s = every_s
         self._listed: dict[TopicPartition, tuple[float, int | None]] = {}
 
@@ -208,7 +214,7 @@ class CaughtUp:
         asked_at, end = self._listed.get(tp, (-1e18, None))
         if time.monotonic() - asked_at >= self.every_s:
             try:
-                end = self.consumer.end_offsets([tp]).get(tp)
+                end = self.lister.end_offsets([tp]).get(tp)
             except KafkaError:
                 end = None
             self._listed[tp] = (time.monotonic(), end)

@@ -87,9 +87,11 @@ def test_caught_up_on_an_empty_partition_and_only_at_the_end_of_a_full_one(boots
         consumer.close()
 
 
+@pytest.mark.parametrize("own_lister", [False, True], ids=["asked-on-its-connection", "asked-by-a-lister"])
 def test_a_reader_busy_since_its_last_fetch_is_not_read_to_the_end_when_more_was_written(
-        bootstrap_servers: str, topic_factory) -> None:
-    """Its last fetch's high watermark says "at the end"; the broker's listed end says more came."""
+        bootstrap_servers: str, topic_factory, own_lister: bool) -> None:
+    """Its last fetch's high watermark says "at the end"; the broker's listed end says more came
+    (asked on the reader's own connection, or by a lister of its own, as the roles ask it)."""
     from kafka import TopicPartition
 
     from driftline.stream.kafka.records import CaughtUp
@@ -97,11 +99,12 @@ def test_a_reader_busy_since_its_last_fetch_is_not_read_to_the_end_when_more_was
     topic = topic_factory("caught-stale")
     _produce_in_batches(bootstrap_servers, topic, [f"v{i}".encode() for i in range(10)], singles=10)
     consumer = make_consumer(bootstrap_servers, group_id=None)
+    lister = make_consumer(bootstrap_servers, group_id=None) if own_lister else None
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         consumer.seek_to_beginning()
-        caught = CaughtUp(consumer, every_s=0.0)
+        caught = CaughtUp(consumer, lister, every_s=0.0)
         n = 0
         while n < 10:
             n += sum(len(v) for v in consumer.poll(timeout_ms=500).values())
@@ -111,3 +114,5 @@ def test_a_reader_busy_since_its_last_fetch_is_not_read_to_the_end_when_more_was
         assert not caught(tp)
     finally:
         consumer.close()
+        if lister is not None:
+            lister.close()
