@@ -61,6 +61,8 @@ class LearnerRole(Role):
         self.next_offset: dict[TopicPartition, int] = {}
         self.actions_done: dict[int, int] = {}
         self.reader: Any = None  # the alerts and actions reader, opened with the role
+        self.progress: Any = None  # the judge's progress reader, opened with the role
+        self.frontier = NO_TIME  # the judge's newest frontier read
         self._stop = threading.Event()
 
     def _new_core(self) -> LearnerCore:
@@ -100,7 +102,7 @@ class LearnerRole(Role):
                 key=self.group_id,
                 offsets=offsets,
                 state={"core": self.core.state_dict(),
-                       "actions_done": {str(p): o for p, o in getattr(self, "actions_done", {}).items()}},
+                       "actions_done": {str(p): o for p, o in self.actions_done.items()}},
                 blob=self.core.blob(),
                 created_ms=now_ms(),
             )
@@ -119,7 +121,7 @@ class LearnerRole(Role):
         checkpoint has carried out are not replayed again)."""
         if self.reader is not None:
             self.reader.seek_to_beginning()
-        if getattr(self, "progress", None) is not None:
+        if self.progress is not None:
             self.progress.seek_to_beginning()
             self.frontier = NO_TIME
 

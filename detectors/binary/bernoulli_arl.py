@@ -31,20 +31,29 @@ import numpy as np
 _NODES = 5
 #: the largest step and the work of one solve (``H * min step * (A + C)``) allowed when the
 #: steps' resolution is chosen: a finer resolution rounds the likelihood ratio less
-_MAX_STEP, _MAX_WORK = 1024, 1e7
+_MAX_STEP, _MIN_STEP, _MAX_WORK = 1024, 8, 1e7
+#: the largest solve a threshold search may reach, in its work (``H * min step * (A + C)``) and
+#: in the band it stores (``H * (A + C)`` floats): a few hundredths of a second. A reference too
+#: small for its rate needs a threshold far above the drift-free one (the rate averaged over its
+#: uncertainty); a search that would solve past this is given up (:func:`calibrated_threshold`
+#: returns None) and the chart is calibrated again at a coarser resolution instead
+MAX_SEARCH_WORK, MAX_SEARCH_BAND = 3e7, 8e6
 
 
-def integer_steps(up: float, down: float, alpha: float) -> tuple[int, int, float]:
+def integer_steps(up: float, down: float, alpha: float, max_step: int = _MAX_STEP) -> tuple[int, int, float]:
     """``(A, C, unit)``: the steps ``up`` and ``down`` (in nats, both > 0) as integers of ``unit``
-    nats, as finely as the ARL solve's work allows for a chart at false-alarm rate ``alpha``.
+    nats, as finely as the ARL solve's work allows for a chart at false-alarm rate ``alpha``, the
+    larger step at most ``max_step`` units.
 
     >>> integer_steps(0.598, 0.0955, 1e-6)[:2]
     (64, 10)
+    >>> integer_steps(0.598, 0.0955, 1e-6, max_step=16)[:2]
+    (16, 3)
     """
     big, small = max(up, down), min(up, down)
     h_nats = math.log(2.0 / alpha) + 5.0  # above any threshold the calibration will pick
-    scale = _MAX_STEP
-    while scale > 8:
+    scale = max_step
+    while scale > _MIN_STEP:
         unit = big / scale
         small_steps = max(1, round(small / unit))
         if h_nats / unit * small_steps * (scale + small_steps) <= _MAX_WORK:
@@ -86,6 +95,31 @@ def arl(h: int, a: int, c: int, p: float) -> float:
     rhs = np.zeros(h)
     rhs[0] = 1.0
     return float(solve_banded((a, c), ab, rhs).sum())
+
+
+def chart_calibration(up: float, down: float, p_hat: float, n: int, targets: tuple[float, ...],
+                      alpha: float) -> tuple[int, int, float, list[int]]:
+    """``(A, C, unit, thresholds)``: a chart's integer steps (:func:`integer_steps` for false-alarm
+    rate ``alpha``) and its :func:`calibrated_threshold` for each of ``targets``, at the finest
+    resolution whose threshold searches stay within :data:`MAX_SEARCH_WORK` and
+    :data:`MAX_SEARCH_BAND`, halving the
+    resolution until they do (the coarsest is searched without a limit). The usual chart is
+    calibrated at the first resolution; one on a small reference, for a rare rate, whose threshold
+    must lie far above the drift-free one, at a coarser one instead of for minutes. Each threshold
+    is exact for its steps, so the budget holds at every resolution."""
+    step = _MAX_STEP
+    while True:
+        a, c, unit = integer_steps(up, down, alpha, max_step=step)
+        work, band = (MAX_SEARCH_WORK, MAX_SEARCH_BAND) if step > _MIN_STEP else (math.inf, math.inf)
+        found = []
+        for target in targets:
+            h = calibrated_threshold(target, a, c, p_hat, n, work, band)
+            if h is None:
+                break
+            found.append(h)
+        else:
+            return a, c, unit, found
+        step //= 2
 
 
 def _nodes(p_hat: float, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -177,10 +211,17 @@ def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: fl
         step, h, f = abs(nxt - h), nxt, f_next
 
 
+class _TooCostly(Exception):
+    """A threshold search reached a solve of more than its allowed work."""
+
+
 @functools.lru_cache(maxsize=256)
-def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int) -> int:
+def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int,
+                         max_work: float = math.inf, max_band: float = math.inf) -> int | None:
     """The smallest integer ``H`` whose alarm rate, averaged over the uncertainty of ``p_hat``
-    (estimated from ``n`` values), is at most ``1 / target_arl``.
+    (estimated from ``n`` values), is at most ``1 / target_arl``; None if the search would have
+    to solve a chart of more than ``max_work`` (``H * min(a, c) * (a + c)``) or a band of more
+    than ``max_band`` (``H * (a + c)``) to find it.
 
     The alarm rate falls strictly with ``H``, so that ``H`` is the one integer where the rate
     crosses the budget; the search brackets it by secant steps from the first guess
@@ -189,8 +230,9 @@ def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int
     only decides how few solves find that ``H``, never which ``H`` it is.
     """
     ps, ws = _nodes(p_hat, n)
-
     def excess(h: int) -> float:
+        if h * min(a, c) * (a + c) > max_work or h * (a + c) > max_band:
+            raise _TooCostly
         return _excess(h, target_arl, a, c, ps, ws)
 
     lo, f_lo = 1, excess(1)
@@ -199,12 +241,15 @@ def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int
     theta = drift_exponent(a, c, p_hat)
     slope = theta if theta is not None else 1.0 / max(a, c)  # the log rate's fall per unit of H
     guess = max(2, math.ceil(math.log(target_arl) / slope))
-    lo, f_lo, hi, f_hi = _bracket(excess, slope, guess, f_lo)
+    try:
+        lo, f_lo, hi, f_hi = _bracket(excess, slope, guess, f_lo)
+    except _TooCostly:
+        return None
     side = 0
     while hi - lo > 1:  # regula falsi on the integers (Illinois: a stale end's value halved)
         guess = lo + (hi - lo) * f_lo / (f_lo - f_hi) if math.isfinite(f_hi) else (lo + hi) / 2
         mid = int(min(max(round(guess), lo + 1), hi - 1))
-        f_mid = excess(mid)
+        f_mid = excess(mid)  # below ``hi``, which was solved: never too costly
         if f_mid > 0:
             lo, f_lo = mid, f_mid
             f_hi, side = (f_hi / 2, 0) if side == -1 else (f_hi, -1)

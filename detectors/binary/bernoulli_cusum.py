@@ -16,7 +16,7 @@ from driftline.detectors.base import (
     hysteresis_fires,
     restored_last_statistic,
 )
-from driftline.detectors.binary.bernoulli_arl import calibrated_threshold, integer_steps
+from driftline.detectors.binary.bernoulli_arl import chart_calibration
 from driftline.detectors.window import MIN_SIZE, ts_or_none
 
 #: the charts each ``direction`` runs: the rate rising, falling
@@ -147,14 +147,16 @@ class BernoulliCUSUM(Detector):
             q0 = p0 if which == "up" else 1.0 - p0  # the chart's hit: a 1 (up) or a 0 (down)
             o1 = (odds * self.odds_ratio) if which == "up" else (1.0 / odds) * self.odds_ratio
             q1 = o1 / (1.0 + o1)
-            a, c, unit = integer_steps(math.log(q1 / q0), math.log((1.0 - q0) / (1.0 - q1)), self.alpha_drift)
+            shares = len(DIRECTIONS[self.direction])  # a chart left out leaves the others' shares as they were
+            targets = (shares / self.alpha_drift,) + (() if self.alpha_warning is None else
+                                                       (shares / self.alpha_warning,))
+            a, c, unit, found = chart_calibration(math.log(q1 / q0), math.log((1.0 - q0) / (1.0 - q1)), q0, n,
+                                                  targets, self.alpha_drift)
             steps.append((a, c))
             hits.append(1 if which == "up" else 0)
             units.append(unit)
-            shares = len(DIRECTIONS[self.direction])  # a chart left out leaves the others' shares as they were
-            h.append(calibrated_threshold(shares / self.alpha_drift, a, c, q0, n))
-            h_warn.append(np.iinfo(np.int64).max if self.alpha_warning is None
-                          else calibrated_threshold(shares / self.alpha_warning, a, c, q0, n))
+            h.append(found[0])
+            h_warn.append(found[1] if self.alpha_warning is not None else np.iinfo(np.int64).max)
         self._steps = np.asarray(steps, dtype=np.int64).reshape(len(charts), 2)
         self._hits = np.asarray(hits, dtype=np.int64)
         self._unit = np.asarray(units)

@@ -175,3 +175,33 @@ def test_a_restored_rank_cusum_reference_is_the_one_before_the_drift():
     assert state["reference"] == before and state["charts"] == [0, 0, 0, 0] and state["previous"] is None
     det.restore_reference()  # a complete reference: kept, the charts restarted
     assert det.state_dict()["reference"] == before
+
+
+def test_a_chart_on_a_small_reference_for_a_rare_rate_is_calibrated_coarser_and_keeps_the_budget():
+    """One 1 in 23 reference values: the rate averaged over its uncertainty needs a threshold far
+    above the drift-free one, past the work a search may reach at the finest resolution; the chart
+    is calibrated at a coarser one, and that threshold is exact for its steps."""
+    from driftline.detectors.binary.bernoulli_arl import chart_calibration
+
+    n, ones, alpha = 23, 1, 1e-5
+    q0 = (ones + 0.5) / (n + 1.0)
+    o1 = q0 / (1 - q0) * 2
+    q1 = o1 / (1 + o1)
+    up, down = math.log(q1 / q0), math.log((1 - q0) / (1 - q1))
+    finest = integer_steps(up, down, alpha)
+    a, c, _, (h,) = chart_calibration(up, down, q0, n, (2 / alpha,), alpha)
+    assert max(a, c) < max(finest[:2])  # a coarser resolution than the first one
+    assert calibrated_threshold(2 / alpha, *finest[:2], q0, n, 3e7, 8e6) is None  # the finest was given up
+    assert budget_excess(h, 2 / alpha, a, c, q0, n) <= 0 < budget_excess(h - 1, 2 / alpha, a, c, q0, n)
+
+
+@pytest.mark.parametrize("p0", [0.03, 0.5])
+def test_the_usual_chart_is_calibrated_at_the_finest_resolution(p0):
+    from driftline.detectors.binary.bernoulli_arl import chart_calibration
+
+    o1 = p0 / (1 - p0) * 2
+    q1 = o1 / (1 + o1)
+    up, down, alpha = math.log(q1 / p0), math.log((1 - p0) / (1 - q1)), 1e-5
+    a, c, unit = integer_steps(up, down, alpha)
+    assert chart_calibration(up, down, p0, 10_000, (2 / alpha, 0.2 / alpha), alpha) == \
+        (a, c, unit, [calibrated_threshold(t, a, c, p0, 10_000) for t in (2 / alpha, 0.2 / alpha)])
