@@ -329,6 +329,59 @@ class LearningOrder:
                 self._due -= 1
                 yield LEARN, event
 
+    def take(self, judged_to: int | None = None) -> tuple[list[int], list[int], list[WaitingEvent]]:
+        """Every step :meth:`steps` would give, taken at once: their kinds, times (event time
+        for an arrival, learning time for a learning) and events, in the same order, and the
+        order left as :meth:`steps` leaves it once they are all taken. For a caller whose steps
+        cannot change what steps come (nothing it does stops them early)."""
+        self.reached = frontier = self.frontier
+        waiting = self.waiting
+        arrivals: list[tuple[int, int, str, WaitingEvent]] = []
+        heap = self._arrivals
+        while heap and heap[0][0] < frontier:
+            at, event_id = heapq.heappop(heap)
+            event = waiting.get(event_id)
+            if event is None or event.arrived or event.ts != at:
+                continue  # stale
+            event.arrived = True  # a second entry of the same event is stale
+            arrivals.append((at, ARRIVE, event_id, event))
+        learnings: list[tuple[int, int, str, WaitingEvent]] = []
+        taken: set[str] = set()
+        heap = self._learnings
+        while heap and heap[0][0] < frontier:
+            at, event_id = heapq.heappop(heap)
+            event = waiting.get(event_id)
+            if event is None or event.label is None or event.learn_at != at or event_id in taken:
+                continue  # stale
+            taken.add(event_id)
+            learnings.append((at, LEARN, event_id, event))
+        steps = list(heapq.merge(arrivals, learnings, key=lambda s: s[:3]))
+        cut = len(steps)
+        if judged_to is not None:
+            cut = next((i for i, s in enumerate(steps) if s[3].ts >= judged_to), cut)
+        for at, kind, event_id, event in steps[cut:]:  # not judged yet: back in their heaps, untaken
+            if kind == ARRIVE:
+                event.arrived = False
+                heapq.heappush(self._arrivals, (at, event_id))
+            else:
+                heapq.heappush(self._learnings, (at, event_id))
+        if cut < len(steps):
+            self.reached = steps[cut][0]
+            del steps[cut:]
+        kinds, times, events = [], [], []
+        for at, kind, event_id, event in steps:
+            if kind == ARRIVE:
+                if event.label is None:
+                    self._arrived.append((event.ts, event_id))
+                    self._due -= 1
+            else:
+                del waiting[event_id]
+                self._due -= 1
+            kinds.append(kind)
+            times.append(at)
+            events.append(event)
+        return kinds, times, events
+
     def _peek(self, heap: list[tuple[int, str]], step: int) -> tuple[int, str] | None:
         """The heap's first entry before the frontier, stale entries (events gone, or no longer
         at that time) dropped on the way."""
