@@ -7,6 +7,8 @@ events give the same alerts, ids included, whichever runs them.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,15 +92,21 @@ class DriftEngine:
 
     def process_errors(
         self, errors: np.ndarray, partitions: np.ndarray, offsets: np.ndarray, ts: np.ndarray, ids: list[str],
-        *, live: bool = True,
+        *, live: bool = True, cuts: Sequence[int] = (),
     ) -> list[Alert]:
-        """Alerts fired by the concept-drift detectors over the learner's error stream."""
-        alerts = []
+        """Alerts fired by the concept-drift detectors over the learner's error stream.
+
+        ``cuts``: the errors are several blocks one after another, a block ending before each of
+        these indices (increasing); the alerts then come block by block, each block's in stream
+        order: the list that one call per block gives."""
+        found: list[tuple[int, Alert]] = []
         where = _Where(partitions, offsets, ts, ids)
         for planned, detector in zip(self.planned, self.detectors):
             if planned.target == "error":
-                alerts += [self._alert(planned, detector, det, where, live) for det in detector.update(errors, ts)]
-        return _in_stream_order(alerts)
+                found += [(bisect_right(cuts, det.index), self._alert(planned, detector, det, where, live))
+                          for det in detector.update(errors, ts)]
+        found.sort(key=lambda pair: (pair[0], pair[1].position.ts, pair[1].position.event_id or "", pair[1].detector))
+        return [alert for _, alert in found]
 
     def _performance_alerts(self, planned: PlannedDetector, detector: Detector, segments: list[Segment],
                             live: bool) -> list[Alert]:

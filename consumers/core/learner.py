@@ -24,20 +24,22 @@ online model back (:mod:`.rollback`), at points fixed by the data, the same live
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from driftline.consumers.config.model import ComponentSpec, DriftlineConfig
 from driftline.consumers.core.engine import DriftEngine
+from driftline.consumers.core.online.bulk import in_bulk, take_in_bulk
 from driftline.consumers.core.online.error_block import ErrorBlock
+from driftline.consumers.core.online.judging import SealedBlocks, alerts_can_act
 from driftline.consumers.core.online.minibatch import PendingBatch, gather
 from driftline.consumers.core.online.outcome import HeldEvent, LearnOutcome
 from driftline.consumers.core.online.quiet import QuietTimes
 from driftline.consumers.core.online.replay import learn_released
 from driftline.consumers.core.online.rollback import OnlineRollbacks
+from driftline.consumers.core.online.sample import in_sample
 from driftline.consumers.core.order.intake import PartitionIntake
 from driftline.consumers.core.order.learning import ARRIVE, Label, LearningOrder, Turned, WaitingEvent
 from driftline.consumers.core.order.watermark import NO_TIME
@@ -54,13 +56,6 @@ from driftline.stream.messages import Alert
 
 if TYPE_CHECKING:
     from driftline.consumers.core.plan import StreamPlan
-
-
-def in_sample(event_id: str, share: float) -> bool:
-    """Whether ``event_id`` is among ``share`` of all ids: a hash of the id alone (BLAKE2b), so
-    the same events on any partitioning, live and in backtest."""
-    h = int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big")
-    return h < share * 2**64
 
 
 def estimator_spec(item: str | ComponentSpec) -> EstimatorSpec:
@@ -114,6 +109,10 @@ class LearnerCore:
         self.rollbacks = OnlineRollbacks(cfg.policies, cfg.models.retrain.debounce_seconds * 1000)
         self.block_ms = cfg.learner.error_block_ms
         self.errors = ErrorBlock()
+        #: judge the blocks closed during a call of the steps at its end, together (:mod:`.online.judging`):
+        #: when no policy can act on the learner's alerts and no segment watch needs each block
+        self.judge_later = self.segments is None and not alerts_can_act(cfg.policies, plan.planned)
+        self._sealed = SealedBlocks()
         #: labelled events outside ``learner.sample``: neither scored nor learned from
         self.sampled_out = 0
         self.expired_events = 0
@@ -215,7 +214,12 @@ class LearnerCore:
         self.order.advance(now_ms, flush)
         if self.rollbacks:  # an alert of a time already passed (the learner's own, at its last step)
             out.rollbacks += self.rollbacks.take_due(self.order.reached, self.rollback_online)
-        for kind, event in self.order.steps(judged_to):
+        steps: Iterator[tuple[int, WaitingEvent]] = iter(())
+        if in_bulk(self):
+            take_in_bulk(self, out, judged_to)
+        else:
+            steps = self.order.steps(judged_to)
+        for kind, event in steps:
             out.steps += 1
             at = event.ts if kind == ARRIVE else event.learn_at
             if at // self.block_ms > self.errors.bucket and self._block_open():
@@ -238,6 +242,8 @@ class LearnerCore:
         self._score_pending()  # the errors are known at once (the model is the same until the boundary)
         if self._block_open() and self.order.reached >= (self.errors.bucket + 1) * self.block_ms:
             out.alerts += self._judge_errors()
+        if self._sealed:
+            out.alerts += self._judge_sealed()
         turned = Turned([])
         self.order.expire(turned)
         self._count(turned)
@@ -272,9 +278,13 @@ class LearnerCore:
         """Scored events waiting in the mini-batch to be learned at its boundary."""
         return len(self.minibatch.to_learn())
 
+    def _rows(self) -> int:
+        """The error rows in learning order: those in ``errors``, then the mini-batch's unscored ones."""
+        return len(self.errors) + len(self.minibatch) - self.minibatch.scored
+
     def _block_open(self) -> bool:
         """Whether the current error block has steps (scored, or waiting to be in the mini-batch)."""
-        return bool(self.errors) or self.minibatch.scored < len(self.minibatch)
+        return self._rows() > self._sealed.rows
 
     def _batched(self) -> bool:
         return self.minibatch.size > 1 and self.learner.plan() is not None
@@ -359,10 +369,24 @@ class LearnerCore:
 
     def _judge_errors(self) -> list[Alert]:
         """The block's errors through the concept detectors, as one array (the same alerts as
-        one by one); the quarantines their alerts call for hold the steps that follow."""
+        one by one); the quarantines their alerts call for hold the steps that follow. With
+        :attr:`judge_later`, the block is only sealed here, judged at the end of the steps."""
+        if self.judge_later:
+            self._sealed.seal(self._rows())
+            return []
         self._score_pending()
         block, self.errors = self.errors, ErrorBlock()
-        alerts = self.engine().process_errors(*block.arrays(), block.ids, live=self.live)
+        return self._judged(self.engine().process_errors(*block.arrays(), block.ids, live=self.live), block)
+
+    def _judge_sealed(self) -> list[Alert]:
+        """The blocks sealed during the steps, judged together (their rows scored by now)."""
+        self._score_pending()
+        block, cuts, self.errors = self._sealed.take(self.errors)
+        return self._judged(self.engine().process_errors(*block.arrays(), block.ids, live=self.live, cuts=cuts),
+                            block)
+
+    def _judged(self, alerts: list[Alert], block: ErrorBlock) -> list[Alert]:
+        """The stream's alerts on ``block`` with the segments' and the sample's word; observed."""
         if self.segments is not None:
             found = self.segments.process(block.block(), self.live)
             for alert in alerts:  # the stream's alerts say where the errors rose

@@ -58,6 +58,13 @@ class ErrorBlock:
     def __len__(self) -> int:
         return len(self.errors)
 
+    def split(self, n: int) -> tuple[ErrorBlock, ErrorBlock]:
+        """The first ``n`` steps and the rest, in their order; both keep the bucket."""
+        fields = (self.errors, self.partitions, self.offsets, self.ts, self.ids, self.rows, self.labels,
+                  self.predictions)
+        return (ErrorBlock(self.bucket, *(f[:n] for f in fields)),  # type: ignore[arg-type]
+                ErrorBlock(self.bucket, *(f[n:] for f in fields)))  # type: ignore[arg-type]
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (np.array(self.errors, dtype=np.float64), np.array(self.partitions, dtype=np.int64),
                 np.array(self.offsets, dtype=np.int64), np.array(self.ts, dtype=np.int64))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import heapq
+from bisect import bisect_left
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -173,9 +174,17 @@ class LearningOrder:
         """One poll of an ``events`` partition, past its intake (duplicates and late ones out):
         ``max_ts`` its watermark after them; ``caught_up`` whether it is read to its end."""
         brought = False
+        waiting, arrivals, learnings = self.waiting, self._arrivals, self._learnings
         for event in events:
-            self.add_event(event, out)
             brought = True
+            if event.label is None or event.ts < self.frontier or event.event_id in waiting:
+                self.add_event(event, out)
+                continue
+            # the usual: a new event with its label (what add_event does then)
+            waiting[event.event_id] = event
+            self._due += 1
+            heapq.heappush(arrivals, (event.ts, event.event_id))
+            heapq.heappush(learnings, (max(event.ts, event.label_ts), event.event_id))
         self.events.heard(partition, max_ts, caught_up, now_ms, brought)
 
     def read_to(self, partition: int, next_offset: int) -> None:
@@ -329,6 +338,54 @@ class LearningOrder:
                 self._due -= 1
                 yield LEARN, event
 
+    def take(self, judged_to: int | None = None) -> tuple[list[int], list[int], list[WaitingEvent]]:
+        """Every step :meth:`steps` would give, taken at once: their kinds, times (event time
+        for an arrival, learning time for a learning) and events, in the same order, and the
+        order left as :meth:`steps` leaves it once they are all taken. For a caller whose steps
+        cannot change what steps come (nothing it does stops them early)."""
+        self.reached = frontier = self.frontier
+        waiting = self.waiting
+        steps: list[tuple[int, int, str, WaitingEvent]] = []
+        for at, event_id in _before(self._arrivals, frontier):
+            event = waiting.get(event_id)
+            if event is None or event.arrived or event.ts != at:
+                continue  # stale
+            event.arrived = True  # a second entry of the same event is stale
+            steps.append((at, ARRIVE, event_id, event))
+        taken: set[str] = set()
+        for at, event_id in _before(self._learnings, frontier):
+            event = waiting.get(event_id)
+            if event is None or event.label is None or max(event.ts, event.label_ts) != at or event_id in taken:
+                continue  # stale
+            taken.add(event_id)
+            steps.append((at, LEARN, event_id, event))
+        steps.sort()  # two sorted runs, merged; (time, step, id) is unique: an event is never compared
+        cut = len(steps)
+        if judged_to is not None:
+            cut = next((i for i, s in enumerate(steps) if s[3].ts >= judged_to), cut)
+            for at, kind, event_id, event in steps[cut:]:  # not judged yet: back in their heaps, untaken
+                if kind == ARRIVE:
+                    event.arrived = False
+                    heapq.heappush(self._arrivals, (at, event_id))
+                else:
+                    heapq.heappush(self._learnings, (at, event_id))
+            if cut < len(steps):
+                self.reached = steps[cut][0]
+                del steps[cut:]
+        kinds, times, events = [], [], []
+        for at, kind, event_id, event in steps:
+            if kind == ARRIVE:
+                if event.label is None:
+                    self._arrived.append((event.ts, event_id))
+                    self._due -= 1
+            else:
+                del waiting[event_id]
+                self._due -= 1
+            kinds.append(kind)
+            times.append(at)
+            events.append(event)
+        return kinds, times, events
+
     def _peek(self, heap: list[tuple[int, str]], step: int) -> tuple[int, str] | None:
         """The heap's first entry before the frontier, stale entries (events gone, or no longer
         at that time) dropped on the way."""
@@ -409,3 +466,13 @@ class LearningOrder:
         self._orphan_times = [(o.ts, k) for k, o in self.orphans.items()]
         self._due = sum(1 for e in self.waiting.values() if not e.arrived or e.label is not None)
         heapq.heapify(self._orphan_times)
+
+
+def _before(heap: list[tuple[int, str]], frontier: int) -> list[tuple[int, str]]:
+    """The heap's entries before ``frontier``, in order, taken out of it (sorted, the rest is
+    still a heap)."""
+    heap.sort()
+    k = bisect_left(heap, (frontier,))
+    out = heap[:k]
+    del heap[:k]
+    return out
