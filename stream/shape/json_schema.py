@@ -10,7 +10,8 @@ dead-lettered); the next message is read as if nothing happened.
 
 The schema's draft is the one its ``$schema`` names (Draft 2020-12 without one). ``$ref`` to
 places inside the schema are followed; references to other registered schemas (the registry's
-``references``) are not: a message whose validation needs one is refused, saying so.
+``references``, which Avro and Protobuf follow) are not: a message whose validation needs one is
+refused, saying so.
 """
 
 from __future__ import annotations
