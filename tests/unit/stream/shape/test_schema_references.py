@@ -1,6 +1,6 @@
 """Schema references: a registered schema that imports other registered schemas (the registry's
-``references``, fetched by subject and version from a local HTTP stand-in) is compiled (Protobuf)
-or parsed (Avro) with them; a reference that cannot be had, that forms a cycle, or whose name
+``references``, fetched by subject and version from a local HTTP stand-in) is compiled (Protobuf),
+parsed (Avro) or validated (JSON Schema) with them; a reference that cannot be had, that forms a cycle, or whose name
 would leave the include directory is refused, saying which."""
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from avro_support import Registry
 from driftline.stream.events import StreamSchema, parse_events
 from driftline.stream.shape import registry as registry_module
 from driftline.stream.shape.avro import AvroDecoder
+from driftline.stream.shape.json_schema import JsonSchemaDecoder
+from driftline.stream.shape.json_schema import encode as json_encode
 from driftline.stream.shape.protobuf import ProtobufDecoder, compile_text, encode
 from driftline.stream.shape.registry import SchemaRegistry, SchemaUnavailable
 
@@ -186,5 +188,34 @@ def test_avro_named_types_of_referenced_schemas_are_known() -> None:
         doc, why = decoder.decode(avro_message(53, record))  # people.Applicant is not among its references
         assert doc is None and "schema id 53" in why
         assert "uses the type people.Applicant, which neither it nor its references" in why
+    finally:
+        reg.close()
+
+
+JSON_ADDRESS = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+JSON_CUSTOMER = {"type": "object", "properties": {"income": {"type": "number"}, "address": {"$ref": "address.json"}}}
+JSON_LOAN = {"type": "object", "required": ["id"], "properties": {
+    "id": {"type": "string"}, "customer": {"$ref": "customer.json"}}}
+
+
+def test_json_schema_refs_to_referenced_schemas_are_followed() -> None:
+    address_ref = {"name": "address.json", "subject": "address", "version": 1}
+    reg = Registry({60: JSON_LOAN, 61: JSON_CUSTOMER, 62: JSON_ADDRESS,
+                    63: {"$id": "https://example.com/schemas/loan.json", **JSON_LOAN}, 64: JSON_LOAN},
+                   types=dict.fromkeys((60, 61, 62, 63, 64), "JSON"),
+                   references={60: [{"name": "customer.json", "subject": "customer", "version": 2}],
+                               61: [address_ref],
+                               63: [{"name": "customer.json", "subject": "customer", "version": 2}]},
+                   subjects={("customer", 2): 61, ("address", 1): 62})
+    try:
+        decoder = JsonSchemaDecoder(SchemaRegistry(reg.url))
+        good = {"id": "e1", "customer": {"income": 2.5, "address": {"city": "Bonn"}}}
+        for schema_id in (60, 63):  # the name alone, and the name resolved against the schema's $id
+            assert decoder.decode(json_encode(schema_id, good)) == (good, "")
+        doc, why = decoder.decode(json_encode(60, {"id": "e2", "customer": {"income": "high", "address": {}}}))
+        assert doc is None and "the body does not match schema id 60" in why
+        assert reg.requests.count("/subjects/address/versions/1") == 1
+        doc, why = decoder.decode(json_encode(64, good))  # the same $ref without references
+        assert doc is None and "schema id 64 refers to a schema driftline cannot resolve" in why
     finally:
         reg.close()
