@@ -2,7 +2,10 @@
 
 A message is a zero byte, the writer schema's id (4 bytes, big-endian) and the Avro body.
 The writer schema comes from a Confluent Schema Registry (``GET /schemas/ids/{id}``, fetched
-once per id and cached) or from local ``.avsc`` files given by id. With a reader schema the
+once per id and cached) or from local ``.avsc`` files given by id. A registered schema that
+references other registered schemas (the registry's ``references``, followed recursively by
+:meth:`.SchemaRegistry.dependencies`) is parsed after them, so the named types they define
+(records, enums, fixed) are known to it by their full names. With a reader schema the
 body is read as Avro's schema resolution says (fields added with defaults, removed, promoted);
 without, as the writer wrote it. A message that is not in the wire format, whose schema cannot
 be had, or whose body does not decode is refused with the reason (it is dead-lettered); the
@@ -38,6 +41,31 @@ def load_avsc(path: str | Path) -> Any:
         raise SchemaUnavailable(f"{path} is not a valid Avro schema: {exc}") from None
 
 
+def _parse(schema: Any, named: dict[str, Any], where: str) -> Any:
+    """``schema`` parsed by fastavro, knowing (and adding to) the named types in ``named``;
+    SchemaUnavailable naming ``where`` when it is not a valid Avro schema (a type it uses unknown)."""
+    try:
+        return fastavro.parse_schema(schema, named_schemas=named)
+    except fastavro.schema.UnknownType as exc:
+        raise SchemaUnavailable(f"{where} uses the type {exc.name}, which neither it nor its references to "
+                                "other registered schemas define"[:300]) from None
+    except (fastavro.schema.SchemaParseException, ValueError, TypeError, KeyError) as exc:
+        raise SchemaUnavailable(f"{where} is not a valid Avro schema: {exc}"[:300]) from None
+
+
+def registered(registry: SchemaRegistry, schema_id: int) -> Any:
+    """The registry's Avro schema of ``schema_id``, parsed with the named types of the schemas it
+    references; SchemaUnavailable saying why it cannot be had or parsed."""
+    schema = registry.schema(schema_id, "AVRO")
+    named: dict[str, Any] = {}
+    where = f"schema id {schema_id} from the registry at {registry.url}"
+    for dependency in registry.dependencies(schema_id, "AVRO"):
+        what = f"{where}: its reference {dependency.name} (subject {dependency.subject!r}, version " \
+               f"{dependency.version})"
+        _parse(dependency.schema, named, what)
+    return _parse(schema, named, where)
+
+
 class AvroDecoder:
     """Confluent wire-format messages to records (dicts), or why not."""
 
@@ -54,7 +82,7 @@ class AvroDecoder:
             if schema_id in self.schema_files:
                 parsed = load_avsc(self.schema_files[schema_id])
             elif self.registry is not None:
-                parsed = fastavro.parse_schema(self.registry.schema(schema_id, "AVRO"))
+                parsed = registered(self.registry, schema_id)
             else:
                 known = ", ".join(map(str, sorted(self.schema_files))) or "none"
                 raise SchemaUnavailable(f"schema id {schema_id} is not among stream.avro.schemas (ids {known})")

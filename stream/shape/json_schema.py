@@ -9,18 +9,24 @@ had, that is not JSON, or that the schema refuses is refused with the reason (it
 dead-lettered); the next message is read as if nothing happened.
 
 The schema's draft is the one its ``$schema`` names (Draft 2020-12 without one). ``$ref`` to
-places inside the schema are followed; references to other registered schemas (the registry's
-``references``) are not: a message whose validation needs one is refused, saying so.
+places inside the schema are followed, and so are ``$ref`` to other registered schemas (the
+registry's ``references``, followed recursively by :meth:`.SchemaRegistry.dependencies`): each
+referenced schema is known by its reference's ``name`` (the URL its ``$ref`` gives, resolved
+against the schema's ``$id`` when it has one) and by its own ``$id``. A ``$ref`` to a schema that
+is neither inside the schema nor among its references is not fetched: a message whose validation
+needs one is refused, saying so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import orjson
 
-from driftline.stream.shape.registry import SchemaRegistry, SchemaUnavailable
+from driftline.stream.shape.registry import Dependency, SchemaRegistry, SchemaUnavailable
 
 __all__ = ["JsonSchemaDecoder", "encode", "load_schema_file", "validator_for"]
 
@@ -29,9 +35,27 @@ MAGIC = 0
 MAX_REASON = 300
 
 
-def validator_for(schema: Any, where: str) -> Any:
-    """A ``jsonschema`` validator of ``schema`` (its draft by ``$schema``); SchemaUnavailable when
-    ``schema`` is not a valid JSON Schema."""
+def validator_for(schema: Any, where: str, dependencies: Sequence[Dependency] = ()) -> Any:
+    """A ``jsonschema`` validator of ``schema`` (its draft by ``$schema``) whose ``$ref`` can reach
+    the registered schemas in ``dependencies``; SchemaUnavailable when ``schema`` or one of them is
+    not a valid JSON Schema."""
+    cls = _checked(schema, where)
+    if not dependencies:
+        return cls(schema)
+    base = schema.get("$id", "") if isinstance(schema, dict) else ""
+    resources = []
+    for dependency in dependencies:
+        what = f"{where}: its reference {dependency.name} (subject {dependency.subject!r}, version " \
+               f"{dependency.version})"
+        resources.extend(_resources(dependency, base if isinstance(base, str) else "", what))
+    import referencing
+
+    return cls(schema, registry=referencing.Registry().with_resources(resources))
+
+
+def _checked(schema: Any, where: str) -> Any:
+    """The validator class of ``schema`` (its draft by ``$schema``); SchemaUnavailable when it is
+    not a valid JSON Schema."""
     import jsonschema  # imported with the first JSON Schema: other streams never need it
 
     if not isinstance(schema, dict | bool):
@@ -41,7 +65,28 @@ def validator_for(schema: Any, where: str) -> Any:
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise SchemaUnavailable(f"{where} is not a valid JSON Schema: {exc.message}"[:MAX_REASON]) from None
-    return cls(schema)
+    return cls
+
+
+def _resources(dependency: Dependency, base: str, where: str) -> list[tuple[str, Any]]:
+    """A referenced schema as ``referencing`` resources, by every URI a ``$ref`` may reach it at:
+    its reference's name, that name resolved against ``base`` (the referring schema's ``$id``),
+    and its own ``$id``."""
+    import referencing
+    from referencing.exceptions import CannotDetermineSpecification
+    from referencing.jsonschema import DRAFT202012, UnknownDialect
+
+    _checked(dependency.schema, where)
+    try:
+        resource = referencing.Resource.from_contents(dependency.schema, default_specification=DRAFT202012)
+    except (CannotDetermineSpecification, UnknownDialect) as exc:
+        raise SchemaUnavailable(f"{where}: its $schema is a draft driftline does not know: {exc}"[:MAX_REASON]) \
+            from None
+    uris = {dependency.name, urljoin(base, dependency.name) if base else dependency.name}
+    own = dependency.schema.get("$id") if isinstance(dependency.schema, dict) else None
+    if isinstance(own, str):
+        uris.add(own)
+    return [(uri, resource) for uri in sorted(uris)]
 
 
 def load_schema_file(path: str | Path) -> Any:
@@ -70,7 +115,8 @@ class JsonSchemaDecoder:
                 validator = load_schema_file(self.schema_files[schema_id])
             elif self.registry is not None:
                 where = f"schema id {schema_id} from the registry at {self.registry.url}"
-                validator = validator_for(self.registry.schema(schema_id, "JSON"), where)
+                schema = self.registry.schema(schema_id, "JSON")
+                validator = validator_for(schema, where, self.registry.dependencies(schema_id, "JSON"))
             else:
                 known = ", ".join(map(str, sorted(self.schema_files))) or "none"
                 raise SchemaUnavailable(f"schema id {schema_id} is not among stream.json_schema.schemas (ids {known})")
@@ -107,8 +153,9 @@ def _objection(validator: Any, doc: dict[str, Any], schema_id: int) -> str | Non
 
     try:
         error = best_match(validator.iter_errors(doc))
-    except Unresolvable as exc:  # a $ref to a schema that is not inside this one
-        return f"schema id {schema_id} refers to a schema driftline cannot resolve: {exc}"
+    except Unresolvable as exc:  # a $ref to a schema neither inside this one nor among its references
+        return (f"schema id {schema_id} refers to a schema driftline cannot resolve (neither inside it nor among its "
+                f"references to other registered schemas): {exc}")
     if error is None:
         return None
     where = ".".join(map(str, error.absolute_path))

@@ -14,9 +14,13 @@ is the reference compiler: the whole language (proto2, proto3 and editions, impo
 maps, oneofs, nested and well-known types) with its own error messages, giving the descriptors
 the runtime takes as they are; a parser's syntax tree would still need a hand-written
 translation into descriptors (name scopes, map entries, field presence), the part most easily
-got wrong. The well-known types (``google/protobuf/timestamp.proto``, ...) are importable; an
-import of another registered schema (the registry's ``references``) is not followed, and a
-schema that needs one is refused, saying so.
+got wrong. The well-known types (``google/protobuf/timestamp.proto``, ...) are importable. A
+registered schema's imports of other registered schemas (the registry's ``references``, followed
+recursively by :meth:`.SchemaRegistry.dependencies`) are written into the compile's include
+directory under their reference's ``name``, the import path (``other/common.proto``), and
+compiled with it; a name that would leave that directory (absolute, or with ``..``) is refused.
+A local ``.proto`` file imports from its own directory. An import that is none of these is
+refused, saying so.
 
 A payload becomes an object of the fields by their ``.proto`` names, as JSON would hold them:
 nested messages as objects (addressed by dotted paths, as for JSON and Avro), an enum as its
@@ -37,8 +41,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from driftline.stream.shape.registry import SchemaRegistry, SchemaUnavailable
@@ -114,9 +119,9 @@ def compile_proto(path: Path, include: Path, where: str, shown: str | None = Non
             said = " ".join((done.stderr or done.stdout or f"exit code {done.returncode}").split())
             missing = re.findall(r'Import "([^"]+)" was not found', said)
             if missing:
-                raise SchemaUnavailable(f"{where} imports {', '.join(missing)}, which driftline cannot resolve: "
-                                        "references to other registered schemas are not followed (Google's "
-                                        "well-known types, and a local file's neighbours, are)"[:MAX_REASON]) from None
+                raise SchemaUnavailable(f"{where} imports {', '.join(missing)}, which driftline cannot resolve: it "
+                                        "is none of the schema's references to other registered schemas, a local "
+                                        "file's neighbours or Google's well-known types"[:MAX_REASON]) from None
             said = said.replace(f"{include}/", "").replace(f"{path.name}:", shown)
             raise SchemaUnavailable(f"{where} is not a valid Protobuf schema: {said}"[:MAX_REASON]) from None
         files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file
@@ -137,11 +142,35 @@ def load_proto(path: str | Path) -> Compiled:
     return compile_proto(include / path.name, include, str(path))
 
 
-def compile_text(text: str, where: str) -> Compiled:
-    """A schema's ``.proto`` text (from a registry), compiled; SchemaUnavailable saying why not."""
+def compile_text(text: str, where: str, imports: Mapping[str, str] | None = None) -> Compiled:
+    """A schema's ``.proto`` text (from a registry), compiled with ``imports`` (the ``.proto``
+    text of each referenced schema by its import path) importable; SchemaUnavailable saying why
+    not, also when an import path would leave the include directory."""
     with tempfile.TemporaryDirectory(prefix="driftline-proto-") as tmp:
-        (Path(tmp) / _REGISTERED).write_text(text, encoding="utf-8")
-        return compile_proto(Path(tmp) / _REGISTERED, Path(tmp), where, shown="line ")
+        include = Path(tmp)
+        for name, imported in (imports or {}).items():
+            _write_import(include, name, imported, where)
+        (include / _REGISTERED).write_text(text, encoding="utf-8")
+        return compile_proto(include / _REGISTERED, include, where, shown="line ")
+
+
+def _write_import(include: Path, name: str, text: str, where: str) -> None:
+    """``text`` written to ``include`` / ``name``; SchemaUnavailable when ``name`` is not a
+    relative path inside ``include`` (absolute, with ``..``, a backslash or a drive) or cannot be written."""
+    path = PurePosixPath(name)
+    if (not name or "\\" in name or "\0" in name or ":" in path.parts[0] or path.is_absolute()
+            or any(part in ("..", ".") for part in path.parts) or name == _REGISTERED):
+        raise SchemaUnavailable(f"{where}: the reference name {name!r} is refused: a reference's name is the "
+                                "relative import path of a .proto file, inside the schema's directory"[:MAX_REASON])
+    target = include.joinpath(*path.parts)
+    if not target.resolve().is_relative_to(include.resolve()):
+        raise SchemaUnavailable(f"{where}: the reference name {name!r} leaves the schema's directory"[:MAX_REASON])
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SchemaUnavailable(f"{where}: the referenced schema {name!r} cannot be written for protoc: "
+                                f"{exc.strerror}"[:MAX_REASON]) from None
 
 
 class ProtobufDecoder:
@@ -162,15 +191,17 @@ class ProtobufDecoder:
                 raise SchemaUnavailable(self._refused[schema_id])
             if schema_id not in self._compiled:
                 if schema_id in self.schema_files:
-                    text, where = None, ""
+                    text, where, imports = None, "", {}
                 elif self.registry is not None:  # fetched (or refused) as the registry client caches it
                     text = self.registry.schema(schema_id, "PROTOBUF")
+                    imports = {d.name: d.schema for d in self.registry.dependencies(schema_id, "PROTOBUF")}
                     where = f"schema id {schema_id} from the registry at {self.registry.url}"
                 else:
                     known = ", ".join(map(str, sorted(self.schema_files))) or "none"
                     raise SchemaUnavailable(f"schema id {schema_id} is not among stream.protobuf.schemas (ids {known})")
                 try:
-                    compiled = load_proto(self.schema_files[schema_id]) if text is None else compile_text(text, where)
+                    compiled = load_proto(self.schema_files[schema_id]) if text is None else \
+                        compile_text(text, where, imports)
                 except SchemaUnavailable as exc:
                     self._refused[schema_id] = str(exc)
                     raise

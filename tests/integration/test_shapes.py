@@ -209,6 +209,27 @@ message Scored {{
 """
 
 
+#: PROTO_SCHEMA with its applicant in a registered schema of its own, imported (the registry's
+#: ``references``): the same messages, byte for byte
+APPLICANT_PROTO = f"""syntax = "proto3";
+package people;
+message Applicant {{
+{_proto_fields()}
+}}
+"""
+PROTO_REFERRING = """syntax = "proto3";
+package loans;
+import "people/applicant.proto";
+message Scored {
+  string id = 1;
+  int64 ts = 2;
+  people.Applicant applicant = 3;
+  int32 prediction = 4;
+  optional int32 label = 5;
+}
+"""
+
+
 def proto_messages(docs: list[dict[str, Any]], schema_id: int = 11) -> list[bytes]:
     """The records as Protobuf messages of PROTO_SCHEMA (encoded with its compiled class) in the wire format."""
     cls = compile_text(PROTO_SCHEMA, "the test's schema").message_class((0,))[0]
@@ -225,12 +246,17 @@ def proto_messages(docs: list[dict[str, Any]], schema_id: int = 11) -> list[byte
     return out
 
 
-@pytest.mark.parametrize("source", ["registry", "proto"])
+@pytest.mark.parametrize("source", ["registry", "references", "proto"])
 def test_protobuf_with_a_registry_or_local_schemas(bootstrap_servers: str, tmp_path: Path, source: str) -> None:
-    registry = Registry({11: PROTO_SCHEMA}, types={11: "PROTOBUF"})
+    if source == "references":  # the applicant imported from another registered schema
+        registry = Registry({11: PROTO_REFERRING, 21: APPLICANT_PROTO}, types={11: "PROTOBUF", 21: "PROTOBUF"},
+                            references={11: [{"name": "people/applicant.proto", "subject": "applicant", "version": 1}]},
+                            subjects={("applicant", 1): 21})
+    else:
+        registry = Registry({11: PROTO_SCHEMA}, types={11: "PROTOBUF"})
     proto = tmp_path / "scored.proto"
     proto.write_text(PROTO_SCHEMA)
-    section = {"registry": {"url": registry.url}} if source == "registry" else {"schemas": {11: str(proto)}}
+    section = {"schemas": {11: str(proto)}} if source == "proto" else {"registry": {"url": registry.url}}
     features = {f: {"type": t, "path": f"applicant.{f}"} for f, t in FEATURES.items()}
     cfg = fresh_config(bootstrap_servers, format="protobuf", protobuf=section, features=features)
     docs = [avro_record(e) for e in generate(N, SHIFT, seed=11)]
@@ -242,7 +268,8 @@ def test_protobuf_with_a_registry_or_local_schemas(bootstrap_servers: str, tmp_p
         live_and_backtest(cfg, bootstrap_servers, proto_messages(docs), file)
     finally:
         registry.close()
-    assert registry.requests == (["/schemas/ids/11"] if source == "registry" else [])
+    asked = {"registry": ["/schemas/ids/11"], "references": ["/schemas/ids/11", "/subjects/applicant/versions/1"]}
+    assert registry.requests == asked.get(source, [])
 
 
 def test_bad_protobuf_messages_are_dead_lettered_and_the_monitor_goes_on(bootstrap_servers: str) -> None:

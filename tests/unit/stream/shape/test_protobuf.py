@@ -151,7 +151,7 @@ def test_every_bad_message_is_refused_with_its_reason(registry: Registry, classe
         good[:6] + bytes([0x0A, 0x10]) + b"short",  # a string field cut short
         b'{"id": "plain json"}',  # no wire-format header
         encode(4, loan(classes, 7)),  # a schema protoc refuses
-        encode(5, loan(classes, 8)),  # an import of another registered schema
+        encode(5, loan(classes, 8)),  # an import that is none of its references (it has none)
         bytes([0, 0, 0, 0, 1, 0x81]),  # the indexes cut short
         encode(6, loan(classes, 10)),  # an Avro id (no type: Avro)
     ]
@@ -166,7 +166,7 @@ def test_every_bad_message_is_refused_with_its_reason(registry: Registry, classe
     assert "the payload does not decode as loans.Loan of schema id 1" in reasons[5]
     assert "not Protobuf in the Confluent wire format" in reasons[6]
     assert "schema id 4 from the registry" in reasons[7] and "not a valid Protobuf schema" in reasons[7]
-    assert "other/customer.proto" in reasons[8] and "references to other registered schemas" in reasons[8]
+    assert "other/customer.proto" in reasons[8] and "none of the schema's references to other registered" in reasons[8]
     assert "the message indexes of schema id 1 do not read" in reasons[9]
     assert "is a AVRO schema: format protobuf reads Protobuf schemas only" in reasons[10]
     again, [reject] = parse_events(schema, 0, [11], [encode(4, loan(classes, 11))])
@@ -223,5 +223,6 @@ def test_a_configuration_with_a_registry_or_local_schemas_validates(tmp_path: Pa
     cfg = parse_config(STREAM + "  format: protobuf\n  protobuf: {registry: {url: 'http://127.0.0.1:1'}}\n")
     assert cfg.stream.format == "protobuf" and cfg.stream.protobuf.registry.url == "http://127.0.0.1:1"
     (tmp_path / "loan.proto").write_text(LOAN)
-    cfg = parse_config(STREAM + f"  format: protobuf\n  protobuf: {{schemas: {{1: {json.dumps(str(tmp_path / 'loan.proto'))}}}}}\n")
+    path = json.dumps(str(tmp_path / "loan.proto"))
+    cfg = parse_config(STREAM + f"  format: protobuf\n  protobuf: {{schemas: {{1: {path}}}}}\n")
     assert cfg.stream.protobuf.schemas == {1: str(tmp_path / "loan.proto")}
