@@ -174,8 +174,10 @@ def _excess(h: int, target_arl: float, a: int, c: int, ps: np.ndarray, ws: np.nd
     return math.log(rate) + math.log(target_arl) if rate > 0.0 else -math.inf
 
 
-def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: float) -> tuple[int, float, int, float]:
-    """``(lo, excess(lo), hi, excess(hi))`` with ``excess(lo) > 0 >= excess(hi)``, from ``guess``.
+def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: float,
+             reach: float = math.inf) -> tuple[int, float, int, float] | None:
+    """``(lo, excess(lo), hi, excess(hi))`` with ``excess(lo) > 0 >= excess(hi)``, from ``guess``;
+    None when it would have to probe an ``H`` past ``reach``.
 
     Each probe aims just past the predicted crossing (``h + excess(h) / slope``, the slope then
     re-estimated from the last two probes, as the secant method does); from the fourth probe on a
@@ -183,6 +185,8 @@ def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: fl
     upward probe goes at most to twice ``h``, so a slope flattened by rounding costs a few
     probes, never a solve of an absurd size.
     """
+    if guess > reach:
+        return None
     h, f = guess, excess(guess)
     lo, f_lo, hi, f_hi = 1, f_one, None, None
     step, probes = 0, 0
@@ -205,14 +209,12 @@ def _bracket(excess: Callable[[int], float], slope: float, guess: int, f_one: fl
         # rounding made almost equal predicts a crossing far off: at most twice ``h``);
         # downwards the probe stays inside (lo, h)
         nxt = min(max(nxt, h + 1), 2 * h) if f > 0 else max(lo + 1, min(nxt, h - 1))
+        if nxt > reach:
+            return None
         f_next = excess(nxt)
         if math.isfinite(f) and math.isfinite(f_next) and f_next != f and (f - f_next) / (nxt - h) > 0:
             slope = (f - f_next) / (nxt - h)
         step, h, f = abs(nxt - h), nxt, f_next
-
-
-class _TooCostly(Exception):
-    """A threshold search reached a solve of more than its allowed work."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -231,9 +233,9 @@ def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int
     """
     ps, ws = _nodes(p_hat, n)
     def excess(h: int) -> float:
-        if h * min(a, c) * (a + c) > max_work or h * (a + c) > max_band:
-            raise _TooCostly
         return _excess(h, target_arl, a, c, ps, ws)
+
+    reach = min(max_work / (min(a, c) * (a + c)), max_band / (a + c))  # the largest H it may solve
 
     lo, f_lo = 1, excess(1)
     if f_lo <= 0:
@@ -241,15 +243,15 @@ def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int
     theta = drift_exponent(a, c, p_hat)
     slope = theta if theta is not None else 1.0 / max(a, c)  # the log rate's fall per unit of H
     guess = max(2, math.ceil(math.log(target_arl) / slope))
-    try:
-        lo, f_lo, hi, f_hi = _bracket(excess, slope, guess, f_lo)
-    except _TooCostly:
+    bracket = _bracket(excess, slope, guess, f_lo, reach)
+    if bracket is None:
         return None
+    lo, f_lo, hi, f_hi = bracket
     side = 0
     while hi - lo > 1:  # regula falsi on the integers (Illinois: a stale end's value halved)
         guess = lo + (hi - lo) * f_lo / (f_lo - f_hi) if math.isfinite(f_hi) else (lo + hi) / 2
         mid = int(min(max(round(guess), lo + 1), hi - 1))
-        f_mid = excess(mid)  # below ``hi``, which was solved: never too costly
+        f_mid = excess(mid)  # below ``hi``, which was solved: within reach
         if f_mid > 0:
             lo, f_lo = mid, f_mid
             f_hi, side = (f_hi / 2, 0) if side == -1 else (f_hi, -1)
