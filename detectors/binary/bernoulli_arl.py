@@ -232,6 +232,7 @@ def calibrated_threshold(target_arl: float, a: int, c: int, p_hat: float, n: int
     only decides how few solves find that ``H``, never which ``H`` it is.
     """
     ps, ws = _nodes(p_hat, n)
+
     def excess(h: int) -> float:
         return _excess(h, target_arl, a, c, ps, ws)
 

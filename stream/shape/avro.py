@@ -58,7 +58,7 @@ def registered(registry: SchemaRegistry, schema_id: int) -> Any:
     references; SchemaUnavailable saying why it cannot be had or parsed."""
     schema = registry.schema(schema_id, "AVRO")
     named: dict[str, Any] = {}
-    where = f"schema id {schema_id} from the registry at {registry.url}"
+    where = registry.where(schema_id)
     for dependency in registry.dependencies(schema_id, "AVRO"):
         what = f"{where}: its reference {dependency.name} (subject {dependency.subject!r}, version " \
                f"{dependency.version})"

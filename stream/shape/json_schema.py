@@ -114,7 +114,7 @@ class JsonSchemaDecoder:
             if schema_id in self.schema_files:
                 validator = load_schema_file(self.schema_files[schema_id])
             elif self.registry is not None:
-                where = f"schema id {schema_id} from the registry at {self.registry.url}"
+                where = self.registry.where(schema_id)
                 schema = self.registry.schema(schema_id, "JSON")
                 validator = validator_for(schema, where, self.registry.dependencies(schema_id, "JSON"))
             else:

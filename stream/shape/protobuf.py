@@ -195,7 +195,7 @@ class ProtobufDecoder:
                 elif self.registry is not None:  # fetched (or refused) as the registry client caches it
                     text = self.registry.schema(schema_id, "PROTOBUF")
                     imports = {d.name: d.schema for d in self.registry.dependencies(schema_id, "PROTOBUF")}
-                    where = f"schema id {schema_id} from the registry at {self.registry.url}"
+                    where = self.registry.where(schema_id)
                 else:
                     known = ", ".join(map(str, sorted(self.schema_files))) or "none"
                     raise SchemaUnavailable(f"schema id {schema_id} is not among stream.protobuf.schemas (ids {known})")

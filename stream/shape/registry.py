@@ -103,12 +103,16 @@ class SchemaRegistry:
         self._failed: dict[int | tuple[str, str], tuple[float, str]] = {}
         self._lock = threading.Lock()
 
+    def where(self, schema_id: int) -> str:
+        """How errors name ``schema_id`` of this registry."""
+        return f"schema id {schema_id} from the registry at {self.url}"
+
     def schema(self, schema_id: int, schema_type: str = "AVRO") -> Any:
         """The writer schema of ``schema_id``: parsed from its JSON text (``AVRO``, ``JSON``), or
         the ``.proto`` text (``PROTOBUF``); SchemaUnavailable saying why otherwise, also when the
         registry holds it as another type than ``schema_type``."""
         found = self._by_id(schema_id)
-        _check_kind(found.kind, schema_type, f"schema id {schema_id} from the registry at {self.url}")
+        _check_kind(found.kind, schema_type, self.where(schema_id))
         return found.schema
 
     def kind(self, schema_id: int) -> str:
@@ -123,7 +127,7 @@ class SchemaRegistry:
         ``schema_type``, when the references form a cycle, reach deeper than
         :data:`MAX_REFERENCE_DEPTH`, number more than :data:`MAX_REFERENCES`, or when two of
         them share a name but not their subject and version."""
-        where = f"schema id {schema_id} from the registry at {self.url}"
+        where = self.where(schema_id)
         root = self._by_id(schema_id)
         _check_kind(root.kind, schema_type, where)
         out: dict[tuple[str, str], Dependency] = {}
@@ -158,7 +162,7 @@ class SchemaRegistry:
         out[key] = Dependency(reference.name, reference.subject, reference.version, found.schema)
 
     def _by_id(self, schema_id: int) -> Registered:
-        where = f"schema id {schema_id} from the registry at {self.url}"
+        where = self.where(schema_id)
         return self._cached(schema_id, f"/schemas/ids/{schema_id}", where)
 
     def _by_version(self, reference: Reference) -> Registered:

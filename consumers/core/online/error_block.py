@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -60,10 +60,9 @@ class ErrorBlock:
 
     def split(self, n: int) -> tuple[ErrorBlock, ErrorBlock]:
         """The first ``n`` steps and the rest, in their order; both keep the bucket."""
-        fields = (self.errors, self.partitions, self.offsets, self.ts, self.ids, self.rows, self.labels,
-                  self.predictions)
-        return (ErrorBlock(self.bucket, *(f[:n] for f in fields)),  # type: ignore[arg-type]
-                ErrorBlock(self.bucket, *(f[n:] for f in fields)))  # type: ignore[arg-type]
+        lists = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "bucket"}
+        return (ErrorBlock(self.bucket, **{k: v[:n] for k, v in lists.items()}),
+                ErrorBlock(self.bucket, **{k: v[n:] for k, v in lists.items()}))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (np.array(self.errors, dtype=np.float64), np.array(self.partitions, dtype=np.int64),

@@ -174,17 +174,13 @@ class LearningOrder:
         """One poll of an ``events`` partition, past its intake (duplicates and late ones out):
         ``max_ts`` its watermark after them; ``caught_up`` whether it is read to its end."""
         brought = False
-        waiting, arrivals, learnings = self.waiting, self._arrivals, self._learnings
+        waiting = self.waiting
         for event in events:
             brought = True
             if event.label is None or event.ts < self.frontier or event.event_id in waiting:
                 self.add_event(event, out)
-                continue
-            # the usual: a new event with its label (what add_event does then)
-            waiting[event.event_id] = event
-            self._due += 1
-            heapq.heappush(arrivals, (event.ts, event.event_id))
-            heapq.heappush(learnings, (max(event.ts, event.label_ts), event.event_id))
+            else:  # the usual: a new event with its label, nothing else to settle
+                self._enqueue(event)
         self.events.heard(partition, max_ts, caught_up, now_ms, brought)
 
     def read_to(self, partition: int, next_offset: int) -> None:
@@ -227,11 +223,8 @@ class LearningOrder:
                 out.labels.append((Label(old.event_id, old.label, old.label_ts, old.label_partition,
                                          old.label_offset), "its event came again before it was learned"))
             out.expired_events += 1
-        self.waiting[event.event_id] = event
-        self._due += 1
-        heapq.heappush(self._arrivals, (event.ts, event.event_id))
+        self._enqueue(event)
         if event.label is not None:
-            heapq.heappush(self._learnings, (event.learn_at, event.event_id))
             return
         orphan = self.orphans.get(event.event_id)
         if orphan is not None and self._joinable(event.ts, orphan.ts):
@@ -243,6 +236,14 @@ class LearningOrder:
             gone, _ = self._unlabelled.popitem(last=False)
             self._remove(gone)
             out.expired_events += 1
+
+    def _enqueue(self, event: WaitingEvent) -> None:
+        """``event`` waits: its arrival, and its learning if it has its label, are steps to come."""
+        self.waiting[event.event_id] = event
+        self._due += 1
+        heapq.heappush(self._arrivals, (event.ts, event.event_id))
+        if event.label is not None:
+            heapq.heappush(self._learnings, (event.learn_at, event.event_id))
 
     def add_label(self, label: Label, out: Turned) -> None:
         event = self.waiting.get(label.event_id)
@@ -355,7 +356,7 @@ class LearningOrder:
         taken: set[str] = set()
         for at, event_id in _before(self._learnings, frontier):
             event = waiting.get(event_id)
-            if event is None or event.label is None or max(event.ts, event.label_ts) != at or event_id in taken:
+            if event is None or event.label is None or event.learn_at != at or event_id in taken:
                 continue  # stale
             taken.add(event_id)
             steps.append((at, LEARN, event_id, event))
